@@ -1,0 +1,325 @@
+"""``weakdriven`` console script: one subcommand per workflow stage (the Snakemake rules call these).
+
+Each stage takes its settings as one JSON object (``--settings``), built by workflow/rules/common.smk from the config.
+Run ``weakdriven <stage> --help`` for the options of a stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+log = logging.getLogger("weakdriven")
+
+
+def _settings(args) -> dict:
+    return json.loads(args.settings) if args.settings else {}
+
+
+def _train_settings(s: dict, epochs: float, seed: int):
+    from .training import TrainSettings
+
+    t = s["training"]
+    return TrainSettings(
+        learning_rate=t["learning_rate"], lr_scheduler=t["lr_scheduler"], warmup_ratio=t["warmup_ratio"],
+        weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"], max_length=t["max_length"],
+        per_device_batch_size=t["per_device_batch_size"], global_batch_size=t["global_batch_size"], epochs=epochs,
+        bf16=t["bf16"], gradient_checkpointing=t["gradient_checkpointing"], logging_steps=t["logging_steps"],
+        seed=seed,
+    )
+
+
+def _refuse_overwrite(path: str) -> None:
+    if Path(path).exists():
+        raise FileExistsError(f"{path} exists; remove it (or let Snakemake rerun the rule) rather than overwrite it")
+
+
+def cmd_make_embedded(args) -> None:
+    from .data.embedded import make_embedded_data
+
+    s = _settings(args)["train_data"]
+    make_embedded_data(args.out_root, n_train=s["n_train"], n_test=s["n_test"], n_pretrain=s["n_pretrain"],
+                       seed=s["seed"])
+
+
+def cmd_prepare_train(args) -> None:
+    from .data.am import filter_math_rows, load_am_rows
+    from .data.chat import write_jsonl
+
+    s = _settings(args)["train_data"]
+    rows = load_am_rows(s["source"], s.get("hub_id"), s.get("revision"), s.get("path"))
+    kept, counts = filter_math_rows(rows)
+    log.info("AM math filter: %s", dict(counts))
+    if s.get("expected_rows") and s["max_rows"] is None and len(kept) != s["expected_rows"]:
+        raise ValueError(f"filtering kept {len(kept)} rows, config key 'train_data.expected_rows' says "
+                         f"{s['expected_rows']}")
+    write_jsonl(args.out, kept[: s["max_rows"]] if s["max_rows"] else kept)
+
+
+def cmd_prepare_benchmark(args) -> None:
+    from .benchmarks import load_benchmark
+    from .data.chat import write_jsonl
+
+    write_jsonl(args.out, load_benchmark(args.benchmark, args.benchmark_dir))
+
+
+def cmd_init_backbone(args) -> None:
+    """M0: download the pinned hub snapshot, copy a local checkpoint, or build and pre-train the embedded model."""
+    s = _settings(args)
+    b = s["backbone"]
+    out = Path(args.out)
+    if b["source"] == "hub":
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(b["hub_id"], revision=b["revision"], local_dir=out,
+                          allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
+    elif b["source"] == "local":
+        if not (Path(b["path"]) / "config.json").is_file():
+            raise FileNotFoundError(f"config key 'backbones[{b['name']}].path': {b['path']} has no config.json")
+        shutil.copytree(b["path"], out)
+    else:
+        from .data.embedded import build_tiny_model, build_tokenizer
+        from .training import encode_corpus, train_causal_lm
+
+        tokenizer = build_tokenizer([args.corpus, args.train])
+        model = build_tiny_model(tokenizer, b["architecture"], seed=b["pretrain"]["seed"])
+        lines = Path(args.corpus).read_text().splitlines()
+        p = b["pretrain"]
+        settings = _train_settings(s, epochs=p["epochs"], seed=p["seed"])
+        settings = type(settings)(**{**settings.__dict__, "learning_rate": p["learning_rate"],
+                                     "per_device_batch_size": p["batch_size"], "global_batch_size": p["batch_size"]})
+        train_causal_lm(model, tokenizer, encode_corpus(tokenizer, lines, settings.max_length), settings, out)
+
+
+def cmd_train_sft(args) -> None:
+    from .data.chat import load_examples
+    from .training import encode_dataset, load_causal_lm, train_causal_lm
+
+    s = _settings(args)
+    model, tokenizer = load_causal_lm(args.base, bf16=s["training"]["bf16"])
+    data = encode_dataset(tokenizer, load_examples(args.data), s["system_prompt"], s["training"]["max_length"],
+                          "completion")
+    settings = _train_settings(s, epochs=s["training"]["sft_epochs"], seed=args.seed)
+    train_causal_lm(model, tokenizer, data, settings, args.out, save_epoch=(1, args.m1_out),
+                    extra_summary={"method": "sft", "seed": args.seed})
+
+
+def cmd_entropy(args) -> None:
+    from .data.chat import load_examples, write_jsonl
+    from .training import completion_entropies, load_causal_lm
+
+    s = _settings(args)
+    w = s["wmss"]
+    model, tokenizer = load_causal_lm(args.model, bf16=s["training"]["bf16"])
+    rows = completion_entropies(model, tokenizer, load_examples(args.data),
+                                s["system_prompt"] if w["entropy_system_prompt"] else None, w["entropy_max_length"])
+    write_jsonl(args.out, rows)
+
+
+def cmd_wdds_select(args) -> None:
+    import numpy as np
+
+    from .data.chat import read_jsonl
+    from .methods.equations import wdds_draw, wdds_sampling_weights
+
+    w = _settings(args)["wmss"]
+    weak = {r["id"]: r["entropy"] for r in read_jsonl(args.weak, ("id",))}
+    strong = {r["id"]: r["entropy"] for r in read_jsonl(args.strong, ("id",))}
+    if weak.keys() != strong.keys():
+        missing = sorted(weak.keys() ^ strong.keys())[:5]
+        raise ValueError(f"{args.weak} and {args.strong} cover different sample ids, e.g. {missing}")
+    ids = list(weak)
+    probs = wdds_sampling_weights(np.array([weak[i] for i in ids]), np.array([strong[i] for i in ids]),
+                                  w["alpha"], w["beta"], w["gamma"], w["formula"])
+    draws = wdds_draw(probs, seed=w["sampling_seed"], dedup=w["dedup"])
+    result = {"ids": [ids[i] for i in draws], "n_pool": len(ids), "n_draws": len(ids), "n_active": len(draws),
+              "n_unique": int(len(set(draws.tolist()))), "active_fraction": len(draws) / len(ids),
+              "settings": w}
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    log.info("WD-DS: %d active of %d (%d unique)", result["n_active"], result["n_pool"], result["n_unique"])
+
+
+def cmd_train_continue(args) -> None:
+    """wmss / wdds_only / wdjt_only: one further stage from M1 (App. E.5)."""
+    from .data.chat import load_examples
+    from .methods import parse_run
+    from .training import encode_dataset, load_causal_lm, train_causal_lm, train_joint
+
+    s = _settings(args)
+    method, lam = parse_run(args.run)
+    w = s["wmss"]
+    examples = load_examples(args.data)
+    if method.data == "wdds":
+        by_id = {ex.id: ex for ex in examples}
+        active = json.loads(Path(args.active).read_text())["ids"]
+        unknown = [i for i in active if i not in by_id]
+        if unknown:
+            raise ValueError(f"{args.active}: ids not in {args.data}, e.g. {unknown[:5]}")
+        examples = [by_id[i] for i in active]
+    settings = _train_settings(s, epochs=s["training"]["joint_epochs"], seed=args.seed)
+    extra = {"method": method.name, "seed": args.seed, "rows_source": method.data}
+    strong, tokenizer = load_causal_lm(args.strong, bf16=settings.bf16)
+    if method.loss == "sft":
+        data = encode_dataset(tokenizer, examples, s["system_prompt"], settings.max_length, "completion")
+        train_causal_lm(strong, tokenizer, data, settings, args.out, extra_summary=extra)
+        return
+    weak, _ = load_causal_lm(args.weak, bf16=settings.bf16)
+    data = encode_dataset(tokenizer, examples, s["system_prompt"] if w["joint_system_prompt"] else None,
+                          settings.max_length, "completion" if w["joint_loss_mask"] == "completion" else "all_tokens")
+    train_joint(weak, strong, tokenizer, data, settings, lam=lam, freeze_weak=w["freeze_weak"], out=args.out,
+                extra_summary=extra)
+
+
+def cmd_generate(args) -> None:
+    from transformers import AutoTokenizer
+
+    from .data.chat import prompt_text, read_jsonl, write_jsonl
+    from .eval.generation import PROTOCOLS, generate_transformers, generate_vllm
+    from .training import checkpoint_sha256
+
+    s = _settings(args)
+    ev = s["evaluation"]
+    rows = list(read_jsonl(args.benchmark_file, ("id", "question", "gold")))
+    if not rows:
+        raise ValueError(f"{args.benchmark_file}: no rows")
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    prompts = [prompt_text(tokenizer, r["question"], s["system_prompt"]) for r in rows]
+    too_long = [r["id"] for r, p in zip(rows, prompts)
+                if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev["max_prompt_tokens"]]
+    if too_long:
+        raise ValueError(f"{args.benchmark_file}: prompts longer than max_prompt_tokens: {too_long[:5]}")
+    protocol = PROTOCOLS[ev["protocol"]]
+    max_new = ev["long_max_new_tokens"] if args.benchmark in ev["long_benchmarks"] else ev["max_new_tokens"]
+    checkpoint = checkpoint_sha256(args.model)
+    ids = [r["id"] for r in rows]
+    if ev["backend"] == "vllm":
+        records = generate_vllm(args.model, prompts, ids, protocol, max_new, args.seed, checkpoint)
+    else:
+        records = generate_transformers(args.model, prompts, ids, protocol, max_new, ev["batch_size"], args.seed,
+                                        checkpoint)
+    write_jsonl(args.out, records)
+
+
+def cmd_score(args) -> None:
+    from .benchmarks import BENCHMARKS
+    from .data.chat import read_jsonl
+    from .eval.grading import grade_many
+
+    ev = _settings(args)["evaluation"]
+    gold = {r["id"]: r["gold"] for r in read_jsonl(args.benchmark_file, ("id", "question", "gold"))}
+    gens = list(read_jsonl(args.generations, ("prompt_id", "text")))
+    unknown = [g["prompt_id"] for g in gens if g["prompt_id"] not in gold]
+    if unknown or len({g["prompt_id"] for g in gens}) != len(gold):
+        raise ValueError(f"{args.generations} does not cover {args.benchmark_file} one-to-one (e.g. {unknown[:3]})")
+    verdicts = grade_many(BENCHMARKS[args.benchmark].kind, [g["text"] for g in gens],
+                          [gold[g["prompt_id"]] for g in gens], ev["grader_workers"], ev["grader_timeout_s"])
+    correct = sum(ok for ok, _ in verdicts)
+    result = {
+        "benchmark": args.benchmark, "backbone": args.backbone, "seed": args.seed, "run": args.run,
+        "method": args.run.partition("_lam")[0], "protocol": gens[0].get("protocol"), "n": len(gens),
+        "correct": correct, "accuracy": correct / len(gens),
+        "truncated": sum(g.get("finish_reason") == "length" for g in gens) / len(gens),
+        "grader_errors": sum(err is not None for _, err in verdicts),
+        "checkpoint_sha256": gens[0].get("checkpoint_sha256"),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    log.info("%s %s: %d/%d correct", args.run, args.benchmark, correct, len(gens))
+
+
+def cmd_tables(args) -> None:
+    import pandas as pd
+
+    from .tables import average_consistency, build_table1, build_table2, diff_against_paper, load_scores
+
+    s = _settings(args)
+    scores = load_scores([json.loads(Path(p).read_text()) for p in args.scores])
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    builders = {"table1": build_table1, "table2": build_table2}
+    diffs = []
+    for name, spec in s["tables"].items():
+        sub = scores[scores.backbone.isin(spec["backbones"]) & scores.method.isin(spec["methods"])
+                     & scores.benchmark.isin(spec["benchmarks"])]
+        wide = builders[name](sub, spec["benchmarks"])
+        wide.to_csv(out / f"{name}.csv", index=False)
+        diffs.append(diff_against_paper(name, wide, s["comparable_with_paper"]))
+    diff = pd.concat(diffs, ignore_index=True)
+    diff.to_csv(out / "diff.csv", index=False)
+    consistency = average_consistency()
+    consistency.to_csv(out / "paper_consistency.csv", index=False)
+    lines = [f"# Measured vs reported ({s['name']})", ""]
+    if not s["comparable_with_paper"]:
+        lines += ["This experiment is not the paper's configuration: every cell is marked *not comparable*.", ""]
+    for name in s["tables"]:
+        lines += [f"## {name}", "", pd.read_csv(out / f"{name}.csv").to_markdown(index=False), ""]
+    counts = diff.groupby(["table", "status"]).size().rename("cells").reset_index()
+    lines += ["## Diff status", "", counts.to_markdown(index=False), ""]
+    bad = consistency[consistency.delta.abs() > 0.05]
+    lines += ["## The paper's own averages", "",
+              f"{len(consistency)} printed averages and gains re-computed from their cells; "
+              f"{len(bad)} differ by more than 0.05 (rounding of 1-decimal cells allows up to 0.1):", ""]
+    if len(bad):
+        lines += [bad.to_markdown(index=False), ""]
+    (out / "diff.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    parser = argparse.ArgumentParser(prog="weakdriven", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="stage", required=True)
+
+    def stage(name, func, help_):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--settings", help="JSON settings built from the config by the workflow")
+        p.set_defaults(func=func)
+        return p
+
+    p = stage("make-embedded", cmd_make_embedded, "write the embedded preset's synthetic data")
+    p.add_argument("--out-root", required=True)
+    p = stage("prepare-train", cmd_prepare_train, "load + filter the AM-1.4M math subset into train.jsonl")
+    p.add_argument("--out", required=True)
+    p = stage("prepare-benchmark", cmd_prepare_benchmark, "normalise one benchmark test set")
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--benchmark-dir", required=True)
+    p.add_argument("--out", required=True)
+    p = stage("init-backbone", cmd_init_backbone, "M0: hub snapshot, local copy, or pre-trained embedded model")
+    p.add_argument("--out", required=True)
+    p.add_argument("--corpus", help="embedded only: pre-training corpus")
+    p.add_argument("--train", help="embedded only: training set (tokenizer vocabulary)")
+    p = stage("train-sft", cmd_train_sft, "SFT for training.sft_epochs epochs; epoch 1 is saved as M1")
+    for opt in ("--base", "--data", "--out", "--m1-out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p = stage("entropy", cmd_entropy, "WD-DS token-averaged completion entropies (Eq. 7)")
+    for opt in ("--model", "--data", "--out"):
+        p.add_argument(opt, required=True)
+    p = stage("wdds-select", cmd_wdds_select, "WD-DS sampling weights (Eq. 9) and the active set")
+    for opt in ("--weak", "--strong", "--out"):
+        p.add_argument(opt, required=True)
+    p = stage("train-continue", cmd_train_continue, "wmss / wdds_only / wdjt_only from M1")
+    for opt in ("--run", "--weak", "--strong", "--data", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--active", help="WD-DS active set (methods that use it)")
+    p.add_argument("--seed", type=int, required=True)
+    p = stage("generate", cmd_generate, "generations of one model on one benchmark")
+    for opt in ("--model", "--benchmark", "--benchmark-file", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p = stage("score", cmd_score, "grade generations; pass@1 with truncation and grader-error rates")
+    for opt in ("--generations", "--benchmark", "--benchmark-file", "--backbone", "--run", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p = stage("tables", cmd_tables, "build the configured tables and the diff against the paper")
+    p.add_argument("--scores", nargs="+", required=True)
+    p.add_argument("--out-dir", required=True)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Typed experiment config: JSON-schema validation plus cross-reference checks, with errors that name the key.
+
+The Snakefile and the CLI both go through :func:`load_config` / :meth:`Experiment.from_dict`, so a bad config stops
+the run before any job starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key."""
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_schema(raw: dict[str, Any]) -> None:
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"config key '{_key(e.absolute_path)}': {e.message}" for e in errors]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    source: str
+    family: str
+    params_b: float
+    hub_id: str | None = None
+    revision: str | None = None
+    path: str | None = None
+    architecture: dict[str, int] | None = None
+    pretrain: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TrainData:
+    source: str
+    domain: str
+    max_rows: int | None
+    hub_id: str | None = None
+    revision: str | None = None
+    path: str | None = None
+    expected_rows: int | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    n_pretrain: int | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Training:
+    learning_rate: float
+    lr_scheduler: str
+    warmup_ratio: float
+    weight_decay: float
+    max_grad_norm: float
+    max_length: int
+    per_device_batch_size: int
+    global_batch_size: int
+    sft_epochs: int
+    joint_epochs: float
+    bf16: bool
+    gradient_checkpointing: bool
+    logging_steps: int
+
+    def __post_init__(self) -> None:
+        if self.global_batch_size % self.per_device_batch_size:
+            raise ConfigError(
+                f"config key 'training.global_batch_size' ({self.global_batch_size}) must be a multiple of "
+                f"'training.per_device_batch_size' ({self.per_device_batch_size})"
+            )
+
+
+@dataclass(frozen=True)
+class Wmss:
+    lam: float
+    alpha: float
+    beta: float
+    gamma: float
+    formula: str
+    dedup: bool
+    freeze_weak: bool
+    joint_loss_mask: str
+    joint_system_prompt: bool
+    entropy_system_prompt: bool
+    entropy_max_length: int
+    sampling_seed: int
+
+    def __post_init__(self) -> None:
+        if self.alpha + self.beta + self.gamma == 0:
+            raise ConfigError("config keys 'wmss.alpha', 'wmss.beta', 'wmss.gamma' are all 0: WD-DS has no weight")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    backend: str
+    protocol: str
+    max_new_tokens: int
+    long_max_new_tokens: int
+    long_benchmarks: tuple[str, ...]
+    max_prompt_tokens: int
+    batch_size: int
+    grader_workers: int
+    grader_timeout_s: int
+
+    def max_new_tokens_for(self, benchmark: str) -> int:
+        return self.long_max_new_tokens if benchmark in self.long_benchmarks else self.max_new_tokens
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    backbones: tuple[str, ...]
+    methods: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    comparable_with_paper: bool
+    backbones: tuple[Backbone, ...]
+    train_data: TrainData
+    system_prompt: str
+    training: Training
+    wmss: Wmss
+    evaluation: Evaluation
+    seeds: tuple[int, ...]
+    tables: dict[str, TableSpec]
+    benchmark_dir: str
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Experiment:
+        validate_schema(raw)
+        backbones = tuple(Backbone(**b) for b in raw["backbones"])
+        names = [b.name for b in backbones]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ConfigError(f"config key 'backbones': names {duplicated} appear more than once")
+        tables = {}
+        for table, spec in raw["tables"].items():
+            for i, backbone in enumerate(spec["backbones"]):
+                if backbone not in names:
+                    raise ConfigError(
+                        f"config key 'tables.{table}.backbones.{i}': unknown backbone {backbone!r}; "
+                        f"defined backbones are {names}"
+                    )
+            tables[table] = TableSpec(*(tuple(spec[k]) for k in ("backbones", "methods", "benchmarks")))
+        ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]))
+        return cls(
+            name=raw["name"],
+            comparable_with_paper=raw["comparable_with_paper"],
+            backbones=backbones,
+            train_data=TrainData(**raw["train_data"]),
+            system_prompt=raw["prompt"]["system_prompt"],
+            training=Training(**raw["training"]),
+            wmss=Wmss(**raw["wmss"]),
+            evaluation=Evaluation(**ev),
+            seeds=tuple(raw["seeds"]),
+            tables=tables,
+            benchmark_dir=raw["benchmark_dir"],
+            raw=raw,
+        )
+
+    def backbone(self, name: str) -> Backbone:
+        for b in self.backbones:
+            if b.name == name:
+                return b
+        raise ConfigError(f"unknown backbone {name!r}; defined backbones are {[b.name for b in self.backbones]}")
+
+
+def load_config(path: str | Path) -> Experiment:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return Experiment.from_dict(raw)
+
+
+def settings_json(obj: Any, **extra: Any) -> str:
+    """Serialise a settings dataclass (plus extras) as the JSON blob a rule passes to the CLI."""
+    data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+    data.update(extra)
+    return json.dumps(data, sort_keys=True)

@@ -1,0 +1,91 @@
+"""Chat formatting and tokenisation shared by SFT, WD-JT, WD-DS entropies and generation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    question: str
+    completion: str
+    answer: str
+
+
+def read_jsonl(path: str | Path, required: tuple[str, ...]) -> Iterator[dict]:
+    """Yield rows of a JSONL file, failing with the file and line number on a bad row."""
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+            missing = [k for k in required if not isinstance(row.get(k), str)]
+            if missing:
+                raise ValueError(f"{path}:{lineno}: missing or non-string field(s) {missing}")
+            yield row
+
+
+def write_jsonl(path: str | Path, rows) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def load_examples(path: str | Path) -> list[Example]:
+    rows = [Example(**{k: r[k] for k in ("id", "question", "completion", "answer")})
+            for r in read_jsonl(path, ("id", "question", "completion", "answer"))]
+    if not rows:
+        raise ValueError(f"{path}: no training rows")
+    ids = [r.id for r in rows]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: duplicate ids")
+    return rows
+
+
+def prompt_messages(question: str, system_prompt: str | None) -> list[dict]:
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": question}]
+
+
+def prompt_text(tokenizer, question: str, system_prompt: str | None) -> str:
+    return tokenizer.apply_chat_template(
+        prompt_messages(question, system_prompt), tokenize=False, add_generation_prompt=True
+    )
+
+
+def encode_example(tokenizer, example: Example, system_prompt: str | None, max_length: int, mask: str) -> dict:
+    """Token ids and labels of one chat record.
+
+    ``mask="completion"`` supervises the assistant turn only (phase-1 SFT); ``"all_tokens"`` supervises every token
+    including the prompt and template (what the authors' joint stage does). Labels are aligned with input_ids (the
+    causal shift happens in the loss). Sequences longer than ``max_length`` are truncated on the right.
+    """
+    messages = prompt_messages(example.question, system_prompt)
+    full = tokenizer.apply_chat_template(
+        messages + [{"role": "assistant", "content": example.completion}], tokenize=False
+    )
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if not full.startswith(prompt):
+        raise ValueError(f"example {example.id}: the chat template does not render the prompt as a prefix")
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    input_ids = (prompt_ids + completion_ids)[:max_length]
+    if mask == "completion":
+        labels = [IGNORE_INDEX] * len(prompt_ids) + completion_ids
+    elif mask == "all_tokens":
+        labels = prompt_ids + completion_ids
+    else:
+        raise ValueError(f"unknown loss mask {mask!r}; expected 'completion' or 'all_tokens'")
+    labels = labels[:max_length]
+    completion_mask = ([0] * len(prompt_ids) + [1] * len(completion_ids))[:max_length]
+    return {"input_ids": input_ids, "labels": labels, "completion_mask": completion_mask}

@@ -1,0 +1,1 @@
+"""Evaluation: generation backends, grading, metrics."""

@@ -1,0 +1,84 @@
+"""One generation interface, two backends: transformers (CPU, batched) and vLLM (GPU, imported only when used).
+
+Both write the same records: prompt id, sample index, text, token counts, finish reason, protocol, checkpoint hash.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    temperature: float
+    top_p: float
+    n: int
+
+
+PROTOCOLS = {"paper-greedy": Protocol("paper-greedy", temperature=0.0, top_p=1.0, n=1)}
+
+
+def _records(prompt_ids, outputs, protocol: Protocol, checkpoint: str) -> list[dict]:
+    return [
+        {"prompt_id": pid, "sample_index": i, "text": text, "prompt_tokens": n_prompt,
+         "completion_tokens": n_out, "finish_reason": reason, "protocol": protocol.name, "checkpoint_sha256": checkpoint}
+        for pid, samples in zip(prompt_ids, outputs, strict=True)
+        for i, (text, n_prompt, n_out, reason) in enumerate(samples)
+    ]
+
+
+def generate_transformers(model_dir: str, prompts: list[str], prompt_ids: list[str], protocol: Protocol,
+                          max_new_tokens: int, batch_size: int, seed: int, checkpoint: str) -> list[dict]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    stop_ids = model.generation_config.eos_token_id
+    stop_ids = set(stop_ids if isinstance(stop_ids, list) else [stop_ids])
+    sampling = protocol.temperature > 0
+    outputs = []
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start:start + batch_size]
+        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=sampling, num_return_sequences=protocol.n,
+                temperature=protocol.temperature if sampling else None, top_p=protocol.top_p if sampling else None,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        new = out[:, enc["input_ids"].shape[1]:]
+        for j in range(len(batch)):
+            n_prompt = int(enc["attention_mask"][j].sum())
+            samples = []
+            for tokens in new[j * protocol.n:(j + 1) * protocol.n].tolist():
+                stop_at = next((k for k, t in enumerate(tokens) if t in stop_ids), None)
+                kept = tokens if stop_at is None else tokens[:stop_at]
+                text = tokenizer.decode(kept, skip_special_tokens=False)
+                samples.append((text, n_prompt, len(kept), "length" if stop_at is None else "stop"))
+            outputs.append(samples)
+        log.info("generated %d/%d prompts", min(start + batch_size, len(prompts)), len(prompts))
+    return _records(prompt_ids, outputs, protocol, checkpoint)
+
+
+def generate_vllm(model_dir: str, prompts: list[str], prompt_ids: list[str], protocol: Protocol,
+                  max_new_tokens: int, seed: int, checkpoint: str, tensor_parallel: int = 1) -> list[dict]:
+    from vllm import LLM, SamplingParams  # GPU only; never imported on the CPU path
+
+    llm = LLM(model=model_dir, dtype="bfloat16", seed=seed, tensor_parallel_size=tensor_parallel)
+    params = SamplingParams(n=protocol.n, temperature=protocol.temperature, top_p=protocol.top_p,
+                            max_tokens=max_new_tokens, seed=seed)
+    results = llm.generate(prompts, params)
+    outputs = [
+        [(o.text, len(r.prompt_token_ids), len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
+         for o in r.outputs]
+        for r in results
+    ]
+    return _records(prompt_ids, outputs, protocol, checkpoint)

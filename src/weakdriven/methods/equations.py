@@ -1,0 +1,154 @@
+"""The paper's equations as small pure functions (arXiv:2602.08222v2).
+
+Each function names the equation it implements. Tensors are torch, per-sample scores are numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+WDDS_FORMULAS = ("official", "paper_v1", "paper_v2")
+
+
+def mix_logits(weak_logits: torch.Tensor, strong_logits: torch.Tensor, lam: float) -> torch.Tensor:
+    """Eq. (5)/(10): z_mix = lam * z_strong + (1 - lam) * z_weak. lam weights the STRONG model."""
+    return lam * strong_logits + (1.0 - lam) * weak_logits
+
+
+def mixed_logit_loss(
+    weak_logits: torch.Tensor,
+    strong_logits: torch.Tensor,
+    labels: torch.Tensor,
+    lam: float,
+    ignore_index: int = -100,
+) -> torch.Tensor:
+    """Eq. (6): mean over non-ignored positions of -log softmax(z_mix)[label].
+
+    Logits are ``[..., V]``, labels ``[...]`` already aligned with the logits (no shift). The softmax is taken in fp32
+    (the authors' code upcasts too). Both logit tensors receive gradients. A batch with no supervised position gives 0.
+    """
+    if weak_logits.shape != strong_logits.shape:
+        raise ValueError(f"weak logits {tuple(weak_logits.shape)} and strong logits {tuple(strong_logits.shape)} differ")
+    if labels.shape != weak_logits.shape[:-1]:
+        raise ValueError(f"labels {tuple(labels.shape)} do not match logits {tuple(weak_logits.shape)} without the vocab axis")
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must lie in [0, 1], got {lam}")
+    z_mix = mix_logits(weak_logits.float(), strong_logits.float(), lam)
+    flat = z_mix.reshape(-1, z_mix.shape[-1])
+    flat_labels = labels.reshape(-1)
+    total = F.cross_entropy(flat, flat_labels, ignore_index=ignore_index, reduction="sum")
+    count = (flat_labels != ignore_index).sum()
+    return total / count.clamp(min=1)
+
+
+def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Sec. 3.1: H(P) = -sum_v P(v) log P(v) of softmax(logits) over the last axis, in fp32."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1)
+
+
+def sequence_entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Eq. (7): the token-averaged entropy over the supervised positions ``mask`` (``[B, T]``) of ``[B, T, V]`` logits.
+
+    Returns ``[B]``; a sequence with no supervised position has entropy 0.
+    """
+    h = token_entropy(logits) * mask
+    return h.sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
+
+
+def entropy_discrepancy(h_weak: np.ndarray, h_strong: np.ndarray) -> np.ndarray:
+    """Eq. (8): Delta H_i = H(strong; x_i) - H(weak; x_i)."""
+    return np.asarray(h_strong, dtype=np.float64) - np.asarray(h_weak, dtype=np.float64)
+
+
+def _positive_part(u: np.ndarray) -> np.ndarray:
+    return np.maximum(u, 0.0)
+
+
+def _normalize(weights: np.ndarray) -> np.ndarray:
+    weights = np.clip(weights, 0.0, None)
+    total = weights.sum()
+    if not np.isfinite(total) or total <= 0.0:
+        return np.full(weights.shape, 1.0 / weights.size)
+    return weights / total
+
+
+def wdds_sampling_weights(
+    h_weak: np.ndarray,
+    h_strong: np.ndarray,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    formula: str = "official",
+) -> np.ndarray:
+    """Sampling probabilities p_i of WD-DS, summing to 1 (uniform when every weight is zero).
+
+    ``formula`` picks one of three texts that disagree (see docs/ambiguities in the README):
+
+    - ``"official"`` (the authors' code, which produced the reported numbers): each term normalised on its own,
+      p = alpha*H_weak/sum(H_weak) + beta*[-dH]+/sum([-dH]+) + gamma*[dH]+/sum([dH]+); a zero denominator becomes 1e-12.
+    - ``"paper_v1"`` (arXiv v1 and the explainer): p ∝ alpha*H_weak + beta*[-dH]+ + gamma*[dH]+.
+    - ``"paper_v2"`` (Eq. (9) of v2): p ∝ alpha*[-dH]+ + beta*H_strong + gamma*[dH]+.
+    """
+    h_weak = np.asarray(h_weak, dtype=np.float64)
+    h_strong = np.asarray(h_strong, dtype=np.float64)
+    if h_weak.shape != h_strong.shape or h_weak.ndim != 1 or h_weak.size == 0:
+        raise ValueError(f"h_weak {h_weak.shape} and h_strong {h_strong.shape} must be equal, non-empty 1-D arrays")
+    for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    if not (np.isfinite(h_weak).all() and np.isfinite(h_strong).all()):
+        bad = int(np.flatnonzero(~(np.isfinite(h_weak) & np.isfinite(h_strong)))[0])
+        raise ValueError(f"entropy of sample index {bad} is not finite")
+    dh = entropy_discrepancy(h_weak, h_strong)
+    neg, pos = _positive_part(-dh), _positive_part(dh)
+    if formula == "official":
+        eps = 1e-12
+
+        def share(x: np.ndarray) -> np.ndarray:
+            total = x.sum()
+            return x / (total if total != 0 else eps)
+
+        weights = alpha * share(h_weak) + beta * share(neg) + gamma * share(pos)
+    elif formula == "paper_v1":
+        weights = alpha * h_weak + beta * neg + gamma * pos
+    elif formula == "paper_v2":
+        weights = alpha * neg + beta * h_strong + gamma * pos
+    else:
+        raise ValueError(f"unknown WD-DS formula {formula!r}; expected one of {WDDS_FORMULAS}")
+    return _normalize(weights)
+
+
+def wdds_draw(probs: np.ndarray, seed: int, dedup: bool) -> np.ndarray:
+    """Sec. 4.2: draw |D| indices with replacement from ``probs`` (numpy default_rng(seed), as the authors' code).
+
+    With ``dedup`` the duplicate indices are removed (paper v2; first occurrence order kept), otherwise kept (code).
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(probs.size, size=probs.size, replace=True, p=probs)
+    if dedup:
+        _, first = np.unique(draws, return_index=True)
+        draws = draws[np.sort(first)]
+    return draws
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of Chen et al. (2021) used in Table 10: 1 - C(n-c, k) / C(n, k)."""
+    if not (0 <= c <= n and 1 <= k <= n):
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def target_margin(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """Eq. (23), Definition 1: m_k(z) = z[y] - z[k] for every k (m_y = 0)."""
+    return logits[..., target : target + 1] - logits
+
+
+def lambda_crossover(centered_norm_strong: float, centered_norm_weak: float) -> float:
+    """Eqs. (16)-(17)/(63): lambda_cross = 1 / (1 + sqrt(alpha)), alpha = (||z~_strong|| / ||z~_weak||)^2."""
+    alpha = (centered_norm_strong / centered_norm_weak) ** 2
+    return 1.0 / (1.0 + float(np.sqrt(alpha)))

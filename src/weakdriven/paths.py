@@ -1,0 +1,89 @@
+"""Every output path of the harness, built in one place (used by the Snakemake rules and the Python code).
+
+results/<experiment>/
+  data/train.jsonl                       training records (id, question, completion, answer)
+  data/pretrain.txt                      embedded preset only: plain-text corpus for M0
+  benchmarks/<bench>.jsonl               normalised test records (id, question, gold)
+  models/<backbone>/base/                M0: the hub snapshot, or the pre-trained tiny model
+  runs/<backbone>/entropy_base.jsonl     WD-DS entropies of M0 (seed-independent)
+  runs/<backbone>/seed<s>/sft/epoch1/    M1 (reused by every method that starts from it, never retrained)
+  runs/<backbone>/seed<s>/sft/final/     the 2-epoch SFT baseline
+  runs/<backbone>/seed<s>/entropy_m1.jsonl
+  runs/<backbone>/seed<s>/wdds_active.json
+  runs/<backbone>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, wdjt_only_lam<λ>
+  eval/<backbone>/seed<s>/<run>/<bench>.generations.jsonl / .scores.json
+  tables/<table>.csv, tables/diff.csv, tables/diff.md
+  logs/, timings/                        rule logs and Snakemake benchmark records (training time)
+"""
+
+from __future__ import annotations
+
+RESULTS = "results"
+
+
+def root(exp: str) -> str:
+    return f"{RESULTS}/{exp}"
+
+
+def train_data(exp: str) -> str:
+    return f"{root(exp)}/data/train.jsonl"
+
+
+def pretrain_corpus(exp: str) -> str:
+    return f"{root(exp)}/data/pretrain.txt"
+
+
+def benchmark(exp: str, bench: str) -> str:
+    return f"{root(exp)}/benchmarks/{bench}.jsonl"
+
+
+def base_model(exp: str, backbone: str) -> str:
+    return f"{root(exp)}/models/{backbone}/base"
+
+
+def run_dir(exp: str, backbone: str, seed: int | str, run: str) -> str:
+    return f"{root(exp)}/runs/{backbone}/seed{seed}/{run}"
+
+
+def m1(exp: str, backbone: str, seed: int | str) -> str:
+    return f"{run_dir(exp, backbone, seed, 'sft')}/epoch1"
+
+
+def final_model(exp: str, backbone: str, seed: int | str, run: str) -> str:
+    return f"{run_dir(exp, backbone, seed, run)}/final"
+
+
+def entropy_base(exp: str, backbone: str) -> str:
+    return f"{root(exp)}/runs/{backbone}/entropy_base.jsonl"
+
+
+def entropy_m1(exp: str, backbone: str, seed: int | str) -> str:
+    return f"{root(exp)}/runs/{backbone}/seed{seed}/entropy_m1.jsonl"
+
+
+def wdds_active(exp: str, backbone: str, seed: int | str) -> str:
+    return f"{root(exp)}/runs/{backbone}/seed{seed}/wdds_active.json"
+
+
+def generations(exp: str, backbone: str, seed: int | str, run: str, bench: str) -> str:
+    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{bench}.generations.jsonl"
+
+
+def scores(exp: str, backbone: str, seed: int | str, run: str, bench: str) -> str:
+    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{bench}.scores.json"
+
+
+def table(exp: str, name: str) -> str:
+    return f"{root(exp)}/tables/{name}.csv"
+
+
+def diff(exp: str, suffix: str = "csv") -> str:
+    return f"{root(exp)}/tables/diff.{suffix}"
+
+
+def log(exp: str, name: str) -> str:
+    return f"{root(exp)}/logs/{name}.log"
+
+
+def timing(exp: str, name: str) -> str:
+    return f"{root(exp)}/timings/{name}.tsv"

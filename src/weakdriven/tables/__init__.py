@@ -1,0 +1,137 @@
+"""The paper's reported numbers, table builders from score files, and the measured-vs-reported diff."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from ..benchmarks import BENCHMARKS
+from ..methods import METHODS
+
+SOURCE = "arXiv:2602.08222v2"
+REPORTED_TABLES = tuple(f"table{i}" for i in range(1, 13)) + ("figure4",)
+
+# Paper labels of the harness's names.
+BACKBONE_LABELS = {"qwen3-4b-base": "Qwen3-4B-Base", "qwen3-8b-base": "Qwen3-8B-Base", "qwen2.5-3b": "Qwen2.5-3B",
+                   "gemma-3-4b-pt": "Gemma-3-4B-PT"}
+TABLE1_COLUMNS = {"AQuA": "AQUA"}                           # Table 1 prints AQUA
+TABLE2_COLUMNS = {"AIME2025": "AIME", "MATH500": "MATH"}    # Table 2 abbreviates
+TABLE2_ROWS = {"sft": "Baseline"}                           # Table 2 calls the SFT row "Baseline"
+MATH_TABLE1 = ("AIME2025", "MATH500", "AMC23", "AQUA", "GSM8K", "MAWPS", "SVAMP")
+CODE_TABLE1 = ("HE+", "MBPP+", "BCB", "LCB")
+
+
+def reported_numbers(table: str) -> pd.DataFrame:
+    """The paper's reported values of ``table`` ("table1" ... "table12", "figure4"): one value per row.
+
+    Columns: table, group (the backbone block or benchmark block, "" if none), row, column, value, source.
+    Labels are as the paper prints them. Cells printed as "-" (no value) are absent.
+    """
+    if table not in REPORTED_TABLES:
+        raise ValueError(f"unknown table {table!r}; expected one of {REPORTED_TABLES}")
+    with resources.files(__package__).joinpath("reported", f"{table}.csv").open() as fh:
+        df = pd.read_csv(fh, dtype={"group": str, "row": str, "column": str}, keep_default_na=False)
+    df["value"] = df["value"].astype(float)
+    df.insert(0, "table", table)
+    df["source"] = f"{SOURCE} {table.replace('table', 'Table ').replace('figure', 'Figure ')}"
+    return df
+
+
+def _avg_checks(df: pd.DataFrame, parts: tuple[str, ...], avg_col: str, pivot_on: str = "column") -> list[dict]:
+    out = []
+    key = "row" if pivot_on == "column" else "column"
+    for (group, label), cells in df.groupby(["group", key]):
+        values = dict(zip(cells[pivot_on], cells["value"]))
+        if avg_col not in values or not all(p in values for p in parts):
+            continue
+        recomputed = float(np.mean([values[p] for p in parts]))
+        # Printed cells carry 1 decimal: their mean is within 0.05 of the exact mean, the printed avg within 0.05 more.
+        delta = values[avg_col] - recomputed
+        out.append({"group": group, "row": label, "column": avg_col, "reported": values[avg_col],
+                    "recomputed": round(recomputed, 3), "delta": round(delta, 3),
+                    "consistent": bool(abs(delta) <= 0.1 + 1e-9)})
+    return out
+
+
+def average_consistency() -> pd.DataFrame:
+    """Re-compute every average the paper prints from its own cells; ``consistent`` is False beyond rounding."""
+    rows = []
+    t1 = reported_numbers("table1")
+    rows += [dict(r, table="table1") for r in _avg_checks(t1, MATH_TABLE1, "Math Avg.")]
+    rows += [dict(r, table="table1") for r in _avg_checks(t1, CODE_TABLE1, "Code Avg.")]
+    t4 = reported_numbers("table4")
+    rows += [dict(r, table="table4") for r in _avg_checks(t4, ("MATH500", "AMC23", "AQUA", "GSM8K", "MAWPS", "SVAMP"),
+                                                          "Math Avg.")]
+    rows += [dict(r, table="table4") for r in _avg_checks(t4, CODE_TABLE1, "Code Avg.")]
+    rows += [dict(r, table="table5") for r in _avg_checks(reported_numbers("table5"), ("LogiQA2", "ReClor"), "Avg.")]
+    rows += [dict(r, table="table2") for r in _avg_checks(reported_numbers("table2"), ("AIME", "MATH", "GSM8K"),
+                                                          "Avg.")]
+    t9 = reported_numbers("table9")
+    rows += [dict(r, table="table9")
+             for r in _avg_checks(t9, ("AIME25", "MATH500", "AQUA", "GSM8K", "MAWPS", "SVAMP"), "Avg.", "row")]
+    # Table 1's printed gains over SFT ("Math Avg. Δ", "Code Avg. Δ").
+    for (group, label), cells in t1.groupby(["group", "row"]):
+        values = dict(zip(cells["column"], cells["value"]))
+        sft = t1[(t1.group == group) & (t1.row == "SFT")].set_index("column")["value"]
+        for avg in ("Math Avg.", "Code Avg."):
+            if f"{avg} Δ" in values:
+                recomputed = values[avg] - sft[avg]
+                delta = values[f"{avg} Δ"] - recomputed
+                rows.append({"table": "table1", "group": group, "row": label, "column": f"{avg} Δ",
+                             "reported": values[f"{avg} Δ"], "recomputed": round(recomputed, 3),
+                             "delta": round(delta, 3), "consistent": bool(abs(delta) <= 1e-6)})
+    cols = ["table", "group", "row", "column", "reported", "recomputed", "delta", "consistent"]
+    return pd.DataFrame(rows)[cols]
+
+
+def load_scores(records: list[dict]) -> pd.DataFrame:
+    """Score records (one per run x benchmark) -> a frame with accuracy in percent."""
+    df = pd.DataFrame(records)
+    df["accuracy_pct"] = 100.0 * df["accuracy"]
+    return df
+
+
+def build_table1(scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+    """Table 1 layout: one row per (backbone, method), one column per benchmark, plus Math Avg. (pass@1, %)."""
+    cols = [TABLE1_COLUMNS.get(b, b) for b in benchmarks]
+    df = scores.assign(column=scores["benchmark"].map(lambda b: TABLE1_COLUMNS.get(b, b)),
+                       group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
+                       row=scores["method"].map(lambda m: METHODS[m].label))
+    wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy_pct", aggfunc="mean")
+    wide = wide.reindex(columns=cols)
+    wide["Math Avg."] = wide[cols].mean(axis=1)
+    return wide.round(1).reset_index()
+
+
+def build_table2(scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+    """Table 2 layout: Baseline / + WD-DS / + WD-JT / WMSS rows, benchmark columns and their Avg. (pass@1, %)."""
+    cols = [TABLE2_COLUMNS.get(b, b) for b in benchmarks]
+    df = scores.assign(column=scores["benchmark"].map(lambda b: TABLE2_COLUMNS.get(b, b)),
+                       group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
+                       row=scores["method"].map(lambda m: TABLE2_ROWS.get(m, METHODS[m].label)))
+    wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy_pct", aggfunc="mean")
+    wide = wide.reindex(columns=cols)
+    wide["Avg."] = wide[cols].mean(axis=1)
+    order = {"Baseline": 0, "+ WD-DS": 1, "+ WD-JT": 2, "WMSS": 3}
+    wide = wide.reset_index().sort_values("row", key=lambda s: s.map(order)).reset_index(drop=True)
+    return wide.round(1)
+
+
+def diff_against_paper(table: str, measured_wide: pd.DataFrame, comparable: bool) -> pd.DataFrame:
+    """Measured vs reported per cell of ``table``: status is "compared", "not comparable" or "not run"."""
+    measured = measured_wide.melt(id_vars=["group", "row"], var_name="column", value_name="measured")
+    if table == "table2":  # the paper's Table 2 has no backbone block
+        measured["group"] = ""
+    reported = reported_numbers(table)[["group", "row", "column", "value"]].rename(columns={"value": "reported"})
+    merged = measured.merge(reported, on=["group", "row", "column"], how="outer")
+    merged.insert(0, "table", table)
+    if comparable:
+        merged["status"] = np.where(merged["measured"].isna(), "not run",
+                                    np.where(merged["reported"].isna(), "not in paper", "compared"))
+        merged["delta"] = merged["measured"] - merged["reported"]
+    else:
+        merged["status"] = "not comparable"
+        merged["delta"] = np.nan
+    return merged[["table", "group", "row", "column", "measured", "reported", "delta", "status"]]

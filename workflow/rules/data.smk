@@ -1,0 +1,55 @@
+# Training data and benchmark test sets.
+
+
+if EXP.train_data.source == "embedded":
+
+    rule make_embedded_data:
+        output:
+            train=paths.train_data(NAME),
+            corpus=paths.pretrain_corpus(NAME),
+            benchmarks=expand(paths.benchmark(NAME, "{b}"), b=SYNTH_BENCHMARKS),
+        params:
+            settings=_json(train_data=config["train_data"]),
+            root=ROOT,
+        log:
+            paths.log(NAME, "data/make_embedded_data"),
+        conda:
+            "../../envs/train.yaml"
+        container:
+            CONTAINERS["train"]
+        shell:
+            "weakdriven make-embedded --settings {params.settings:q} --out-root {params.root} > {log} 2>&1"
+
+else:
+
+    rule prepare_train_data:
+        output:
+            paths.train_data(NAME),
+        params:
+            settings=_json(train_data=config["train_data"]),
+        log:
+            paths.log(NAME, "data/prepare_train_data"),
+        conda:
+            "../../envs/eval.yaml"
+        container:
+            CONTAINERS["eval"]
+        shell:
+            "weakdriven prepare-train --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule prepare_benchmark:
+    output:
+        paths.benchmark(NAME, "{benchmark}"),
+    wildcard_constraints:
+        benchmark="|".join(PAPER_BENCHMARKS),
+    params:
+        benchmark_dir=config["benchmark_dir"],
+    log:
+        paths.log(NAME, "data/prepare_benchmark_{benchmark}"),
+    conda:
+        "../../envs/eval.yaml"
+    container:
+        CONTAINERS["eval"]
+    shell:
+        "weakdriven prepare-benchmark --benchmark {wildcards.benchmark} --benchmark-dir {params.benchmark_dir}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,42 @@
+# Generation (vLLM on GPUs, transformers on CPU) and grading, one job per (model, benchmark).
+
+
+rule generate:
+    input:
+        model=get_eval_model,
+        bench=paths.benchmark(NAME, "{benchmark}"),
+    output:
+        paths.generations(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
+    params:
+        settings=eval_settings(),
+    log:
+        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{benchmark}.generate"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/seed{seed}/{run}/{benchmark}.generate")
+    conda:
+        "../../envs/eval.yaml"
+    container:
+        CONTAINERS["eval"]
+    shell:
+        "weakdriven generate --settings {params.settings:q} --model {input.model} --benchmark {wildcards.benchmark}"
+        " --benchmark-file {input.bench} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+
+
+rule score:
+    input:
+        generations=paths.generations(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
+        bench=paths.benchmark(NAME, "{benchmark}"),
+    output:
+        paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
+    params:
+        settings=eval_settings(),
+    log:
+        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{benchmark}.score"),
+    conda:
+        "../../envs/eval.yaml"
+    container:
+        CONTAINERS["eval"]
+    shell:
+        "weakdriven score --settings {params.settings:q} --generations {input.generations}"
+        " --benchmark {wildcards.benchmark} --benchmark-file {input.bench} --backbone {wildcards.backbone}"
+        " --seed {wildcards.seed} --run {wildcards.run} --out {output} > {log} 2>&1"

@@ -1,0 +1,128 @@
+# M0, SFT (M1 = its epoch-1 checkpoint), WD-DS entropies and selection, and the methods that start from M1.
+
+
+rule init_backbone:
+    input:
+        unpack(backbone_inputs),
+    output:
+        directory(paths.base_model(NAME, "{backbone}")),
+    params:
+        settings=backbone_settings,
+        extra=backbone_extra_args,
+    log:
+        paths.log(NAME, "train/{backbone}/init_backbone"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/init_backbone")
+    conda:
+        "../../envs/train.yaml"
+    container:
+        CONTAINERS["train"]
+    shell:
+        "weakdriven init-backbone --settings {params.settings:q} --out {output} {params.extra} > {log} 2>&1"
+
+
+rule sft:
+    input:
+        base=paths.base_model(NAME, "{backbone}"),
+        data=paths.train_data(NAME),
+    output:
+        m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
+        final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
+    params:
+        settings=sft_settings(),
+    log:
+        paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/seed{seed}/sft")
+    conda:
+        "../../envs/train.yaml"
+    container:
+        CONTAINERS["train"]
+    shell:
+        "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
+        " --m1-out {output.m1} --out {output.final} --seed {wildcards.seed} > {log} 2>&1"
+
+
+rule entropy_base:
+    input:
+        model=paths.base_model(NAME, "{backbone}"),
+        data=paths.train_data(NAME),
+    output:
+        paths.entropy_base(NAME, "{backbone}"),
+    params:
+        settings=entropy_settings(),
+    log:
+        paths.log(NAME, "train/{backbone}/entropy_base"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/entropy_base")
+    conda:
+        "../../envs/train.yaml"
+    container:
+        CONTAINERS["train"]
+    shell:
+        "weakdriven entropy --settings {params.settings:q} --model {input.model} --data {input.data}"
+        " --out {output} > {log} 2>&1"
+
+
+rule entropy_m1:
+    input:
+        model=paths.m1(NAME, "{backbone}", "{seed}"),
+        data=paths.train_data(NAME),
+    output:
+        paths.entropy_m1(NAME, "{backbone}", "{seed}"),
+    params:
+        settings=entropy_settings(),
+    log:
+        paths.log(NAME, "train/{backbone}/seed{seed}/entropy_m1"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/seed{seed}/entropy_m1")
+    conda:
+        "../../envs/train.yaml"
+    container:
+        CONTAINERS["train"]
+    shell:
+        "weakdriven entropy --settings {params.settings:q} --model {input.model} --data {input.data}"
+        " --out {output} > {log} 2>&1"
+
+
+rule wdds_select:
+    input:
+        weak=paths.entropy_base(NAME, "{backbone}"),
+        strong=paths.entropy_m1(NAME, "{backbone}", "{seed}"),
+    output:
+        paths.wdds_active(NAME, "{backbone}", "{seed}"),
+    params:
+        settings=wdds_settings(),
+    log:
+        paths.log(NAME, "train/{backbone}/seed{seed}/wdds_select"),
+    conda:
+        "../../envs/train.yaml"
+    container:
+        CONTAINERS["train"]
+    shell:
+        "weakdriven wdds-select --settings {params.settings:q} --weak {input.weak} --strong {input.strong}"
+        " --out {output} > {log} 2>&1"
+
+
+rule train_continue:
+    input:
+        unpack(continue_inputs),
+    output:
+        directory(paths.final_model(NAME, "{backbone}", "{seed}", "{run}")),
+    wildcard_constraints:
+        run=r"wmss_lam[0-9.]+|wdds_only|wdjt_only_lam[0-9.]+",
+    params:
+        settings=continue_settings(),
+        extra=continue_extra_args,
+    log:
+        paths.log(NAME, "train/{backbone}/seed{seed}/{run}"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/seed{seed}/{run}")
+    conda:
+        "../../envs/train.yaml"
+    container:
+        CONTAINERS["train"]
+    shell:
+        "weakdriven train-continue --settings {params.settings:q} --run {wildcards.run} --weak {input.weak}"
+        " --strong {input.strong} --data {input.data} {params.extra} --seed {wildcards.seed}"
+        " --out {output} > {log} 2>&1"
