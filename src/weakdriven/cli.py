@@ -208,6 +208,7 @@ def cmd_score(args) -> None:
     from .benchmarks import BENCHMARKS
     from .data.chat import read_jsonl
     from .eval.grading import grade_many
+    from .methods import parse_run
 
     ev = _settings(args)["evaluation"]
     gold = {r["id"]: r["gold"] for r in read_jsonl(args.benchmark_file, ("id", "question", "gold"))}
@@ -220,7 +221,7 @@ def cmd_score(args) -> None:
     correct = sum(ok for ok, _ in verdicts)
     result = {
         "benchmark": args.benchmark, "backbone": args.backbone, "seed": args.seed, "run": args.run,
-        "method": args.run.partition("_lam")[0], "protocol": gens[0].get("protocol"), "n": len(gens),
+        "method": parse_run(args.run)[0].name, "lam": parse_run(args.run)[1], "protocol": gens[0].get("protocol"), "n": len(gens),
         "correct": correct, "accuracy": correct / len(gens),
         "truncated": sum(g.get("finish_reason") == "length" for g in gens) / len(gens),
         "grader_errors": sum(err is not None for _, err in verdicts),
@@ -236,15 +237,16 @@ def cmd_tables(args) -> None:
     from .tables import average_consistency, build_table1, build_table2, diff_against_paper, load_scores
 
     s = _settings(args)
-    scores = load_scores([json.loads(Path(p).read_text()) for p in args.scores])
+    scores = load_scores(args.scores)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     builders = {"table1": build_table1, "table2": build_table2}
     diffs = []
     for name, spec in s["tables"].items():
+        lambdas = spec.get("lambdas", [s["lam"]])
         sub = scores[scores.backbone.isin(spec["backbones"]) & scores.method.isin(spec["methods"])
-                     & scores.benchmark.isin(spec["benchmarks"])]
-        wide = builders[name](sub, spec["benchmarks"])
+                     & scores.benchmark.isin(spec["benchmarks"]) & (scores.lam.isna() | scores.lam.isin(lambdas))]
+        wide = builders[name](sub, spec["benchmarks"], label_lambda=len(lambdas) > 1)
         wide.to_csv(out / f"{name}.csv", index=False)
         diffs.append(diff_against_paper(name, wide, s["comparable_with_paper"]))
     diff = pd.concat(diffs, ignore_index=True)

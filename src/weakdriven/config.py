@@ -129,6 +129,7 @@ class TableSpec:
     backbones: tuple[str, ...]
     methods: tuple[str, ...]
     benchmarks: tuple[str, ...]
+    lambdas: tuple[float, ...]  # the lam grid of its lam-using methods (default: wmss.lam)
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ class Experiment:
                         f"config key 'tables.{table}.backbones.{i}': unknown backbone {backbone!r}; "
                         f"defined backbones are {names}"
                     )
-            tables[table] = TableSpec(*(tuple(spec[k]) for k in ("backbones", "methods", "benchmarks")))
+            tables[table] = TableSpec(*(tuple(spec[k]) for k in ("backbones", "methods", "benchmarks")),
+                                      lambdas=tuple(spec.get("lambdas", [raw["wmss"]["lam"]])))
         ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]))
         return cls(
             name=raw["name"],

@@ -165,7 +165,7 @@ def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int 
         weight_decay=settings.weight_decay,
         max_grad_norm=settings.max_grad_norm,
         bf16=settings.bf16,
-        gradient_checkpointing=settings.gradient_checkpointing,
+        activation_checkpointing=settings.gradient_checkpointing,
         logging_steps=settings.logging_steps,
         save_strategy="no",
         report_to=[],

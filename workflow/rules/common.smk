@@ -46,7 +46,8 @@ def table_runs(spec):
     for backbone in spec.backbones:
         for seed in EXP.seeds:
             for method in spec.methods:
-                runs.append((backbone, seed, METHODS[method].run_name(EXP.wmss.lam)))
+                lambdas = spec.lambdas if METHODS[method].uses_lambda else (None,)
+                runs.extend((backbone, seed, METHODS[method].run_name(lam)) for lam in lambdas)
     return runs
 
 
@@ -61,6 +62,18 @@ def get_score_files():
 
 def get_table_outputs():
     return [paths.table(NAME, t) for t in EXP.tables] + [paths.diff(NAME, "csv"), paths.diff(NAME, "md")]
+
+
+# ---- params derived from outputs (no hard-coded prefixes: works without a shared filesystem) -----------------
+def output_parent(key):
+    def parent(wildcards, output):
+        return str(Path(output[key]).parent)
+
+    return parent
+
+
+def results_root(wildcards, output):
+    return str(Path(output.train).parents[1])
 
 
 # ---- model paths ---------------------------------------------------------------------------------------------
@@ -133,4 +146,5 @@ def eval_settings():
 
 
 def tables_settings():
-    return _json(tables=config["tables"], name=NAME, comparable_with_paper=config["comparable_with_paper"])
+    return _json(tables=config["tables"], lam=config["wmss"]["lam"], name=NAME,
+                 comparable_with_paper=config["comparable_with_paper"])

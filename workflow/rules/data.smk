@@ -10,7 +10,7 @@ if EXP.train_data.source == "embedded":
             benchmarks=expand(paths.benchmark(NAME, "{b}"), b=SYNTH_BENCHMARKS),
         params:
             settings=_json(train_data=config["train_data"]),
-            root=ROOT,
+            root=results_root,
         log:
             paths.log(NAME, "data/make_embedded_data"),
         conda:

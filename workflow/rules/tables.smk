@@ -11,7 +11,7 @@ rule tables:
         consistency=f"{ROOT}/tables/paper_consistency.csv",
     params:
         settings=tables_settings(),
-        out_dir=f"{ROOT}/tables",
+        out_dir=output_parent("diff"),
     log:
         paths.log(NAME, "tables/tables"),
     conda:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 
 import numpy as np
@@ -86,36 +87,60 @@ def average_consistency() -> pd.DataFrame:
     return pd.DataFrame(rows)[cols]
 
 
-def load_scores(records: list[dict]) -> pd.DataFrame:
-    """Score records (one per run x benchmark) -> a frame with accuracy in percent."""
+SCORE_FIELDS = ("benchmark", "backbone", "seed", "method", "lam", "n", "correct", "accuracy")
+
+
+def load_scores(files: list[str]) -> pd.DataFrame:
+    """Score files (one per run x benchmark) -> a frame with accuracy in percent; a bad file is named."""
+    records = []
+    for path in files:
+        with open(path) as fh:
+            record = json.load(fh)
+        missing = [k for k in SCORE_FIELDS if k not in record]
+        if missing:
+            raise ValueError(f"{path}: score record lacks {missing}")
+        if not 0 <= record["correct"] <= record["n"] or record["n"] == 0:
+            raise ValueError(f"{path}: correct={record['correct']} is not within n={record['n']}")
+        records.append(record)
     df = pd.DataFrame(records)
+    df["lam"] = pd.to_numeric(df["lam"], errors="coerce")
     df["accuracy_pct"] = 100.0 * df["accuracy"]
     return df
 
 
-def build_table1(scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+def _row_labels(scores: pd.DataFrame, names: dict[str, str], label_lambda: bool) -> pd.Series:
+    """Paper row labels; with a lam grid, lam-using methods get one row per lam ("WMSS (λ=0.3)")."""
+    def label(method: str, lam: float) -> str:
+        base = names.get(method, METHODS[method].label)
+        return f"{base} (λ={lam:g})" if label_lambda and METHODS[method].uses_lambda else base
+
+    return pd.Series([label(m, lam) for m, lam in zip(scores["method"], scores["lam"])], index=scores.index)
+
+
+def build_table1(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
     """Table 1 layout: one row per (backbone, method), one column per benchmark, plus Math Avg. (pass@1, %)."""
     cols = [TABLE1_COLUMNS.get(b, b) for b in benchmarks]
     df = scores.assign(column=scores["benchmark"].map(lambda b: TABLE1_COLUMNS.get(b, b)),
                        group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
-                       row=scores["method"].map(lambda m: METHODS[m].label))
+                       row=_row_labels(scores, {}, label_lambda))
     wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy_pct", aggfunc="mean")
     wide = wide.reindex(columns=cols)
     wide["Math Avg."] = wide[cols].mean(axis=1)
     return wide.round(1).reset_index()
 
 
-def build_table2(scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+def build_table2(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
     """Table 2 layout: Baseline / + WD-DS / + WD-JT / WMSS rows, benchmark columns and their Avg. (pass@1, %)."""
     cols = [TABLE2_COLUMNS.get(b, b) for b in benchmarks]
     df = scores.assign(column=scores["benchmark"].map(lambda b: TABLE2_COLUMNS.get(b, b)),
                        group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
-                       row=scores["method"].map(lambda m: TABLE2_ROWS.get(m, METHODS[m].label)))
+                       row=_row_labels(scores, TABLE2_ROWS, label_lambda))
     wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy_pct", aggfunc="mean")
     wide = wide.reindex(columns=cols)
     wide["Avg."] = wide[cols].mean(axis=1)
     order = {"Baseline": 0, "+ WD-DS": 1, "+ WD-JT": 2, "WMSS": 3}
-    wide = wide.reset_index().sort_values("row", key=lambda s: s.map(order)).reset_index(drop=True)
+    wide = wide.reset_index().sort_values("row", key=lambda s: s.map(lambda r: order.get(r.split(" (λ")[0], 9)))
+    wide = wide.reset_index(drop=True)
     return wide.round(1)
 
 

@@ -1,0 +1,13 @@
+"""weakdriven: the reproduction harness for Weak-Driven Learning (WMSS, arXiv:2602.08222v2).
+
+Public API (see the README):
+    mixed_logit_loss        Eq. (6): CE of z_mix = lam * z_strong + (1 - lam) * z_weak
+    wdds_sampling_weights   Eq. (9) and its variants: WD-DS sampling probabilities
+    pass_at_k               the unbiased pass@k estimator (Table 10)
+    reported_numbers        the paper's reported values of a table, one per row
+"""
+
+from .methods.equations import lambda_crossover, mixed_logit_loss, pass_at_k, wdds_sampling_weights
+from .tables import reported_numbers
+
+__all__ = ["lambda_crossover", "mixed_logit_loss", "pass_at_k", "reported_numbers", "wdds_sampling_weights"]

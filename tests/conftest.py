@@ -1,0 +1,63 @@
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BENCHMARK_DATA = SHARED / "data" / "benchmarks"
+PAPER_TEXT = next(iter(sorted((SHARED / "seeds").glob("002_*.txt"))), None) if (SHARED / "seeds").is_dir() else None
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", "src")
+
+
+@pytest.fixture
+def paper_raw():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def embedded_raw():
+    return yaml.safe_load((REPO / "config" / "embedded.yaml").read_text())
+
+
+def workflow_copy(dest: Path) -> Path:
+    """A copy of the workflow's tracked inputs in ``dest`` (so test runs never touch the checkout's results/)."""
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, dest / name)
+    return dest
+
+
+BIN = Path(sys.executable).parent  # the environment's bin/ holds snakemake and the weakdriven script
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def mutate(raw: dict, dotted: str, value):
+    raw = copy.deepcopy(raw)
+    node = raw
+    *parents, last = dotted.split(".")
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    if value is DELETE:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return raw
+
+
+DELETE = object()

@@ -1,0 +1,65 @@
+"""Config validation: the schema, the typed objects, and Snakemake refusing a bad config before any job."""
+
+import re
+
+import pytest
+import yaml
+from conftest import DELETE, mutate, snakemake, workflow_copy
+
+from weakdriven.benchmarks import BENCHMARKS
+from weakdriven.config import SCHEMA_PATH, ConfigError, Experiment
+from weakdriven.methods import METHODS
+
+
+def test_paper_and_embedded_configs_load(paper_raw, embedded_raw):
+    paper = Experiment.from_dict(paper_raw)
+    assert [b.name for b in paper.backbones] == ["qwen3-4b-base", "qwen3-8b-base", "qwen2.5-3b", "gemma-3-4b-pt"]
+    assert all(re.fullmatch("[0-9a-f]{40}", b.revision) for b in paper.backbones)
+    assert (paper.wmss.lam, paper.wmss.alpha, paper.wmss.beta, paper.wmss.gamma) == (0.5, 0.1, 0.8, 0.1)
+    assert paper.training.learning_rate == 1e-5 and paper.training.max_length == 4096
+    assert Experiment.from_dict(embedded_raw).train_data.source == "embedded"
+
+
+def test_embedded_preset_restates_every_paper_key(paper_raw, embedded_raw):
+    assert set(paper_raw) == set(embedded_raw)
+    for section in ("training", "wmss", "evaluation", "prompt"):
+        assert set(paper_raw[section]) == set(embedded_raw[section]), section
+
+
+def test_schema_enums_equal_the_registries():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert set(schema["$defs"]["method"]["enum"]) == set(METHODS)
+    assert set(schema["$defs"]["benchmark"]["enum"]) == set(BENCHMARKS)
+
+
+@pytest.mark.parametrize(
+    "key,value,named",
+    [
+        ("wmss.lam", 1.5, "wmss.lam"),
+        ("wmss.alpha", -0.1, "wmss.alpha"),
+        ("wmss.formula", "paper_v3", "wmss.formula"),
+        ("wmss.colour", "blue", "wmss"),
+        ("training.learning_rate", DELETE, "training"),
+        ("tables.table1.methods", ["sft", "spin"], "tables.table1.methods.1"),
+        ("tables.table1.benchmarks", ["GSM8K", "GSM9K"], "tables.table1.benchmarks.1"),
+        ("tables.table1.backbones", ["qwen3-4b-base", "llama-3"], "tables.table1.backbones.1"),
+        ("backbones.0.revision", "main", "backbones.0.revision"),
+        ("backbones.0.hub_id", DELETE, "backbones.0"),
+        ("seeds", [], "seeds"),
+        ("training.per_device_batch_size", 3, "training.global_batch_size"),
+        ("evaluation.backend", "tgi", "evaluation.backend"),
+    ],
+)
+def test_malformed_config_is_rejected_naming_the_key(paper_raw, key, value, named):
+    with pytest.raises(ConfigError) as err:
+        Experiment.from_dict(mutate(paper_raw, key, value))
+    assert f"'{named}" in str(err.value)
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path, paper_raw):
+    work = workflow_copy(tmp_path)
+    (work / "bad.yaml").write_text(yaml.safe_dump(mutate(paper_raw, "wmss.lam", 2.0)))
+    result = snakemake(work, "-n", "--configfile", "bad.yaml")
+    assert result.returncode != 0
+    assert "lam" in result.stderr + result.stdout
+    assert "Job stats" not in result.stdout

@@ -1,0 +1,100 @@
+"""Embedded data, the AM-1.4M filter, benchmark loaders and grading (on real test sets when they are beside us)."""
+
+import json
+
+import pytest
+from conftest import BENCHMARK_DATA
+
+from weakdriven.benchmarks import BENCHMARKS, load_benchmark
+from weakdriven.data.am import FORMAT, filter_math_rows
+from weakdriven.data.chat import load_examples, read_jsonl
+from weakdriven.data.embedded import TASKS, make_embedded_data
+from weakdriven.eval.grading import extract_choice, grade_many, grade_math, grade_one
+
+
+def test_embedded_data_is_disjoint_well_formed_and_deterministic(tmp_path):
+    make_embedded_data(tmp_path / "a", n_train=90, n_test=20, n_pretrain=30, seed=1)
+    make_embedded_data(tmp_path / "b", n_train=90, n_test=20, n_pretrain=30, seed=1)
+    train = load_examples(tmp_path / "a" / "data" / "train.jsonl")
+    assert len(train) == 90
+    assert (tmp_path / "a" / "data" / "train.jsonl").read_text() == (tmp_path / "b" / "data" / "train.jsonl").read_text()
+    assert all(FORMAT.match(ex.completion) for ex in train)  # passes the authors' own format filter
+    assert all(grade_math(ex.completion, ex.answer) for ex in train[:15])
+    test_questions = set()
+    for task in TASKS:
+        rows = list(read_jsonl(tmp_path / "a" / "benchmarks" / f"{task}.jsonl", ("id", "question", "gold")))
+        assert len(rows) == 20
+        test_questions |= {r["question"] for r in rows}
+    assert not test_questions & {ex.question for ex in train}
+    assert len((tmp_path / "a" / "data" / "pretrain.txt").read_text().splitlines()) == 30
+
+
+def am_row(user, assistant, reference):
+    info = {"reference_answer": reference} if reference is not None else {}
+    return {"messages": [{"role": "user", "content": user, "info": info},
+                         {"role": "assistant", "content": assistant, "info": {}}]}
+
+
+def test_am_filter_keeps_verified_rows_and_counts_each_drop_reason():
+    good = "<think>2+2=4</think>\n<answer>So \\boxed{4}.</answer>"
+    rows = [
+        am_row("What is 2+2?", good, "4"),
+        am_row("What is 2+2?", "The answer is 4", "4"),                     # bad format
+        am_row("What is 2+2?", good, None),                                  # no reference
+        am_row("What is 2+2?", good, "5"),                                   # incorrect
+        {"messages": [{"role": "user", "content": "hi"}]},                   # bad messages
+        am_row("What is 1/2?", "<think>.</think><answer>\\boxed{\\frac{1}{2}}</answer>", "0.5"),
+    ]
+    kept, counts = filter_math_rows(rows)
+    assert [r["id"] for r in kept] == ["am-0", "am-5"]
+    assert counts == {"kept": 2, "bad format": 1, "no reference": 1, "incorrect": 1, "bad messages": 1}
+    assert kept[0] == {"id": "am-0", "question": "What is 2+2?", "completion": good, "answer": "4"}
+
+
+def test_am_loader_reads_a_local_file_in_hub_format(tmp_path):
+    from weakdriven.data.am import load_am_rows
+
+    path = tmp_path / "am.jsonl"
+    path.write_text("\n".join(json.dumps(am_row(f"q{i}", "<think>x</think><answer>\\boxed{1}</answer>", "1"))
+                              for i in range(3)))
+    rows = load_am_rows("local", path=str(path))
+    kept, counts = filter_math_rows(rows)
+    assert len(kept) == 3 and counts["kept"] == 3
+
+
+def test_choice_extraction():
+    assert extract_choice("so the answer is (C).") == "C"
+    assert extract_choice("First (A) looks wrong... \\boxed{D}") == "D"
+    assert extract_choice("The answer is B because") == "B"
+    assert extract_choice("no letter here") is None
+    assert grade_one(("choice", "The answer is (E)", "E", 5)) == (True, None)
+
+
+def test_grading_runs_in_worker_processes_and_reports_errors():
+    verdicts = grade_many("math", ["\\boxed{12}", "x = \\boxed{\\frac{3}{4}}", "\\boxed{7}"], ["12", "0.75", "8"],
+                          workers=2, timeout_s=5)
+    assert [ok for ok, _ in verdicts] == [True, True, False]
+    assert all(err is None for _, err in verdicts)
+
+
+def test_benchmark_loader_errors_name_the_file(tmp_path):
+    (tmp_path / "gsm8k.json").write_text(json.dumps([{"instruction": "q", "input": "", "answer": "1"}]))
+    with pytest.raises(ValueError, match="gsm8k.json: 1 rows, expected 1319"):
+        load_benchmark("GSM8K", tmp_path)
+    with pytest.raises(FileNotFoundError, match="benchmark_dir"):
+        load_benchmark("SVAMP", tmp_path)
+
+
+@pytest.mark.skipif(not BENCHMARK_DATA.is_dir(), reason="real benchmark files are not beside the repo")
+@pytest.mark.parametrize("name", [b for b, spec in BENCHMARKS.items() if spec.file])
+def test_real_benchmarks_load_and_their_gold_answers_grade_correct(name):
+    rows = load_benchmark(name, BENCHMARK_DATA)
+    assert len(rows) == BENCHMARKS[name].rows and all(r["question"] and r["gold"] for r in rows)
+    sample = rows[:: max(1, len(rows) // 40)]
+    if BENCHMARKS[name].kind == "choice":
+        verdicts = grade_many("choice", [f"The answer is ({r['gold']})." for r in sample], [r["gold"] for r in sample],
+                              2, 5)
+    else:
+        verdicts = grade_many("math", [f"<answer>\\boxed{{{r['gold']}}}</answer>" for r in sample],
+                              [r["gold"] for r in sample], 2, 5)
+    assert sum(ok for ok, _ in verdicts) >= 0.95 * len(sample)

@@ -1,0 +1,120 @@
+"""The training engine on a tiny Qwen3: paired WD-JT model, lam = 1 == SFT, frozen weak, M1 saving, entropies."""
+
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from weakdriven.data.chat import IGNORE_INDEX, encode_example, load_examples
+from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
+from weakdriven.methods.equations import mixed_logit_loss
+from weakdriven.training import (Collator, PairedModel, TrainSettings, completion_entropies, encode_dataset,
+                                 shifted_targets, train_causal_lm, train_joint)
+
+ARCH = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+            intermediate_size=64)
+SYSTEM = "Think, then answer."
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    make_embedded_data(root, n_train=48, n_test=5, n_pretrain=60, seed=3)
+    tok = build_tokenizer([root / "data" / "pretrain.txt", root / "data" / "train.jsonl"], vocab_size=300)
+    return root, tok, load_examples(root / "data" / "train.jsonl")
+
+
+def settings(epochs=1.0, batch=8, lr=1e-2):
+    return TrainSettings(learning_rate=lr, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0,
+                         max_grad_norm=1.0, max_length=96, per_device_batch_size=batch, global_batch_size=batch,
+                         epochs=epochs, bf16=False, gradient_checkpointing=False, logging_steps=1, seed=0)
+
+
+def test_encode_example_masks_the_prompt(world):
+    _, tok, examples = world
+    enc = encode_example(tok, examples[0], SYSTEM, 512, "completion")
+    supervised = [t for t, lab in zip(enc["input_ids"], enc["labels"]) if lab != IGNORE_INDEX]
+    assert tok.decode(supervised) == examples[0].completion + "<|im_end|>\n"
+    assert sum(enc["completion_mask"]) == len(supervised)
+    full = encode_example(tok, examples[0], SYSTEM, 512, "all_tokens")
+    assert full["labels"] == full["input_ids"]
+    assert len(encode_example(tok, examples[0], SYSTEM, 10, "completion")["input_ids"]) == 10
+
+
+def test_paired_model_loss_is_the_mixed_loss_of_its_branches(world):
+    _, tok, examples = world
+    weak, strong = build_tiny_model(tok, ARCH, seed=1), build_tiny_model(tok, ARCH, seed=2)
+    batch = Collator(tok.pad_token_id)([encode_example(tok, ex, SYSTEM, 96, "completion") for ex in examples[:4]])
+    pair = PairedModel(weak, strong, lam=0.3, freeze_weak=False)
+    loss = pair(**batch)["loss"]
+    z_w = weak(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    z_s = strong(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    ref = mixed_logit_loss(z_w, z_s, shifted_targets(batch["labels"]), 0.3)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    # lam = 1: the HF causal-LM loss of the strong model alone
+    sft = strong(**batch).loss
+    assert PairedModel(weak, strong, 1.0, False)(**batch)["loss"].item() == pytest.approx(sft.item(), rel=1e-6)
+
+
+def test_joint_training_at_lambda_one_equals_sft(world, tmp_path):
+    _, tok, examples = world
+    data = encode_dataset(tok, examples[:24], SYSTEM, 96, "completion")
+    sft_model = build_tiny_model(tok, ARCH, seed=5)
+    train_causal_lm(sft_model, tok, data, settings(), tmp_path / "sft")
+    weak, strong = build_tiny_model(tok, ARCH, seed=6), build_tiny_model(tok, ARCH, seed=5)
+    weak_before = {k: v.clone() for k, v in weak.state_dict().items()}
+    train_joint(weak, strong, tok, data, settings(), lam=1.0, freeze_weak=False, out=tmp_path / "joint")
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "sft").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "joint").state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+    for key, value in weak.state_dict().items():  # (1 - lam) = 0: no gradient reaches the weak branch
+        torch.testing.assert_close(value, weak_before[key])
+
+
+def test_joint_training_updates_both_or_only_strong_and_extracts_an_hf_checkpoint(world, tmp_path):
+    _, tok, examples = world
+    data = encode_dataset(tok, examples[:16], SYSTEM, 96, "all_tokens")
+    for freeze in (False, True):
+        weak, strong = build_tiny_model(tok, ARCH, seed=7), build_tiny_model(tok, ARCH, seed=8)
+        w0 = weak.model.embed_tokens.weight.detach().clone()
+        s0 = strong.model.embed_tokens.weight.detach().clone()
+        out = tmp_path / f"joint-{freeze}"
+        summary = train_joint(weak, strong, tok, data, settings(), lam=0.5, freeze_weak=freeze, out=out)
+        assert summary["steps"] == 2 and summary["freeze_weak"] is freeze
+        assert torch.equal(weak.model.embed_tokens.weight, w0) is freeze
+        assert not torch.equal(strong.model.embed_tokens.weight, s0)
+        reloaded = AutoModelForCausalLM.from_pretrained(out)
+        ids = torch.tensor([data[0]["input_ids"]])
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, strong.eval()(input_ids=ids).logits)
+        assert (out / "tokenizer.json").is_file() and (out / "generation_config.json").is_file()
+
+
+def test_sft_keeps_its_epoch1_checkpoint_as_m1(world, tmp_path):
+    _, tok, examples = world
+    data = encode_dataset(tok, examples[:16], SYSTEM, 96, "completion")
+    model = build_tiny_model(tok, ARCH, seed=9)
+    summary = train_causal_lm(model, tok, data, settings(epochs=2), tmp_path / "final", save_epoch=(1, tmp_path / "m1"))
+    assert summary["steps"] == 4
+    m1 = AutoModelForCausalLM.from_pretrained(tmp_path / "m1").state_dict()
+    final = AutoModelForCausalLM.from_pretrained(tmp_path / "final").state_dict()
+    assert any(not torch.equal(m1[k], final[k]) for k in m1)
+    with pytest.raises(RuntimeError, match="epoch 3"):
+        train_causal_lm(build_tiny_model(tok, ARCH, 9), tok, data, settings(epochs=2), tmp_path / "x",
+                        save_epoch=(3, tmp_path / "never"))
+
+
+def test_completion_entropies_match_a_direct_computation(world):
+    _, tok, examples = world
+    model = build_tiny_model(tok, ARCH, seed=4).eval()
+    rows = completion_entropies(model, tok, examples[:3], None, 96, batch_size=2)
+    enc = encode_example(tok, examples[1], None, 96, "completion")
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([enc["input_ids"]])).logits[0]
+    positions = [t - 1 for t, m in enumerate(enc["completion_mask"]) if m]  # logits at t-1 predict token t
+    p = torch.softmax(logits[positions].double(), -1)
+    expected = float(-(p * p.log()).sum(-1).mean())
+    assert rows[1]["id"] == examples[1].id and rows[1]["n_tokens"] == len(positions)
+    assert rows[1]["entropy"] == pytest.approx(expected, rel=1e-5)
+    assert 0 < rows[0]["entropy"] <= math.log(len(tok))
