@@ -189,3 +189,33 @@ def test_pass_at_1_is_the_mean_and_bad_arguments_fail():
 def test_lambda_crossover_reproduces_eq17():
     # App. B.8: centered norms 1240.10 (strong) and 1191.33 (weak) give alpha ~ 1.08 and lambda_cross ~ 0.490
     assert lambda_crossover(1240.10, 1191.33) == pytest.approx(0.490, abs=5e-4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), coefs=st.tuples(*[st.floats(0.01, 1)] * 3))
+def test_wdds_paper_formulas_match_reference(data, coefs):
+    a, b, c = coefs
+    n = data.draw(st.integers(1, 20))
+    hw = data.draw(arrays(np.float64, n, elements=st.floats(0.01, 10)))
+    hs = data.draw(arrays(np.float64, n, elements=st.floats(0.01, 10)))
+    dh = hs - hw
+    v1 = a * hw + b * np.maximum(-dh, 0) + c * np.maximum(dh, 0)
+    v2 = a * np.maximum(-dh, 0) + b * hs + c * np.maximum(dh, 0)
+    np.testing.assert_allclose(wdds_sampling_weights(hw, hs, a, b, c, "paper_v1"), v1 / v1.sum(), rtol=1e-9)
+    np.testing.assert_allclose(wdds_sampling_weights(hw, hs, a, b, c, "paper_v2"), v2 / v2.sum(), rtol=1e-9)
+
+
+def test_select_active_draws_pool_size_and_checks_ids():
+    from weakdriven.methods.wmss import resolve_active, select_active
+
+    weak = {f"s{i}": 1.0 + i for i in range(50)}
+    strong = {f"s{i}": 1.0 + (i % 7) for i in range(50)}
+    kept = select_active(weak, strong, 0.1, 0.8, 0.1, "official", dedup=False, seed=42)
+    deduped = select_active(weak, strong, 0.1, 0.8, 0.1, "official", dedup=True, seed=42)
+    assert kept["n_active"] == 50 and kept["n_draws"] == 50
+    assert deduped["n_active"] == kept["n_unique"] == len(set(kept["ids"])) < 50
+    assert deduped["active_fraction"] == pytest.approx(deduped["n_active"] / 50)
+    with pytest.raises(ValueError, match="different sample ids"):
+        select_active(weak, {"s0": 1.0}, 0.1, 0.8, 0.1, "official", False, 42)
+    with pytest.raises(ValueError, match="ids not in the training set"):
+        resolve_active([], ["s0"], "active.json")

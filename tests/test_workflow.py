@@ -44,6 +44,16 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
 
 
+def test_m1_from_own_run_adds_a_separate_one_epoch_sft(tmp_path, paper_raw):
+    work = workflow_copy(tmp_path)
+    (work / "own.yaml").write_text(yaml.safe_dump(mutate(paper_raw, "training.m1_from", "own_run")))
+    result = snakemake(work, "-n", "-p", "--configfile", "own.yaml")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["sft"] == 3 and counts["sft_m1"] == 3
+    assert "--epochs 1 --out results/paper/runs/qwen3-4b-base/seed42/sft/epoch1" in result.stdout
+
+
 @pytest.mark.e2e
 def test_embedded_preset_end_to_end(tmp_path):
     """The README's demo on a copy of the workflow: data -> M0 -> SFT -> WMSS + ablations -> eval -> tables."""

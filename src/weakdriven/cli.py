@@ -75,8 +75,12 @@ def cmd_init_backbone(args) -> None:
     if b["source"] == "hub":
         from huggingface_hub import snapshot_download
 
-        snapshot_download(b["hub_id"], revision=b["revision"], local_dir=out,
-                          allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
+        # Into the shared HF cache (reused across jobs; HF_HUB_OFFLINE=1 reads only the cache), then copied.
+        snapshot = snapshot_download(b["hub_id"], revision=b["revision"],
+                                     allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
+        if not (Path(snapshot) / "config.json").is_file():
+            raise FileNotFoundError(f"{b['hub_id']}@{b['revision']}: the snapshot has no config.json")
+        shutil.copytree(snapshot, out)
     elif b["source"] == "local":
         if not (Path(b["path"]) / "config.json").is_file():
             raise FileNotFoundError(f"config key 'backbones[{b['name']}].path': {b['path']} has no config.json")
@@ -97,15 +101,11 @@ def cmd_init_backbone(args) -> None:
 
 def cmd_train_sft(args) -> None:
     from .data.chat import load_examples
-    from .training import encode_dataset, load_causal_lm, train_causal_lm
+    from .methods.sft import run_sft
 
     s = _settings(args)
-    model, tokenizer = load_causal_lm(args.base, bf16=s["training"]["bf16"])
-    data = encode_dataset(tokenizer, load_examples(args.data), s["system_prompt"], s["training"]["max_length"],
-                          "completion")
-    settings = _train_settings(s, epochs=s["training"]["sft_epochs"], seed=args.seed)
-    train_causal_lm(model, tokenizer, data, settings, args.out, save_epoch=(1, args.m1_out),
-                    extra_summary={"method": "sft", "seed": args.seed})
+    run_sft(args.base, load_examples(args.data), s["system_prompt"], _train_settings(s, args.epochs, args.seed),
+            args.out, m1_out=args.m1_out)
 
 
 def cmd_entropy(args) -> None:
@@ -121,24 +121,15 @@ def cmd_entropy(args) -> None:
 
 
 def cmd_wdds_select(args) -> None:
-    import numpy as np
-
     from .data.chat import read_jsonl
-    from .methods.equations import wdds_draw, wdds_sampling_weights
+    from .methods.wmss import select_active
 
     w = _settings(args)["wmss"]
     weak = {r["id"]: r["entropy"] for r in read_jsonl(args.weak, ("id",))}
     strong = {r["id"]: r["entropy"] for r in read_jsonl(args.strong, ("id",))}
-    if weak.keys() != strong.keys():
-        missing = sorted(weak.keys() ^ strong.keys())[:5]
-        raise ValueError(f"{args.weak} and {args.strong} cover different sample ids, e.g. {missing}")
-    ids = list(weak)
-    probs = wdds_sampling_weights(np.array([weak[i] for i in ids]), np.array([strong[i] for i in ids]),
-                                  w["alpha"], w["beta"], w["gamma"], w["formula"])
-    draws = wdds_draw(probs, seed=w["sampling_seed"], dedup=w["dedup"])
-    result = {"ids": [ids[i] for i in draws], "n_pool": len(ids), "n_draws": len(ids), "n_active": len(draws),
-              "n_unique": int(len(set(draws.tolist()))), "active_fraction": len(draws) / len(ids),
-              "settings": w}
+    result = select_active(weak, strong, w["alpha"], w["beta"], w["gamma"], w["formula"], w["dedup"],
+                           w["sampling_seed"], source=f"{args.weak} and {args.strong}")
+    result["settings"] = w
     Path(args.out).write_text(json.dumps(result, indent=1))
     log.info("WD-DS: %d active of %d (%d unique)", result["n_active"], result["n_pool"], result["n_unique"])
 
@@ -147,31 +138,20 @@ def cmd_train_continue(args) -> None:
     """wmss / wdds_only / wdjt_only: one further stage from M1 (App. E.5)."""
     from .data.chat import load_examples
     from .methods import parse_run
-    from .training import encode_dataset, load_causal_lm, train_causal_lm, train_joint
+    from .methods.wmss import resolve_active, run_continue
 
     s = _settings(args)
     method, lam = parse_run(args.run)
     w = s["wmss"]
     examples = load_examples(args.data)
     if method.data == "wdds":
-        by_id = {ex.id: ex for ex in examples}
-        active = json.loads(Path(args.active).read_text())["ids"]
-        unknown = [i for i in active if i not in by_id]
-        if unknown:
-            raise ValueError(f"{args.active}: ids not in {args.data}, e.g. {unknown[:5]}")
-        examples = [by_id[i] for i in active]
-    settings = _train_settings(s, epochs=s["training"]["joint_epochs"], seed=args.seed)
-    extra = {"method": method.name, "seed": args.seed, "rows_source": method.data}
-    strong, tokenizer = load_causal_lm(args.strong, bf16=settings.bf16)
-    if method.loss == "sft":
-        data = encode_dataset(tokenizer, examples, s["system_prompt"], settings.max_length, "completion")
-        train_causal_lm(strong, tokenizer, data, settings, args.out, extra_summary=extra)
-        return
-    weak, _ = load_causal_lm(args.weak, bf16=settings.bf16)
-    data = encode_dataset(tokenizer, examples, s["system_prompt"] if w["joint_system_prompt"] else None,
-                          settings.max_length, "completion" if w["joint_loss_mask"] == "completion" else "all_tokens")
-    train_joint(weak, strong, tokenizer, data, settings, lam=lam, freeze_weak=w["freeze_weak"], out=args.out,
-                extra_summary=extra)
+        if not args.active:
+            raise ValueError(f"run {args.run} trains on the WD-DS active set: pass --active")
+        examples = resolve_active(examples, json.loads(Path(args.active).read_text())["ids"], args.active)
+    run_continue(method, lam, args.weak, args.strong, examples, s["system_prompt"],
+                 _train_settings(s, s["training"]["joint_epochs"], args.seed), args.out,
+                 freeze_weak=w["freeze_weak"], joint_loss_mask=w["joint_loss_mask"],
+                 joint_system_prompt=w["joint_system_prompt"])
 
 
 def cmd_generate(args) -> None:
@@ -293,9 +273,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--corpus", help="embedded only: pre-training corpus")
     p.add_argument("--train", help="embedded only: training set (tokenizer vocabulary)")
-    p = stage("train-sft", cmd_train_sft, "SFT for training.sft_epochs epochs; epoch 1 is saved as M1")
-    for opt in ("--base", "--data", "--out", "--m1-out"):
+    p = stage("train-sft", cmd_train_sft, "completion-only SFT of M0; optionally keep its epoch-1 checkpoint as M1")
+    for opt in ("--base", "--data", "--out"):
         p.add_argument(opt, required=True)
+    p.add_argument("--m1-out", help="save the epoch-1 checkpoint here (training.m1_from: sft_epoch1)")
+    p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
     p = stage("entropy", cmd_entropy, "WD-DS token-averaged completion entropies (Eq. 7)")
     for opt in ("--model", "--data", "--out"):

@@ -75,6 +75,7 @@ class Training:
     per_device_batch_size: int
     global_batch_size: int
     sft_epochs: int
+    m1_from: str
     joint_epochs: float
     bf16: bool
     gradient_checkpointing: bool
@@ -155,6 +156,12 @@ class Experiment:
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ConfigError(f"config key 'backbones': names {duplicated} appear more than once")
+        for i, b in enumerate(backbones):
+            if b.source == "local" and not (Path(b.path) / "config.json").is_file():
+                raise ConfigError(f"config key 'backbones.{i}.path': {b.path} is not a checkpoint (no config.json)")
+        td = raw["train_data"]
+        if td["source"] == "local" and not Path(td["path"]).is_file():
+            raise ConfigError(f"config key 'train_data.path': file {td['path']} does not exist")
         tables = {}
         for table, spec in raw["tables"].items():
             for i, backbone in enumerate(spec["backbones"]):

@@ -21,26 +21,73 @@ rule init_backbone:
         "weakdriven init-backbone --settings {params.settings:q} --out {output} {params.extra} > {log} 2>&1"
 
 
-rule sft:
-    input:
-        base=paths.base_model(NAME, "{backbone}"),
-        data=paths.train_data(NAME),
-    output:
-        m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
-        final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
-    params:
-        settings=sft_settings(),
-    log:
-        paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
-    benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/sft")
-    conda:
-        "../../envs/train.yaml"
-    container:
-        CONTAINERS["train"]
-    shell:
-        "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
-        " --m1-out {output.m1} --out {output.final} --seed {wildcards.seed} > {log} 2>&1"
+if EXP.training.m1_from == "sft_epoch1":
+
+    rule sft:
+        input:
+            base=paths.base_model(NAME, "{backbone}"),
+            data=paths.train_data(NAME),
+        output:
+            m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
+            final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
+        params:
+            settings=sft_settings(),
+            epochs=EXP.training.sft_epochs,
+        log:
+            paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
+        benchmark:
+            paths.timing(NAME, "{backbone}/seed{seed}/sft")
+        conda:
+            "../../envs/train.yaml"
+        container:
+            CONTAINERS["train"]
+        shell:
+            "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
+            " --epochs {params.epochs} --m1-out {output.m1} --out {output.final} --seed {wildcards.seed}"
+            " > {log} 2>&1"
+
+else:
+
+    rule sft:
+        input:
+            base=paths.base_model(NAME, "{backbone}"),
+            data=paths.train_data(NAME),
+        output:
+            directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
+        params:
+            settings=sft_settings(),
+            epochs=EXP.training.sft_epochs,
+        log:
+            paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
+        benchmark:
+            paths.timing(NAME, "{backbone}/seed{seed}/sft")
+        conda:
+            "../../envs/train.yaml"
+        container:
+            CONTAINERS["train"]
+        shell:
+            "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
+            " --epochs {params.epochs} --out {output} --seed {wildcards.seed} > {log} 2>&1"
+
+    rule sft_m1:
+        input:
+            base=paths.base_model(NAME, "{backbone}"),
+            data=paths.train_data(NAME),
+        output:
+            directory(paths.m1(NAME, "{backbone}", "{seed}")),
+        params:
+            settings=sft_settings(),
+        log:
+            paths.log(NAME, "train/{backbone}/seed{seed}/sft_m1"),
+        benchmark:
+            paths.timing(NAME, "{backbone}/seed{seed}/sft_m1")
+        conda:
+            "../../envs/train.yaml"
+        container:
+            CONTAINERS["train"]
+        shell:
+            "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
+            " --epochs 1 --out {output} --seed {wildcards.seed} > {log} 2>&1"
 
 
 rule entropy_base:

@@ -19,7 +19,13 @@ class Protocol:
     n: int
 
 
-PROTOCOLS = {"paper-greedy": Protocol("paper-greedy", temperature=0.0, top_p=1.0, n=1)}
+PROTOCOLS = {
+    p.name: p
+    for p in (
+        Protocol("paper-greedy", temperature=0.0, top_p=1.0, n=1),   # Table 1 caption: greedy pass@1
+        Protocol("sampled-3x", temperature=0.5, top_p=0.95, n=3),    # the authors' older protocol: mean of 3 samples
+    )
+}
 
 
 def _records(prompt_ids, outputs, protocol: Protocol, checkpoint: str) -> list[dict]:

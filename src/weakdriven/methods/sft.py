@@ -1,0 +1,25 @@
+"""SFT (Eq. 1): completion-only next-token cross-entropy of M0 on the training set (App. E.5).
+
+Launch (what the `sft` rule runs; the same command under `accelerate launch` on a cluster):
+    weakdriven train-sft --settings '<json>' --base results/<exp>/models/<bb>/base --data results/<exp>/data/train.jsonl \
+        --epochs 2 --m1-out results/<exp>/runs/<bb>/seed42/sft/epoch1 --out results/<exp>/runs/<bb>/seed42/sft/final --seed 42
+CPU variant: the embedded preset (`make demo`) runs exactly this on a tiny Qwen3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.chat import Example
+from ..training import TrainSettings, encode_dataset, load_causal_lm, train_causal_lm
+
+
+def run_sft(base: str | Path, examples: list[Example], system_prompt: str, settings: TrainSettings, out: str | Path,
+            m1_out: str | Path | None = None) -> dict:
+    """Train M0 for ``settings.epochs`` epochs; with ``m1_out`` the epoch-1 checkpoint is kept as M1."""
+    model, tokenizer = load_causal_lm(base, bf16=settings.bf16)
+    # ---- data: chat records, loss on the assistant turn only ----
+    data = encode_dataset(tokenizer, examples, system_prompt, settings.max_length, "completion")
+    # ---- train; M1 = the epoch-1 checkpoint of this very run (reused, never retrained) ----
+    return train_causal_lm(model, tokenizer, data, settings, out, save_epoch=(1, m1_out) if m1_out else None,
+                           extra_summary={"method": "sft", "seed": settings.seed})

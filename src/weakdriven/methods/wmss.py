@@ -1,0 +1,62 @@
+"""WMSS (Algorithm 1): WD-DS selects where to train, WD-JT trains the weak/strong pair on mixed logits.
+
+Phase 1 (initialisation) is SFT (methods/sft.py): weak = M0, strong = M1. Then, per outer iteration:
+  Step A, WD-DS (Sec. 4.2): completion entropies of both models (Eq. 7), their discrepancy (Eq. 8), sampling
+          weights (Eq. 9 or a variant, `wmss.formula`), |D| draws with replacement, optional dedup.
+  Step B, WD-JT (Sec. 4.1): CE of z_mix = lam*z_strong + (1-lam)*z_weak (Eqs. 5-6) on the active set, both branches
+          trained unless `wmss.freeze_weak`; the strong branch is saved as an ordinary HF checkpoint.
+The ablations of Table 2 use one step each: `wdds_only` = WD-DS data with the SFT loss, `wdjt_only` = WD-JT on all data.
+
+Launch (what the rules run):
+    weakdriven entropy ...; weakdriven wdds-select ...;
+    weakdriven train-continue --run wmss_lam0.5 --weak <M0> --strong <M1> --data <train.jsonl> --active <active.json> ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.chat import Example
+from ..training import TrainSettings, encode_dataset, load_causal_lm, train_causal_lm, train_joint
+from . import Method
+from .equations import wdds_draw, wdds_sampling_weights
+
+
+def select_active(h_weak: dict[str, float], h_strong: dict[str, float], alpha: float, beta: float, gamma: float,
+                  formula: str, dedup: bool, seed: int, source: str = "entropy files") -> dict:
+    """WD-DS Step A: the active set (sample ids in draw order) from per-sample entropies of the weak/strong models."""
+    if h_weak.keys() != h_strong.keys():
+        differing = sorted(h_weak.keys() ^ h_strong.keys())[:5]
+        raise ValueError(f"{source} cover different sample ids, e.g. {differing}")
+    ids = list(h_weak)
+    probs = wdds_sampling_weights(np.array([h_weak[i] for i in ids]), np.array([h_strong[i] for i in ids]),
+                                  alpha, beta, gamma, formula)
+    draws = wdds_draw(probs, seed=seed, dedup=dedup)
+    return {"ids": [ids[i] for i in draws], "n_pool": len(ids), "n_draws": len(ids), "n_active": int(draws.size),
+            "n_unique": int(np.unique(draws).size), "active_fraction": draws.size / len(ids)}
+
+
+def resolve_active(examples: list[Example], active_ids: list[str], source: str) -> list[Example]:
+    by_id = {ex.id: ex for ex in examples}
+    unknown = [i for i in active_ids if i not in by_id]
+    if unknown:
+        raise ValueError(f"{source}: ids not in the training set, e.g. {unknown[:5]}")
+    return [by_id[i] for i in active_ids]
+
+
+def run_continue(method: Method, lam: float | None, weak: str | Path, strong: str | Path, examples: list[Example],
+                 system_prompt: str, settings: TrainSettings, out: str | Path, *, freeze_weak: bool,
+                 joint_loss_mask: str, joint_system_prompt: bool) -> dict:
+    """One further stage from M1 for ``wmss``, ``wdds_only`` or ``wdjt_only`` (``examples`` already selected)."""
+    extra = {"method": method.name, "seed": settings.seed, "rows_source": method.data}
+    strong_model, tokenizer = load_causal_lm(strong, bf16=settings.bf16)
+    if method.loss == "sft":
+        data = encode_dataset(tokenizer, examples, system_prompt, settings.max_length, "completion")
+        return train_causal_lm(strong_model, tokenizer, data, settings, out, extra_summary=extra)
+    weak_model, _ = load_causal_lm(weak, bf16=settings.bf16)
+    data = encode_dataset(tokenizer, examples, system_prompt if joint_system_prompt else None, settings.max_length,
+                          joint_loss_mask)
+    return train_joint(weak_model, strong_model, tokenizer, data, settings, lam=lam, freeze_weak=freeze_weak, out=out,
+                       extra_summary=extra)
