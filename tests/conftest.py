@@ -61,3 +61,11 @@ def mutate(raw: dict, dotted: str, value):
 
 
 DELETE = object()
+
+
+# CI replays the same examples every run (a red CI must be reproducible); locally hypothesis explores afresh.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")

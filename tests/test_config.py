@@ -63,3 +63,14 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path, paper_raw):
     assert result.returncode != 0
     assert "lam" in result.stderr + result.stdout
     assert "Job stats" not in result.stdout
+
+
+def test_missing_files_are_named(paper_raw, tmp_path):
+    raw = mutate(paper_raw, "train_data", {"source": "local", "path": str(tmp_path / "nope.jsonl"), "domain": "math",
+                                          "max_rows": None})
+    with pytest.raises(ConfigError, match=r"'train_data.path'.*nope.jsonl"):
+        Experiment.from_dict(raw)
+    raw = mutate(paper_raw, "backbones.1", {"name": "mine", "source": "local", "path": str(tmp_path),
+                                            "family": "qwen", "params_b": 1.0})
+    with pytest.raises(ConfigError, match=r"'backbones.1.path'.*no config.json"):
+        Experiment.from_dict(raw)

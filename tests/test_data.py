@@ -98,3 +98,8 @@ def test_real_benchmarks_load_and_their_gold_answers_grade_correct(name):
         verdicts = grade_many("math", [f"<answer>\\boxed{{{r['gold']}}}</answer>" for r in sample],
                               [r["gold"] for r in sample], 2, 5)
     assert sum(ok for ok, _ in verdicts) >= 0.95 * len(sample)
+
+
+def test_embedded_data_refuses_sizes_beyond_its_question_pool(tmp_path):
+    with pytest.raises(ValueError, match="distinct questions per task"):
+        make_embedded_data(tmp_path, n_train=3000, n_test=50, n_pretrain=10, seed=0)

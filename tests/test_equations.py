@@ -136,7 +136,7 @@ def reference_official(hw, hs, a, b, c):
     terms = []
     for coef, x in ((a, hw), (b, np.maximum(-dh, 0)), (c, np.maximum(dh, 0))):
         s = x.sum()
-        terms.append(coef * x / (s if s != 0 else 1e-12))
+        terms.append(coef * (x / (s if s != 0 else 1e-12)))
     w = np.clip(sum(terms), 0, None)
     return w / w.sum() if w.sum() > 0 else np.full(hw.size, 1 / hw.size)
 
@@ -145,8 +145,8 @@ def reference_official(hw, hs, a, b, c):
 @given(data=st.data(), coefs=st.tuples(*[st.floats(0, 1)] * 3))
 def test_wdds_official_matches_reference(data, coefs):
     n = data.draw(st.integers(1, 30))
-    hw = data.draw(arrays(np.float64, n, elements=st.floats(0, 10)))
-    hs = data.draw(arrays(np.float64, n, elements=st.floats(0, 10)))
+    hw = data.draw(arrays(np.float64, n, elements=st.floats(0, 10, allow_subnormal=False)))
+    hs = data.draw(arrays(np.float64, n, elements=st.floats(0, 10, allow_subnormal=False)))
     p = wdds_sampling_weights(hw, hs, *coefs)
     assert p.sum() == pytest.approx(1.0) and (p >= 0).all()
     np.testing.assert_allclose(p, reference_official(hw, hs, *coefs), rtol=1e-9, atol=1e-12)
@@ -219,3 +219,10 @@ def test_select_active_draws_pool_size_and_checks_ids():
         select_active(weak, {"s0": 1.0}, 0.1, 0.8, 0.1, "official", False, 42)
     with pytest.raises(ValueError, match="ids not in the training set"):
         resolve_active([], ["s0"], "active.json")
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 200), data=st.data())
+def test_pass_at_k_matches_combinatorics_on_random_inputs(n, data):
+    c, k = data.draw(st.integers(0, n)), data.draw(st.integers(1, n))
+    assert pass_at_k(n, c, k) == pytest.approx(1 - math.comb(n - c, k) / math.comb(n, k), abs=1e-9)

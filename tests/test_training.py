@@ -118,3 +118,58 @@ def test_completion_entropies_match_a_direct_computation(world):
     assert rows[1]["id"] == examples[1].id and rows[1]["n_tokens"] == len(positions)
     assert rows[1]["entropy"] == pytest.approx(expected, rel=1e-5)
     assert 0 < rows[0]["entropy"] <= math.log(len(tok))
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after(step):
+    from transformers import TrainerCallback
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise _Killed(f"killed after step {step}")
+
+    return Kill()
+
+
+def test_killed_sft_resumes_to_bitwise_identical_weights_and_keeps_m1(world, tmp_path):
+    """Optimizer, scheduler, RNG and data position come back from the last checkpoint; M1 survives the kill."""
+    _, tok, examples = world
+    data = encode_dataset(tok, examples[:40], SYSTEM, 96, "completion")
+    s = TrainSettings(**{**settings(epochs=2, batch=4, lr=5e-3).__dict__, "lr_scheduler": "linear",
+                         "warmup_ratio": 0.2, "save_steps": 3})
+    train_causal_lm(build_tiny_model(tok, ARCH, seed=11), tok, data, s, tmp_path / "a" / "final",
+                    save_epoch=(1, tmp_path / "a" / "m1"))
+    with pytest.raises(_Killed):  # 20 steps in all; killed after step 14 (epoch 2), checkpoints at 9 and 12 kept
+        train_causal_lm(build_tiny_model(tok, ARCH, seed=11), tok, data, s, tmp_path / "b" / "final",
+                        save_epoch=(1, tmp_path / "b" / "m1"), callbacks=[_kill_after(14)])
+    assert not (tmp_path / "b" / "final").exists()
+    summary = train_causal_lm(build_tiny_model(tok, ARCH, seed=99), tok, data, s, tmp_path / "b" / "final",
+                              save_epoch=(1, tmp_path / "b" / "m1"))
+    assert summary["resumed_from"].endswith("checkpoint-12") and summary["steps"] == 20
+    assert not (tmp_path / "b" / "final.work").exists()  # the work directory is removed on success
+    for name in ("final", "m1"):
+        a = AutoModelForCausalLM.from_pretrained(tmp_path / "a" / name).state_dict()
+        b = AutoModelForCausalLM.from_pretrained(tmp_path / "b" / name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_killed_joint_training_resumes_bitwise(world, tmp_path):
+    _, tok, examples = world
+    data = encode_dataset(tok, examples[:24], SYSTEM, 96, "all_tokens")
+    s = TrainSettings(**{**settings(epochs=1, batch=4).__dict__, "save_steps": 2})
+
+    def pair():
+        return build_tiny_model(tok, ARCH, seed=21), build_tiny_model(tok, ARCH, seed=22)
+
+    train_joint(*pair(), tok, data, s, lam=0.5, freeze_weak=False, out=tmp_path / "a")
+    with pytest.raises(_Killed):
+        train_joint(*pair(), tok, data, s, lam=0.5, freeze_weak=False, out=tmp_path / "b", callbacks=[_kill_after(5)])
+    summary = train_joint(*pair(), tok, data, s, lam=0.5, freeze_weak=False, out=tmp_path / "b")
+    assert summary["resumed_from"].endswith("checkpoint-4")
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "a").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "b").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -5,9 +5,11 @@ Public API (see the README):
     wdds_sampling_weights   Eq. (9) and its variants: WD-DS sampling probabilities
     pass_at_k               the unbiased pass@k estimator (Table 10)
     reported_numbers        the paper's reported values of a table, one per row
+    fused_mixed_linear_cross_entropy   Eq. (6) from hidden states, chunked: no [N, V] logits held
 """
 
+from .fused import fused_mixed_linear_cross_entropy
 from .methods.equations import lambda_crossover, mixed_logit_loss, pass_at_k, wdds_sampling_weights
 from .tables import reported_numbers
 
-__all__ = ["lambda_crossover", "mixed_logit_loss", "pass_at_k", "reported_numbers", "wdds_sampling_weights"]
+__all__ = ["fused_mixed_linear_cross_entropy", "lambda_crossover", "mixed_logit_loss", "pass_at_k", "reported_numbers", "wdds_sampling_weights"]

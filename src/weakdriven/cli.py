@@ -20,16 +20,17 @@ def _settings(args) -> dict:
     return json.loads(args.settings) if args.settings else {}
 
 
-def _train_settings(s: dict, epochs: float, seed: int):
+def _train_settings(s: dict, epochs: float, seed: int, **overrides):
+    """TrainSettings from the ``training`` settings of a rule (``overrides`` replace keys it does not carry)."""
     from .training import TrainSettings
 
-    t = s["training"]
+    t = {**s["training"], **overrides}
     return TrainSettings(
         learning_rate=t["learning_rate"], lr_scheduler=t["lr_scheduler"], warmup_ratio=t["warmup_ratio"],
         weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"], max_length=t["max_length"],
         per_device_batch_size=t["per_device_batch_size"], global_batch_size=t["global_batch_size"], epochs=epochs,
         bf16=t["bf16"], gradient_checkpointing=t["gradient_checkpointing"], logging_steps=t["logging_steps"],
-        seed=seed,
+        seed=seed, save_steps=t["save_steps"],
     )
 
 
@@ -93,9 +94,8 @@ def cmd_init_backbone(args) -> None:
         model = build_tiny_model(tokenizer, b["architecture"], seed=b["pretrain"]["seed"])
         lines = Path(args.corpus).read_text().splitlines()
         p = b["pretrain"]
-        settings = _train_settings(s, epochs=p["epochs"], seed=p["seed"])
-        settings = type(settings)(**{**settings.__dict__, "learning_rate": p["learning_rate"],
-                                     "per_device_batch_size": p["batch_size"], "global_batch_size": p["batch_size"]})
+        settings = _train_settings(s, p["epochs"], p["seed"], learning_rate=p["learning_rate"],
+                                   per_device_batch_size=p["batch_size"], global_batch_size=p["batch_size"])
         train_causal_lm(model, tokenizer, encode_corpus(tokenizer, lines, settings.max_length), settings, out)
 
 

@@ -80,6 +80,7 @@ class Training:
     bf16: bool
     gradient_checkpointing: bool
     logging_steps: int
+    save_steps: int
 
     def __post_init__(self) -> None:
         if self.global_batch_size % self.per_device_batch_size:

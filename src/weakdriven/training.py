@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from .data.chat import IGNORE_INDEX, Example, encode_example
-from .methods.equations import mixed_logit_loss
+from .fused import fused_linear_cross_entropy, fused_mixed_linear_cross_entropy
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class TrainSettings:
     gradient_checkpointing: bool
     logging_steps: int
     seed: int
+    save_steps: int = 0  # resumable checkpoints every N optimizer steps (0: none)
 
 
 def load_causal_lm(path: str | Path, bf16: bool = False):
@@ -123,6 +125,38 @@ def shifted_targets(labels: torch.Tensor) -> torch.Tensor:
     return torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE_INDEX)], dim=1)
 
 
+def _hidden_and_head(model, input_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """Final hidden states ``[B*T, d]`` and the output embedding ``[V, d]`` of a causal LM (no logits computed)."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    if getattr(config, "final_logit_softcapping", None):
+        raise ValueError(f"{type(model).__name__} soft-caps its logits; the fused loss does not implement that")
+    head = model.get_output_embeddings()
+    if getattr(head, "bias", None) is not None:
+        raise ValueError(f"{type(model).__name__} has an output bias; the fused loss does not implement that")
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return hidden.reshape(-1, hidden.shape[-1]), head.weight
+
+
+class FusedCausalLM(nn.Module):
+    """SFT loss module: next-token CE (Eq. 1) through the chunked fused loss; ``retained`` is the model to save."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    @property
+    def retained(self) -> tuple[str, nn.Module]:
+        return "model.", self.model
+
+    def forward(self, input_ids, attention_mask, labels, num_items_in_batch=None):
+        hidden, weight = _hidden_and_head(self.model, input_ids, attention_mask)
+        targets = shifted_targets(labels).reshape(-1)
+        return {"loss": fused_linear_cross_entropy(hidden, weight, targets, normalizer=_float(num_items_in_batch))}
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+        self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+
+
 class PairedModel(nn.Module):
     """Weak (M0) and strong (M1) sub-models trained jointly on CE of z_mix (Eq. 5-6); only the strong one is kept."""
 
@@ -133,16 +167,60 @@ class PairedModel(nn.Module):
             self.weak.requires_grad_(False)
             self.weak.eval()
 
-    def forward(self, input_ids, attention_mask, labels):
-        strong_logits = self.strong(input_ids=input_ids, attention_mask=attention_mask).logits
+    @property
+    def retained(self) -> tuple[str, nn.Module]:
+        return "strong.", self.strong
+
+    def forward(self, input_ids, attention_mask, labels, num_items_in_batch=None):
+        h_s, w_s = _hidden_and_head(self.strong, input_ids, attention_mask)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_weak):
-            weak_logits = self.weak(input_ids=input_ids, attention_mask=attention_mask).logits
-        loss = mixed_logit_loss(weak_logits, strong_logits, shifted_targets(labels), self.lam)
+            h_w, w_w = _hidden_and_head(self.weak, input_ids, attention_mask)
+        targets = shifted_targets(labels).reshape(-1)
+        loss = fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, targets, self.lam,
+                                                normalizer=_float(num_items_in_batch))
         return {"loss": loss}
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
         for sub in (self.weak, self.strong):
             sub.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+
+
+def _float(n) -> float | None:
+    return None if n is None else float(n)
+
+
+def _make_trainer(loss_module: nn.Module, tokenizer, settings: "TrainSettings", dataset, out_dir: Path, callbacks=None):
+    """A transformers Trainer over a loss module; normalises like HF causal LMs and saves the retained model."""
+    from transformers import Trainer
+
+    import safetensors.torch
+
+    class WeakDrivenTrainer(Trainer):
+        """Resumable checkpoints hold the whole loss module (both branches); final saves the retained HF model."""
+
+        def _save(self, output_dir=None, state_dict=None):
+            output_dir = Path(output_dir or self.args.output_dir)
+            module = self.accelerator.unwrap_model(self.model)
+            if output_dir.name.startswith("checkpoint-"):
+                output_dir.mkdir(parents=True, exist_ok=True)
+                safetensors.torch.save_model(module, str(output_dir / "model.safetensors"))
+                return
+            prefix, retained = module.retained
+            if state_dict is not None:  # e.g. gathered from ZeRO-3 shards by save_model()
+                state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            retained.save_pretrained(output_dir, state_dict=state_dict, safe_serialization=True)
+            tokenizer.save_pretrained(output_dir)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            module = self.accelerator.unwrap_model(model or self.model)
+            safetensors.torch.load_model(module, str(Path(resume_from_checkpoint) / "model.safetensors"), strict=True)
+
+    trainer = WeakDrivenTrainer(model=loss_module, args=_training_arguments(settings, out_dir), train_dataset=dataset,
+                                data_collator=Collator(tokenizer.pad_token_id), callbacks=callbacks)
+    # Token-weighted mean across gradient-accumulation steps (labels[..., 1:] counted), as for HF causal LMs.
+    trainer.model_accepts_loss_kwargs = True
+    trainer._loss_shifts_labels = True
+    return trainer
 
 
 def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int = 1):
@@ -167,7 +245,9 @@ def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int 
         bf16=settings.bf16,
         activation_checkpointing=settings.gradient_checkpointing,
         logging_steps=settings.logging_steps,
-        save_strategy="no",
+        save_strategy="steps" if settings.save_steps else "no",
+        save_steps=settings.save_steps or 500,
+        save_total_limit=2,  # the newest may be half-written when a job is killed
         report_to=[],
         seed=settings.seed,
         data_seed=settings.seed,
@@ -192,9 +272,12 @@ def _summary(trainer, started: float, n_rows: int, **extra) -> dict:
 
 
 class _SaveAtEpoch:
-    """Trainer callback saving the model after epoch ``epoch`` (M1 = the SFT run's epoch-1 checkpoint)."""
+    """Trainer callback keeping the model after epoch ``epoch`` (M1 = the SFT run's epoch-1 checkpoint).
 
-    def __init__(self, epoch: int, out: Path, tokenizer):
+    It is written inside the run's work directory first, so that a run resumed past that epoch still has it.
+    """
+
+    def __init__(self, epoch: int, keep: Path):
         from transformers import TrainerCallback
 
         outer = self
@@ -202,57 +285,66 @@ class _SaveAtEpoch:
         class Callback(TrainerCallback):
             def on_epoch_end(self, args, state, control, **kwargs):
                 if outer.trainer is not None and math.isclose(state.epoch, outer.epoch, abs_tol=1e-6):
-                    outer.trainer.save_model(str(outer.out))
-                    outer.tokenizer.save_pretrained(outer.out)
-                    outer.saved = True
+                    outer.trainer.save_model(str(outer.keep))
+                    (outer.keep / "COMPLETE").write_text(str(state.global_step))
 
-        self.epoch, self.out, self.tokenizer, self.trainer, self.saved = epoch, out, tokenizer, None, False
+        self.epoch, self.keep, self.trainer = epoch, keep, None
         self.callback = Callback()
+
+    @property
+    def saved(self) -> bool:
+        return (self.keep / "COMPLETE").is_file()
+
+
+def last_complete_checkpoint(work_dir: str | Path) -> str | None:
+    """The newest ``checkpoint-<step>`` that was fully written (trainer_state.json is saved last)."""
+    found = [(int(p.name.split("-")[1]), p) for p in Path(work_dir).glob("checkpoint-*")
+             if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(found)[1]) if found else None
+
+
+def _run(loss_module: nn.Module, tokenizer, dataset, settings: TrainSettings, out: str | Path,
+         save_epoch: tuple[int, str | Path] | None, extra_summary: dict, callbacks=None) -> dict:
+    """Train, resuming from the newest complete checkpoint in ``<out>.work/`` if a killed run left one there.
+
+    The work directory is not a Snakemake output, so a rerun of a killed job finds it; it is removed on success.
+    """
+    out = Path(out)
+    work = out.parent / (out.name + ".work")
+    started = time.time()
+    saver = _SaveAtEpoch(save_epoch[0], work / f"epoch{save_epoch[0]}") if save_epoch else None
+    trainer = _make_trainer(loss_module, tokenizer, settings, dataset, work,
+                            callbacks=([saver.callback] if saver else []) + list(callbacks or []))
+    if saver:
+        saver.trainer = trainer
+    resume = last_complete_checkpoint(work)
+    if resume:
+        log.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    if saver and not saver.saved:
+        raise RuntimeError(f"training ended before epoch {saver.epoch}; {save_epoch[1]} was not written")
+    trainer.save_model(str(out))
+    summary = _summary(trainer, started, len(dataset), resumed_from=resume, **extra_summary)
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    if saver:
+        shutil.copytree(saver.keep, save_epoch[1], dirs_exist_ok=True, ignore=shutil.ignore_patterns("COMPLETE"))
+    shutil.rmtree(work)
+    return summary
 
 
 def train_causal_lm(model, tokenizer, dataset, settings: TrainSettings, out: str | Path,
-                    save_epoch: tuple[int, str | Path] | None = None, extra_summary: dict | None = None) -> dict:
+                    save_epoch: tuple[int, str | Path] | None = None, extra_summary: dict | None = None,
+                    callbacks=None) -> dict:
     """Plain next-token CE training of one model (pre-training, SFT, the WD-DS-only ablation)."""
-    from transformers import Trainer
-
-    out = Path(out)
-    started = time.time()
-    saver = _SaveAtEpoch(save_epoch[0], Path(save_epoch[1]), tokenizer) if save_epoch else None
-    trainer = Trainer(
-        model=model,
-        args=_training_arguments(settings, out.parent / (out.name + ".trainer")),
-        train_dataset=dataset,
-        data_collator=Collator(tokenizer.pad_token_id),
-        callbacks=[saver.callback] if saver else None,
-    )
-    if saver:
-        saver.trainer = trainer
-    trainer.train()
-    if saver and not saver.saved:
-        raise RuntimeError(f"training ended before epoch {saver.epoch}; {saver.out} was not written")
-    summary = _summary(trainer, started, len(dataset), **(extra_summary or {}))
-    save_checkpoint(trainer.model, tokenizer, out, summary)
-    return summary
+    return _run(FusedCausalLM(model), tokenizer, dataset, settings, out, save_epoch, extra_summary or {}, callbacks)
 
 
 def train_joint(weak, strong, tokenizer, dataset, settings: TrainSettings, lam: float, freeze_weak: bool,
-                out: str | Path, extra_summary: dict | None = None) -> dict:
+                out: str | Path, extra_summary: dict | None = None, callbacks=None) -> dict:
     """WD-JT: train the pair on CE(z_mix, y) and save the strong branch as an ordinary HF checkpoint."""
-    from transformers import Trainer
-
-    out = Path(out)
-    started = time.time()
     pair = PairedModel(weak, strong, lam=lam, freeze_weak=freeze_weak)
-    trainer = Trainer(
-        model=pair,
-        args=_training_arguments(settings, out.parent / (out.name + ".trainer")),
-        train_dataset=dataset,
-        data_collator=Collator(tokenizer.pad_token_id),
-    )
-    trainer.train()
-    summary = _summary(trainer, started, len(dataset), lam=lam, freeze_weak=freeze_weak, **(extra_summary or {}))
-    save_checkpoint(pair.strong, tokenizer, out, summary)
-    return summary
+    return _run(pair, tokenizer, dataset, settings, out, None,
+                {"lam": lam, "freeze_weak": freeze_weak, **(extra_summary or {})}, callbacks)
 
 
 @torch.no_grad()

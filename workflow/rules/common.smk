@@ -86,9 +86,15 @@ def get_eval_model(wildcards):
 
 
 # ---- per-rule settings (each rule gets only what it uses, so a change reruns only what it affects) -----------
+PRETRAIN_TRAINING_KEYS = ["lr_scheduler", "warmup_ratio", "weight_decay", "max_grad_norm", "max_length", "bf16",
+                          "gradient_checkpointing", "logging_steps", "save_steps"]
+
+
 def backbone_settings(wildcards):
     b = next(b for b in config["backbones"] if b["name"] == wildcards.backbone)
-    return _json(backbone=b, training=config["training"])
+    if b["source"] != "embedded":
+        return _json(backbone=b)
+    return _json(backbone=b, training=_pick("training", PRETRAIN_TRAINING_KEYS))
 
 
 def backbone_inputs(wildcards):

@@ -13,6 +13,7 @@ from pathlib import Path
 from .chat import write_jsonl
 
 TASKS = ("synth-copy", "synth-next", "synth-add")
+POOL = {"synth-copy": 990, "synth-next": 989, "synth-add": 900}  # distinct questions each task can generate
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
 CHAT_TEMPLATE = (
@@ -43,6 +44,11 @@ def completion(reasoning: str, answer: str) -> str:
 
 def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrain: int, seed: int) -> None:
     """Write train.jsonl, pretrain.txt and one <task>.jsonl test set per task into ``out_dir``."""
+    per_task = -(-n_train // len(TASKS)) + n_test
+    short = [t for t in TASKS if per_task > POOL[t]]
+    if short:
+        raise ValueError(f"n_train={n_train} and n_test={n_test} need {per_task} distinct questions per task; "
+                         f"{short} have only {[POOL[t] for t in short]}")
     rng = random.Random(seed)
     out_dir = Path(out_dir)
     tests: dict[str, list[dict]] = {task: [] for task in TASKS}

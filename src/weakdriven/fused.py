@@ -1,0 +1,129 @@
+"""Memory-efficient (fused linear + mixed-logit) cross-entropy for WD-JT and SFT.
+
+The naive path materialises ``[N, V]`` logits for each model (at T = 4096, V = 151,936 that is 1.2 GB per model and
+sequence in bf16, 2.5 GB in fp32) and keeps them for the backward pass. Here the loss is computed over chunks of
+positions straight from the final hidden states and the output embeddings; each chunk's logits live only inside the
+loop, and the gradients of all four inputs are accumulated there (the backward pass only scales them). Peak extra
+memory is O(chunk x V) instead of O(N x V).
+
+Math per chunk (Eqs. 5-6, 22): z = lam*(h_s W_s^T) + (1-lam)*(h_w W_w^T), loss = sum_valid lse(z) - z[y],
+g = (softmax(z) - e_y) / n_valid;  dh_s = lam g W_s,  dW_s += lam g^T h_s,  dh_w = (1-lam) g W_w,  dW_w += (1-lam) g^T h_w.
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEFAULT_CHUNK_ELEMENTS = 1 << 25  # ~32M fp32 logits per chunk (128 MB); chunk = max(1, this // V) positions
+
+
+def _chunk_rows(n_rows: int, vocab: int, chunk_size: int | None) -> int:
+    if chunk_size is not None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        return chunk_size
+    return max(1, min(n_rows, DEFAULT_CHUNK_ELEMENTS // vocab))
+
+
+class _FusedMixedLinearCE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h_w, h_s, w_w, w_s, labels, lam, ignore_index, chunk_size, has_weak, normalizer):
+        n, vocab = h_s.shape[0], w_s.shape[0]
+        valid = labels != ignore_index
+        denom = float(normalizer) if normalizer is not None else max(int(valid.sum()), 1)
+        need_grad = any(ctx.needs_input_grad[:4])
+        grads = None
+        if need_grad:
+            grads = [torch.zeros_like(h_w, dtype=torch.float32) if has_weak else None,
+                     torch.zeros_like(h_s, dtype=torch.float32),
+                     torch.zeros_like(w_w, dtype=torch.float32) if has_weak else None,
+                     torch.zeros_like(w_s, dtype=torch.float32)]
+        total = torch.zeros((), dtype=torch.float32, device=h_s.device)
+        rows = _chunk_rows(n, vocab, chunk_size)
+        w_s32 = w_s.float()
+        w_w32 = w_w.float() if has_weak else None
+        for start in range(0, n, rows):
+            sl = slice(start, min(start + rows, n))
+            y, ok = labels[sl], valid[sl]
+            if not bool(ok.any()):
+                continue
+            hs = h_s[sl].float()
+            z = hs @ w_s32.T
+            if has_weak:
+                hw = h_w[sl].float()
+                z = lam * z + (1.0 - lam) * (hw @ w_w32.T)
+            lse = torch.logsumexp(z, dim=-1)
+            safe_y = torch.where(ok, y, torch.zeros_like(y))
+            target = z.gather(1, safe_y[:, None]).squeeze(1)
+            total += ((lse - target) * ok).sum()
+            if need_grad:
+                g = torch.softmax(z, dim=-1)
+                del z
+                g[torch.arange(g.shape[0], device=g.device), safe_y] -= 1.0
+                g *= (ok.float() / denom)[:, None]
+                s_strong = lam if has_weak else 1.0
+                grads[1][sl] = s_strong * (g @ w_s32)
+                grads[3].addmm_(g.T, hs, alpha=s_strong)
+                if has_weak:
+                    grads[0][sl] = (1.0 - lam) * (g @ w_w32)
+                    grads[2].addmm_(g.T, hw, alpha=1.0 - lam)
+        if need_grad:
+            ctx.save_for_backward(*[gr if gr is not None else torch.empty(0) for gr in grads])
+            ctx.has_weak = has_weak
+            ctx.dtypes = (h_w.dtype, h_s.dtype, w_w.dtype, w_s.dtype)
+        return total / denom
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gh_w, gh_s, gw_w, gw_s = ctx.saved_tensors
+        dt = ctx.dtypes
+        out = [None, (gh_s * grad_out).to(dt[1]), None, (gw_s * grad_out).to(dt[3])]
+        if ctx.has_weak:
+            out[0] = (gh_w * grad_out).to(dt[0])
+            out[2] = (gw_w * grad_out).to(dt[2])
+        return (*out, None, None, None, None, None, None)
+
+
+def fused_mixed_linear_cross_entropy(hidden_weak: torch.Tensor, hidden_strong: torch.Tensor,
+                                     weight_weak: torch.Tensor, weight_strong: torch.Tensor, labels: torch.Tensor,
+                                     lam: float, ignore_index: int = -100, chunk_size: int | None = None,
+                                     normalizer: float | None = None) -> torch.Tensor:
+    """Eq. (6) from hidden states: mean over non-ignored positions of -log softmax(lam*z_s + (1-lam)*z_w)[label].
+
+    ``hidden_*`` are ``[N, d]`` final hidden states, ``weight_*`` the ``[V, d]`` output embeddings (tied or untied),
+    ``labels`` ``[N]`` already aligned. Differentiable w.r.t. all four tensors; never holds more than
+    ``chunk_size`` x V logits (default: about 32M logits per chunk). ``normalizer`` replaces the count of
+    non-ignored positions as the divisor (the Trainer's token count across gradient-accumulation steps).
+    """
+    _check(hidden_strong, weight_strong, labels, "strong")
+    _check(hidden_weak, weight_weak, labels, "weak")
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must lie in [0, 1], got {lam}")
+    if weight_weak.shape[0] != weight_strong.shape[0]:
+        raise ValueError(f"vocabularies differ: weak {weight_weak.shape[0]}, strong {weight_strong.shape[0]}")
+    return _FusedMixedLinearCE.apply(hidden_weak, hidden_strong, weight_weak, weight_strong, labels, float(lam),
+                                     ignore_index, chunk_size, True, normalizer)
+
+
+def fused_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor,
+                               ignore_index: int = -100, chunk_size: int | None = None,
+                               normalizer: float | None = None) -> torch.Tensor:
+    """Plain SFT cross-entropy (Eq. 1) from hidden states, chunked the same way (so SFT is not handicapped)."""
+    _check(hidden, weight, labels, "model")
+    return _FusedMixedLinearCE.apply(hidden, hidden, weight, weight, labels, 1.0, ignore_index, chunk_size, False,
+                                     normalizer)
+
+
+def _check(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, name: str) -> None:
+    if hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]:
+        raise ValueError(f"{name}: hidden {tuple(hidden.shape)} and weight {tuple(weight.shape)} must be [N, d], [V, d]")
+    if labels.shape != (hidden.shape[0],):
+        raise ValueError(f"{name}: labels {tuple(labels.shape)} must be [N] with N = {hidden.shape[0]}")
+
+
+def chunk_memory_bytes(n_rows: int, vocab: int, chunk_size: int | None) -> int:
+    """fp32 bytes of one chunk's logits (what the fused path holds at a time)."""
+    return 4 * vocab * _chunk_rows(n_rows, vocab, chunk_size)
+
+
+__all__ = ["chunk_memory_bytes", "fused_linear_cross_entropy", "fused_mixed_linear_cross_entropy"]

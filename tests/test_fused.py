@@ -1,0 +1,90 @@
+"""The chunked fused cross-entropy equals the naive computation in value and in all four gradients."""
+
+import pytest
+import torch
+
+from weakdriven import fused_mixed_linear_cross_entropy
+from weakdriven.fused import chunk_memory_bytes, fused_linear_cross_entropy
+from weakdriven.methods.equations import mixed_logit_loss
+
+
+def naive(h_w, h_s, w_w, w_s, labels, lam):
+    return mixed_logit_loss(h_w @ w_w.T, h_s @ w_s.T, labels, lam)
+
+
+def leaves(*shapes, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*s, generator=g, dtype=dtype).requires_grad_() for s in shapes]
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.42, 1.0])
+@pytest.mark.parametrize("chunk", [1, 7, None])
+def test_values_and_gradients_equal_naive_fp32(lam, chunk):
+    n, d_w, d_s, v = 37, 16, 24, 301  # different hidden sizes: weak and strong need not share an architecture
+    h_w, h_s, w_w, w_s = leaves((n, d_w), (n, d_s), (v, d_w), (v, d_s))
+    labels = torch.randint(0, v, (n,), generator=torch.Generator().manual_seed(1))
+    labels[::5] = -100
+    ref = naive(h_w, h_s, w_w, w_s, labels, lam)
+    ref_grads = torch.autograd.grad(ref, (h_w, h_s, w_w, w_s))
+    got = fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, labels, lam, chunk_size=chunk)
+    got_grads = torch.autograd.grad(got, (h_w, h_s, w_w, w_s))
+    assert abs(got.item() - ref.item()) <= 1e-5 * abs(ref.item())
+    for a, b in zip(got_grads, ref_grads):
+        rel = (a - b).norm() / b.norm().clamp(min=1e-30)
+        assert rel <= 1e-5 or b.norm() == 0
+
+
+def test_tied_embeddings_receive_both_contributions():
+    n, d, v = 20, 8, 50
+    h_w, h_s, w = leaves((n, d), (n, d), (v, d), seed=3)
+    labels = torch.randint(0, v, (n,))
+    ref = naive(h_w, h_s, w, w, labels, 0.5)
+    (g_ref,) = torch.autograd.grad(ref, (w,))
+    got = fused_mixed_linear_cross_entropy(h_w, h_s, w, w, labels, 0.5, chunk_size=6)
+    (g_got,) = torch.autograd.grad(got, (w,))
+    torch.testing.assert_close(g_got, g_ref, rtol=1e-5, atol=1e-7)
+
+
+def test_sft_variant_equals_cross_entropy_and_upstream_gradient_is_scaled():
+    n, d, v = 30, 12, 97
+    h, w = leaves((n, d), (v, d), seed=4)
+    labels = torch.randint(0, v, (n,))
+    labels[:4] = -100
+    ref = torch.nn.functional.cross_entropy(h @ w.T, labels, ignore_index=-100)
+    got = fused_linear_cross_entropy(h, w, labels, chunk_size=8)
+    assert got.item() == pytest.approx(ref.item(), rel=1e-6)
+    g_ref = torch.autograd.grad(3.0 * ref, (h, w))
+    g_got = torch.autograd.grad(3.0 * got, (h, w))
+    for a, b in zip(g_got, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_bf16_inputs_get_bf16_gradients_close_to_fp32():
+    n, d, v = 16, 8, 64
+    h_w, h_s, w_w, w_s = leaves((n, d), (n, d), (v, d), (v, d), seed=5)
+    labels = torch.randint(0, v, (n,))
+    bf = [t.detach().bfloat16().requires_grad_() for t in (h_w, h_s, w_w, w_s)]
+    loss = fused_mixed_linear_cross_entropy(*bf, labels, 0.5, chunk_size=5)
+    grads = torch.autograd.grad(loss, bf)
+    assert all(g.dtype == torch.bfloat16 for g in grads)
+    ref = naive(*[t.detach().float().requires_grad_() for t in bf], labels, 0.5)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_all_ignored_gives_zero_and_bad_shapes_fail():
+    h_w, h_s, w_w, w_s = leaves((4, 3), (4, 3), (9, 3), (9, 3))
+    labels = torch.full((4,), -100)
+    loss = fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, labels, 0.5)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert h_s.grad.abs().sum() == 0
+    with pytest.raises(ValueError, match="labels"):
+        fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, torch.zeros(5, dtype=torch.long), 0.5)
+    with pytest.raises(ValueError, match="vocabularies"):
+        fused_mixed_linear_cross_entropy(h_w, h_s, w_w[:5], w_s, labels, 0.5)
+
+
+def test_chunk_memory_is_bounded_by_the_chunk_not_the_sequence():
+    v = 151_936
+    assert chunk_memory_bytes(4096, v, None) <= 4 * (1 << 25) + 4 * v
+    assert chunk_memory_bytes(4096, v, 64) == 4 * v * 64 < 4 * v * 4096 / 50
