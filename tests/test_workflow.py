@@ -27,7 +27,7 @@ def test_paper_dry_run_lists_the_full_grid():
     assert counts["sft"] == 3 and counts["train_continue"] == 3 + 2
     assert counts["init_backbone"] == 3 and counts["entropy_base"] == 3 and counts["wdds_select"] == 3
     assert counts["generate"] == counts["score"] == 3 * 2 * 7 + 2 * 3  # table1 runs x 7 + table2's extra runs x 3
-    assert counts["prepare_benchmark"] == 7 and counts["tables"] == 1
+    assert counts["prepare_benchmark"] == 7 and counts["tables"] == 1 and counts["logit_stats"] == 1
 
 
 def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tmp_path, paper_raw):
@@ -66,7 +66,13 @@ def test_embedded_preset_end_to_end(tmp_path):
     assert list(t2.row) == ["Baseline", "+ WD-DS", "+ WD-JT", "WMSS"]
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
     diff = pd.read_csv(tables / "diff.csv")
-    assert set(diff.status) == {"not comparable"} and len(diff) > 0
+    assert set(diff.status) == {"not comparable"} and {"table1", "table2", "table6", "table7"} == set(diff.table)
+    diag = work / "results" / "embedded" / "diagnostics" / "tiny-qwen3" / "seed42"
+    t7 = pd.read_csv(diag / "table7.csv")
+    assert list(t7.columns) == ["group", "row", "Weak init", "Strong Pre", "Strong Post", "Δ", "Δ (%)"] and len(t7) == 8
+    stats = json.loads((diag / "logit_stats.json").read_text())
+    assert 0 < stats["lambda_crossover"] < 1 and stats["n_examples"] == 200
+    assert stats["strong_pre"]["entropy"] < stats["weak_init"]["entropy"]  # SFT sharpened M0 on its own data
     assert "not comparable" in (tables / "diff.md").read_text()
     runs = work / "results" / "embedded" / "runs" / "tiny-qwen3" / "seed42"
     assert (runs / "sft" / "epoch1" / "model.safetensors").is_file()  # M1, reused by every other method

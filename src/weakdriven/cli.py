@@ -211,6 +211,29 @@ def cmd_score(args) -> None:
     log.info("%s %s: %d/%d correct", args.run, args.benchmark, correct, len(gens))
 
 
+def cmd_logit_stats(args) -> None:
+    from .data.chat import load_examples
+    from .diagnostics import crossover_from_stats, model_logit_statistics, sample_examples, table6, table7
+    from .training import load_causal_lm
+
+    s = _settings(args)
+    d = s["diagnostics"]
+    examples = sample_examples(load_examples(args.data), d["n_examples"], d["seed"])
+    stats = {}
+    for name, path in (("weak_init", args.weak), ("strong_pre", args.strong_pre), ("strong_post", args.strong_post),
+                       ("sft", args.sft)):
+        model, tokenizer = load_causal_lm(path)
+        stats[name] = model_logit_statistics(model, tokenizer, examples, s["system_prompt"], s["max_length"])
+        log.info("logit statistics of %s (%s): %s", name, path, stats[name])
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table6(stats["sft"], stats["strong_post"]).to_csv(out / "table6.csv", index=False)
+    table7(stats["weak_init"], stats["strong_pre"], stats["strong_post"]).to_csv(out / "table7.csv", index=False)
+    stats["lambda_crossover"] = crossover_from_stats(stats["strong_pre"], stats["weak_init"])
+    stats["n_examples"] = d["n_examples"]
+    (out / "logit_stats.json").write_text(json.dumps(stats, indent=1))
+
+
 def cmd_tables(args) -> None:
     import pandas as pd
 
@@ -229,6 +252,9 @@ def cmd_tables(args) -> None:
         wide = builders[name](sub, spec["benchmarks"], label_lambda=len(lambdas) > 1)
         wide.to_csv(out / f"{name}.csv", index=False)
         diffs.append(diff_against_paper(name, wide, s["comparable_with_paper"]))
+    for path in args.diagnostics or []:
+        name = Path(path).stem
+        diffs.append(diff_against_paper(name, pd.read_csv(path, keep_default_na=False), s["comparable_with_paper"]))
     diff = pd.concat(diffs, ignore_index=True)
     diff.to_csv(out / "diff.csv", index=False)
     consistency = average_consistency()
@@ -298,8 +324,12 @@ def main(argv: list[str] | None = None) -> None:
     for opt in ("--generations", "--benchmark", "--benchmark-file", "--backbone", "--run", "--out"):
         p.add_argument(opt, required=True)
     p.add_argument("--seed", type=int, required=True)
+    p = stage("logit-stats", cmd_logit_stats, "Table 6/7 logit statistics of M0, M1, WMSS and SFT")
+    for opt in ("--weak", "--strong-pre", "--strong-post", "--sft", "--data", "--out-dir"):
+        p.add_argument(opt, required=True)
     p = stage("tables", cmd_tables, "build the configured tables and the diff against the paper")
     p.add_argument("--scores", nargs="+", required=True)
+    p.add_argument("--diagnostics", nargs="*", help="table6.csv / table7.csv files to diff as well")
     p.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)
     args.func(args)

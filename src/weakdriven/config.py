@@ -147,6 +147,7 @@ class Experiment:
     seeds: tuple[int, ...]
     tables: dict[str, TableSpec]
     benchmark_dir: str
+    diagnostics_backbones: tuple[str, ...] = ()
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
@@ -173,6 +174,9 @@ class Experiment:
                     )
             tables[table] = TableSpec(*(tuple(spec[k]) for k in ("backbones", "methods", "benchmarks")),
                                       lambdas=tuple(spec.get("lambdas", [raw["wmss"]["lam"]])))
+        for i, backbone in enumerate(raw["diagnostics"]["backbones"]):
+            if backbone not in names:
+                raise ConfigError(f"config key 'diagnostics.backbones.{i}': unknown backbone {backbone!r}")
         ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]))
         return cls(
             name=raw["name"],
@@ -186,6 +190,7 @@ class Experiment:
             seeds=tuple(raw["seeds"]),
             tables=tables,
             benchmark_dir=raw["benchmark_dir"],
+            diagnostics_backbones=tuple(raw["diagnostics"]["backbones"]),
             raw=raw,
         )
 

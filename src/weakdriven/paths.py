@@ -12,6 +12,7 @@ results/<experiment>/
   runs/<backbone>/seed<s>/wdds_active.json
   runs/<backbone>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, wdjt_only_lam<λ>
   eval/<backbone>/seed<s>/<run>/<bench>.generations.jsonl / .scores.json
+  diagnostics/<backbone>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
   tables/<table>.csv, tables/diff.csv, tables/diff.md
   logs/, timings/                        rule logs and Snakemake benchmark records (training time)
 """
@@ -71,6 +72,10 @@ def generations(exp: str, backbone: str, seed: int | str, run: str, bench: str) 
 
 def scores(exp: str, backbone: str, seed: int | str, run: str, bench: str) -> str:
     return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{bench}.scores.json"
+
+
+def diagnostics(exp: str, backbone: str, seed: int | str, name: str) -> str:
+    return f"{root(exp)}/diagnostics/{backbone}/seed{seed}/{name}"
 
 
 def table(exp: str, name: str) -> str:

@@ -60,6 +60,19 @@ def get_score_files():
     return sorted(files)
 
 
+def get_diagnostics_tables():
+    """Tables 6/7 of each diagnostics backbone (first seed); the first backbone's enter the diff."""
+    return [
+        paths.diagnostics(NAME, backbone, EXP.seeds[0], f"{t}.csv")
+        for backbone in EXP.diagnostics_backbones
+        for t in ("table6", "table7")
+    ]
+
+
+def get_diff_diagnostics(wildcards, input):
+    return " ".join(input.diagnostics[:2])
+
+
 def get_table_outputs():
     return [paths.table(NAME, t) for t in EXP.tables] + [paths.diff(NAME, "csv"), paths.diff(NAME, "md")]
 
@@ -145,6 +158,11 @@ def continue_inputs(wildcards):
 
 def continue_extra_args(wildcards, input):
     return f"--active {input.active}" if "active" in input.keys() else ""
+
+
+def diagnostics_settings():
+    return _json(diagnostics=config["diagnostics"], system_prompt=config["prompt"]["system_prompt"],
+                 max_length=config["training"]["max_length"])
 
 
 def eval_settings():

@@ -1,0 +1,103 @@
+"""Mechanism diagnostics: the logit statistics of Tables 6 and 7 (App. B.4) and the lambda crossover (Eq. 17).
+
+Statistics are taken over the supervised (completion) positions of a fixed random sample of training examples
+(the paper: 200 examples of its training set). Per-position quantities are averaged over positions; z_max and z_min
+are the extremes over all positions (the paper's values, e.g. 60.50 and -35.75, are single bf16 logits).
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from .data.chat import Example, encode_example
+from .methods.equations import lambda_crossover, token_entropy
+
+STAT_ORDER = ("target", "distractor_mean", "gap", "mean", "std", "centered_norm", "max", "min", "l2_norm", "entropy",
+              "max_prob")
+
+
+def position_statistics(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-position statistics of ``[P, V]`` logits with targets ``[P]`` (each a ``[P]`` tensor, fp64)."""
+    z = logits.double()
+    v = z.shape[-1]
+    target = z.gather(1, targets[:, None]).squeeze(1)
+    mean = z.mean(-1)
+    centered = z - mean[:, None]
+    probs = torch.softmax(z, -1)
+    return {
+        "target": target,                                    # z_target
+        "distractor_mean": (z.sum(-1) - target) / (v - 1),   # z_bg: mean of the non-target logits
+        "gap": target - (z.sum(-1) - target) / (v - 1),      # Delta_gap = z_target - z_bg
+        "mean": mean,                                        # z_mean
+        "std": z.std(-1, unbiased=False),                    # sigma
+        "centered_norm": centered.norm(dim=-1),              # ||z~||_2, Eq. (48)
+        "max": z.max(-1).values,
+        "min": z.min(-1).values,
+        "l2_norm": z.norm(dim=-1),                           # ||z||_2
+        "entropy": token_entropy(z),                         # H
+        "max_prob": probs.max(-1).values,                    # p_max
+    }
+
+
+def aggregate(per_position: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Average every statistic over positions, except z_max / z_min which are the extremes."""
+    out = {k: float(t.mean()) for k, t in per_position.items()}
+    out["max"] = float(per_position["max"].max())
+    out["min"] = float(per_position["min"].min())
+    return out
+
+
+def sample_examples(examples: list[Example], n: int, seed: int) -> list[Example]:
+    if n > len(examples):
+        raise ValueError(f"asked for {n} diagnostic examples, the training set has {len(examples)}")
+    return random.Random(seed).sample(examples, n)
+
+
+@torch.no_grad()
+def model_logit_statistics(model, tokenizer, examples: list[Example], system_prompt: str | None,
+                           max_length: int) -> dict[str, float]:
+    """Table 6/7 statistics of one model over the completion positions of ``examples``."""
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in STAT_ORDER}
+    for ex in examples:
+        enc = encode_example(tokenizer, ex, system_prompt, max_length, "completion")
+        ids = torch.tensor([enc["input_ids"]])
+        logits = model(input_ids=ids).logits[0, :-1]
+        targets = ids[0, 1:]
+        keep = torch.tensor(enc["completion_mask"][1:], dtype=torch.bool)
+        stats = position_statistics(logits[keep], targets[keep])
+        for k in STAT_ORDER:
+            parts[k].append(stats[k])
+    return aggregate({k: torch.cat(v) for k, v in parts.items()})
+
+
+TABLE6_ROWS = {"target": "Target Strength (z_target)", "distractor_mean": "Distractors Mean (z_bg)",
+               "gap": "Target-to-Background Gap (Δ_gap)", "std": "Logit Std. (σ)"}
+TABLE7_ROWS = {"mean": "Mean logit z_mean", "std": "Std σ", "centered_norm": "Centered norm ‖z̃‖₂", "max": "Max logit z_max",
+               "min": "Min logit z_min", "l2_norm": "L2 norm ‖z‖₂", "entropy": "Entropy H", "max_prob": "Max prob p_max"}
+
+
+def table6(sft: dict[str, float], wmss: dict[str, float]):
+    """Table 6 layout: SFT vs WMSS, with WMSS's relative change in percent."""
+    import pandas as pd
+
+    return pd.DataFrame([{"group": "", "row": label, "SFT": round(sft[k], 2), "WMSS": round(wmss[k], 2),
+                          "WMSS vs SFT (%)": round(100 * (wmss[k] - sft[k]) / abs(sft[k]), 1)}
+                         for k, label in TABLE6_ROWS.items()])
+
+
+def table7(weak: dict[str, float], pre: dict[str, float], post: dict[str, float]):
+    """Table 7 layout: weak init, strong pre/post WD-JT, Delta = post - pre and Delta / pre in percent."""
+    import pandas as pd
+
+    return pd.DataFrame([{"group": "", "row": label, "Weak init": round(weak[k], 2), "Strong Pre": round(pre[k], 2),
+                          "Strong Post": round(post[k], 2), "Δ": round(post[k] - pre[k], 2),
+                          "Δ (%)": round(100 * (post[k] - pre[k]) / pre[k], 1)}
+                         for k, label in TABLE7_ROWS.items()])
+
+
+def crossover_from_stats(strong: dict[str, float], weak: dict[str, float]) -> float:
+    """Eq. (17) from the centered norms of the strong (pre-update) and weak models."""
+    return lambda_crossover(strong["centered_norm"], weak["centered_norm"])
