@@ -116,7 +116,7 @@ def test_entropy_hand_computed():
     assert token_entropy(uniform)[0, 0].item() == pytest.approx(math.log(4))
     logits = torch.tensor([[[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])  # mean of log 4 and ~0 over the two supervised positions
-    assert sequence_entropy(logits, mask).item() == pytest.approx(math.log(4) / 2, abs=1e-6)
+    assert sequence_entropy(token_entropy(logits), mask).item() == pytest.approx(math.log(4) / 2, abs=1e-6)
 
 
 def test_wdds_weights_hand_computed():

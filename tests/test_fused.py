@@ -88,3 +88,13 @@ def test_chunk_memory_is_bounded_by_the_chunk_not_the_sequence():
     v = 151_936
     assert chunk_memory_bytes(4096, v, None) <= 4 * (1 << 25) + 4 * v
     assert chunk_memory_bytes(4096, v, 64) == 4 * v * 64 < 4 * v * 4096 / 50
+
+
+def test_chunked_entropy_equals_the_full_softmax_entropy():
+    from weakdriven.fused import chunked_entropy
+    from weakdriven.methods.equations import token_entropy
+
+    h, w = leaves((29, 8), (113, 8), seed=7)
+    for chunk in (1, 5, None):
+        torch.testing.assert_close(chunked_entropy(h, w, chunk), token_entropy(h @ w.T).detach(), rtol=1e-5,
+                                   atol=1e-6)

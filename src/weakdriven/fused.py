@@ -121,6 +121,21 @@ def _check(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, nam
         raise ValueError(f"{name}: labels {tuple(labels.shape)} must be [N] with N = {hidden.shape[0]}")
 
 
+@torch.no_grad()
+def chunked_entropy(hidden: torch.Tensor, weight: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """Per-position predictive entropy H(softmax(h W^T)) (Sec. 3.1) of ``[N, d]`` hidden states, in fp32, computed
+    chunk by chunk so that the ``[N, V]`` softmax of a long sequence is never held at once (WD-DS, Eq. 7)."""
+    if hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]:
+        raise ValueError(f"hidden {tuple(hidden.shape)} and weight {tuple(weight.shape)} must be [N, d], [V, d]")
+    rows = _chunk_rows(hidden.shape[0], weight.shape[0], chunk_size)
+    w = weight.float()
+    out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+    for start in range(0, hidden.shape[0], rows):
+        logp = torch.log_softmax(hidden[start:start + rows].float() @ w.T, dim=-1)
+        out[start:start + rows] = -(logp.exp() * logp).sum(-1)
+    return out
+
+
 def chunk_memory_bytes(n_rows: int, vocab: int, chunk_size: int | None) -> int:
     """fp32 bytes of one chunk's logits (what the fused path holds at a time)."""
     return 4 * vocab * _chunk_rows(n_rows, vocab, chunk_size)

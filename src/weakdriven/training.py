@@ -351,6 +351,7 @@ def train_joint(weak, strong, tokenizer, dataset, settings: TrainSettings, lam: 
 def completion_entropies(model, tokenizer, examples: list[Example], system_prompt: str | None, max_length: int,
                          batch_size: int = 8) -> list[dict]:
     """Eq. (7) per example: the mean next-token entropy over the completion positions (WD-DS, Sec. 4.2)."""
+    from .fused import chunked_entropy
     from .methods.equations import sequence_entropy
 
     model.eval()
@@ -362,9 +363,10 @@ def completion_entropies(model, tokenizer, examples: list[Example], system_promp
         ids = torch.tensor([e["input_ids"] + [tokenizer.pad_token_id] * (width - len(e["input_ids"])) for e in enc])
         attn = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in enc])
         cmask = torch.tensor([e["completion_mask"] + [0] * (width - len(e["completion_mask"])) for e in enc])
-        logits = model(input_ids=ids, attention_mask=attn).logits
-        target_mask = shifted_targets(cmask).clamp(min=0).float()  # logits at t predict token t+1
-        h = sequence_entropy(logits, target_mask)
+        hidden, weight = _hidden_and_head(model, ids, attn)
+        token_h = chunked_entropy(hidden, weight).view(ids.shape)
+        target_mask = shifted_targets(cmask).clamp(min=0).float()  # position t predicts token t+1
+        h = sequence_entropy(token_h, target_mask)
         for ex, value, n in zip(batch, h.tolist(), target_mask.sum(-1).tolist()):
             if n == 0:
                 raise ValueError(f"example {ex.id}: no completion token within max_length {max_length}")

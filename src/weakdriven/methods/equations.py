@@ -49,13 +49,12 @@ def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(dim=-1)
 
 
-def sequence_entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Eq. (7): the token-averaged entropy over the supervised positions ``mask`` (``[B, T]``) of ``[B, T, V]`` logits.
+def sequence_entropy(token_entropies: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Eq. (7): the mean of per-position entropies ``[B, T]`` over the supervised positions ``mask`` (``[B, T]``).
 
     Returns ``[B]``; a sequence with no supervised position has entropy 0.
     """
-    h = token_entropy(logits) * mask
-    return h.sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
+    return (token_entropies * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
 
 
 def entropy_discrepancy(h_weak: np.ndarray, h_strong: np.ndarray) -> np.ndarray:
