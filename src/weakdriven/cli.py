@@ -30,7 +30,7 @@ def _train_settings(s: dict, epochs: float, seed: int, **overrides):
         weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"], max_length=t["max_length"],
         per_device_batch_size=t["per_device_batch_size"], global_batch_size=t["global_batch_size"], epochs=epochs,
         bf16=t["bf16"], gradient_checkpointing=t["gradient_checkpointing"], logging_steps=t["logging_steps"],
-        seed=seed, save_steps=t["save_steps"],
+        seed=seed, save_steps=t["save_steps"], deepspeed=t.get("deepspeed"),
     )
 
 

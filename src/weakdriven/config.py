@@ -81,6 +81,7 @@ class Training:
     gradient_checkpointing: bool
     logging_steps: int
     save_steps: int
+    deepspeed: str | None
 
     def __post_init__(self) -> None:
         if self.global_batch_size % self.per_device_batch_size:

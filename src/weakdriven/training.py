@@ -5,6 +5,7 @@ The same code runs on a laptop CPU and, launched by accelerate (DeepSpeed config
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,6 +42,7 @@ class TrainSettings:
     logging_steps: int
     seed: int
     save_steps: int = 0  # resumable checkpoints every N optimizer steps (0: none)
+    deepspeed: str | None = None  # a config name under config/deepspeed/ (zero2, zero3) or None
 
 
 def load_causal_lm(path: str | Path, bf16: bool = False):
@@ -125,6 +127,28 @@ def shifted_targets(labels: torch.Tensor) -> torch.Tensor:
     return torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE_INDEX)], dim=1)
 
 
+DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "config" / "deepspeed"
+
+
+def deepspeed_config(name: str) -> str:
+    path = DEEPSPEED_CONFIGS / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in DEEPSPEED_CONFIGS.glob("*.json"))
+        raise ValueError(f"unknown DeepSpeed config {name!r}; config/deepspeed/ has {known}")
+    return str(path)
+
+
+def _gathered(*weights):
+    """Under ZeRO-3 the output embedding is partitioned outside its module's forward: gather it for the fused loss.
+    The gradient the loss returns has the full shape and is partitioned by DeepSpeed's hooks as usual."""
+    partitioned = {id(w): w for w in weights if hasattr(w, "ds_id") and w.ds_status.name == "NOT_AVAILABLE"}
+    if partitioned:  # small parameters below stage3_param_persistence_threshold are never partitioned
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(partitioned.values()), modifier_rank=None)
+    return contextlib.nullcontext()
+
+
 def _hidden_and_head(model, input_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
     """Final hidden states ``[B*T, d]`` and the output embedding ``[V, d]`` of a causal LM (no logits computed)."""
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
@@ -151,7 +175,9 @@ class FusedCausalLM(nn.Module):
     def forward(self, input_ids, attention_mask, labels, num_items_in_batch=None):
         hidden, weight = _hidden_and_head(self.model, input_ids, attention_mask)
         targets = shifted_targets(labels).reshape(-1)
-        return {"loss": fused_linear_cross_entropy(hidden, weight, targets, normalizer=_float(num_items_in_batch))}
+        with _gathered(weight):
+            loss = fused_linear_cross_entropy(hidden, weight, targets, normalizer=_float(num_items_in_batch))
+        return {"loss": loss}
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
         self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
@@ -176,8 +202,9 @@ class PairedModel(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_weak):
             h_w, w_w = _hidden_and_head(self.weak, input_ids, attention_mask)
         targets = shifted_targets(labels).reshape(-1)
-        loss = fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, targets, self.lam,
-                                                normalizer=_float(num_items_in_batch))
+        with _gathered(w_w, w_s):
+            loss = fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, targets, self.lam,
+                                                    normalizer=_float(num_items_in_batch))
         return {"loss": loss}
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
@@ -202,8 +229,13 @@ def _make_trainer(loss_module: nn.Module, tokenizer, settings: "TrainSettings", 
             output_dir = Path(output_dir or self.args.output_dir)
             module = self.accelerator.unwrap_model(self.model)
             if output_dir.name.startswith("checkpoint-"):
+                # DeepSpeed resumes from its engine checkpoint (saved beside this) and hands us gathered weights.
                 output_dir.mkdir(parents=True, exist_ok=True)
-                safetensors.torch.save_model(module, str(output_dir / "model.safetensors"))
+                if state_dict is None:
+                    safetensors.torch.save_model(module, str(output_dir / "model.safetensors"))
+                else:
+                    safetensors.torch.save_file({k: v.detach().clone().contiguous() for k, v in state_dict.items()},
+                                                str(output_dir / "model.safetensors"))
                 return
             prefix, retained = module.retained
             if state_dict is not None:  # e.g. gathered from ZeRO-3 shards by save_model()
@@ -249,6 +281,7 @@ def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int 
         save_steps=settings.save_steps or 500,
         save_total_limit=2,  # the newest may be half-written when a job is killed
         report_to=[],
+        deepspeed=deepspeed_config(settings.deepspeed) if settings.deepspeed else None,
         seed=settings.seed,
         data_seed=settings.seed,
         remove_unused_columns=False,
