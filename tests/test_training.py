@@ -173,3 +173,32 @@ def test_killed_joint_training_resumes_bitwise(world, tmp_path):
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "a").state_dict()
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "b").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sharded_entropies_merge_to_the_unsharded_pass(world):
+    from weakdriven.methods.wmss import merge_entropy_shards, shard_bounds
+
+    _, tok, examples = world
+    model = build_tiny_model(tok, ARCH, seed=4)
+    whole = completion_entropies(model, tok, examples[:11], None, 96, batch_size=4)
+    shards = {}
+    for i in range(3):
+        start, end = shard_bounds(11, i, 3)
+        shards[f"shard{i}"] = completion_entropies(model, tok, examples[start:end], None, 96, batch_size=2)
+    merged = merge_entropy_shards(dict(reversed(list(shards.items()))), [ex.id for ex in examples[:11]])
+    assert [r["id"] for r in merged] == [r["id"] for r in whole]
+    assert [r["entropy"] for r in merged] == pytest.approx([r["entropy"] for r in whole], rel=1e-5)
+
+
+def test_shard_bounds_and_merge_errors():
+    from weakdriven.methods.wmss import merge_entropy_shards, shard_bounds
+
+    bounds = [shard_bounds(10, i, 4) for i in range(4)]
+    assert bounds == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    with pytest.raises(ValueError, match="shard 4"):
+        shard_bounds(10, 4, 4)
+    rows = {"a.jsonl": [{"id": "x"}], "b.jsonl": [{"id": "x"}]}
+    with pytest.raises(ValueError, match="in both a.jsonl and b.jsonl"):
+        merge_entropy_shards(rows, ["x"])
+    with pytest.raises(ValueError, match=r"missing \['y'\]"):
+        merge_entropy_shards({"a.jsonl": [{"id": "x"}]}, ["x", "y"])

@@ -25,7 +25,8 @@ def test_paper_dry_run_lists_the_full_grid():
     counts = job_counts(result.stdout)
     # Table 1: 3 backbones x {sft, wmss}; Table 2 adds wdds_only and wdjt_only on Qwen3-4B-Base; 1 seed.
     assert counts["sft"] == 3 and counts["train_continue"] == 3 + 2
-    assert counts["init_backbone"] == 3 and counts["entropy_base"] == 3 and counts["wdds_select"] == 3
+    assert counts["init_backbone"] == 3 and counts["wdds_select"] == 3
+    assert counts["merge_entropy"] == 3 * 2 and counts["entropy_shard"] == 3 * 2 * 8  # M0 and M1, 8 shards each
     assert counts["generate"] == counts["score"] == 3 * 2 * 7 + 2 * 3  # table1 runs x 7 + table2's extra runs x 3
     assert counts["prepare_benchmark"] == 7 and counts["tables"] == 1 and counts["logit_stats"] == 1
 
@@ -38,7 +39,7 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["sft"] == 3 * 2                       # once per (backbone, seed), shared by every method
-    assert counts["entropy_m1"] == 3 * 2 and counts["entropy_base"] == 3
+    assert counts["merge_entropy"] == 3 + 3 * 2  # M0 once per backbone, M1 once per (backbone, seed)
     assert counts["train_continue"] == 3 * 2 * 2 + 2 * 2  # wmss x lam on 3 backbones; table2's two ablations
     runs = set(re.findall(r"results/paper/runs/qwen3-4b-base/seed7/(\w+?(?:_lam[0-9.]+)?)/final", result.stdout))
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
@@ -78,6 +79,7 @@ def test_embedded_preset_end_to_end(tmp_path):
     assert (runs / "sft" / "epoch1" / "model.safetensors").is_file()  # M1, reused by every other method
     active = json.loads((runs / "wdds_active.json").read_text())
     assert active["n_draws"] == 1500 and 0 < active["n_unique"] <= 1500
+    assert active["steps_full"] == 94 and active["steps_active"] == 94  # 1500 rows / 16; no dedup in the preset
     gen = (work / "results/embedded/eval/tiny-qwen3/seed42/wmss_lam0.5/synth-copy.generations.jsonl").read_text()
     record = json.loads(gen.splitlines()[0])
     assert {"prompt_id", "sample_index", "text", "prompt_tokens", "completion_tokens", "finish_reason", "protocol",
@@ -90,4 +92,4 @@ def test_embedded_preset_end_to_end(tmp_path):
     (work / "changed.yaml").write_text(yaml.safe_dump(raw))
     changed = job_counts(snakemake(work, "-n", "--configfile", "changed.yaml").stdout)
     assert changed["wdds_select"] == 1 and changed["train_continue"] == 2  # wmss and wdds_only; wdjt_only uses all data
-    assert not {"init_backbone", "sft", "entropy_base", "entropy_m1", "make_embedded_data"} & set(changed)
+    assert not {"init_backbone", "sft", "entropy_shard", "merge_entropy", "make_embedded_data"} & set(changed)

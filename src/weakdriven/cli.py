@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -112,12 +113,24 @@ def cmd_entropy(args) -> None:
     from .data.chat import load_examples, write_jsonl
     from .training import completion_entropies, load_causal_lm
 
+    from .methods.wmss import shard_bounds
+
     s = _settings(args)
     w = s["wmss"]
+    examples = load_examples(args.data)
+    start, end = shard_bounds(len(examples), args.shard, args.shards)
     model, tokenizer = load_causal_lm(args.model, bf16=s["training"]["bf16"])
-    rows = completion_entropies(model, tokenizer, load_examples(args.data),
+    rows = completion_entropies(model, tokenizer, examples[start:end],
                                 s["system_prompt"] if w["entropy_system_prompt"] else None, w["entropy_max_length"])
     write_jsonl(args.out, rows)
+
+
+def cmd_merge_entropy(args) -> None:
+    from .data.chat import load_examples, read_jsonl, write_jsonl
+    from .methods.wmss import merge_entropy_shards
+
+    shards = {path: list(read_jsonl(path, ("id",))) for path in args.shards}
+    write_jsonl(args.out, merge_entropy_shards(shards, [ex.id for ex in load_examples(args.data)]))
 
 
 def cmd_wdds_select(args) -> None:
@@ -129,6 +142,11 @@ def cmd_wdds_select(args) -> None:
     strong = {r["id"]: r["entropy"] for r in read_jsonl(args.strong, ("id",))}
     result = select_active(weak, strong, w["alpha"], w["beta"], w["gamma"], w["formula"], w["dedup"],
                            w["sampling_seed"], source=f"{args.weak} and {args.strong}")
+    # Fig. 4 / Sec. 6.5: optimizer steps of one joint stage on the active set vs on the full set (123 vs 218 there)
+    t = _settings(args)["training"]
+    result["steps_active"] = math.ceil(result["n_active"] / t["global_batch_size"] * t["joint_epochs"])
+    result["steps_full"] = math.ceil(result["n_pool"] / t["global_batch_size"] * t["joint_epochs"])
+    result["active_step_fraction"] = result["steps_active"] / result["steps_full"]
     result["settings"] = w
     Path(args.out).write_text(json.dumps(result, indent=1))
     log.info("WD-DS: %d active of %d (%d unique)", result["n_active"], result["n_pool"], result["n_unique"])
@@ -305,8 +323,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--m1-out", help="save the epoch-1 checkpoint here (training.m1_from: sft_epoch1)")
     p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
-    p = stage("entropy", cmd_entropy, "WD-DS token-averaged completion entropies (Eq. 7)")
+    p = stage("entropy", cmd_entropy, "WD-DS token-averaged completion entropies (Eq. 7) of one shard")
     for opt in ("--model", "--data", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--shard", type=int, default=0, help="which contiguous block of the training set (0-based)")
+    p.add_argument("--shards", type=int, default=1, help="number of blocks the training set is split into")
+    p = stage("merge-entropy", cmd_merge_entropy, "merge entropy shards by sample id (complete, no duplicates)")
+    p.add_argument("--shards", nargs="+", required=True)
+    for opt in ("--data", "--out"):
         p.add_argument(opt, required=True)
     p = stage("wdds-select", cmd_wdds_select, "WD-DS sampling weights (Eq. 9) and the active set")
     for opt in ("--weak", "--strong", "--out"):

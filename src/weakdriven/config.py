@@ -103,6 +103,7 @@ class Wmss:
     joint_loss_mask: str
     joint_system_prompt: bool
     entropy_system_prompt: bool
+    entropy_shards: int
     entropy_max_length: int
     sampling_seed: int
 

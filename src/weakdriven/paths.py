@@ -5,10 +5,10 @@ results/<experiment>/
   data/pretrain.txt                      embedded preset only: plain-text corpus for M0
   benchmarks/<bench>.jsonl               normalised test records (id, question, gold)
   models/<backbone>/base/                M0: the hub snapshot, or the pre-trained tiny model
-  runs/<backbone>/entropy_base.jsonl     WD-DS entropies of M0 (seed-independent)
+  runs/<backbone>/entropy_base.jsonl     WD-DS entropies of M0 (seed-independent); shards: .shard<i>-of-<n>.jsonl
   runs/<backbone>/seed<s>/sft/epoch1/    M1 (reused by every method that starts from it, never retrained)
   runs/<backbone>/seed<s>/sft/final/     the 2-epoch SFT baseline
-  runs/<backbone>/seed<s>/entropy_m1.jsonl
+  runs/<backbone>/entropy_m1_seed<s>.jsonl WD-DS entropies of M1
   runs/<backbone>/seed<s>/wdds_active.json
   runs/<backbone>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, wdjt_only_lam<λ>
   eval/<backbone>/seed<s>/<run>/<bench>.generations.jsonl / .scores.json
@@ -54,12 +54,21 @@ def final_model(exp: str, backbone: str, seed: int | str, run: str) -> str:
     return f"{run_dir(exp, backbone, seed, run)}/final"
 
 
+def entropy(exp: str, backbone: str, which: str) -> str:
+    """WD-DS entropies of ``which`` = "base" (M0) or "m1_seed<s>" (M1 of seed s), merged over shards."""
+    return f"{root(exp)}/runs/{backbone}/entropy_{which}.jsonl"
+
+
+def entropy_shard(exp: str, backbone: str, which: str, shard: int | str, shards: int | str) -> str:
+    return f"{root(exp)}/runs/{backbone}/entropy_{which}.shard{shard}-of-{shards}.jsonl"
+
+
 def entropy_base(exp: str, backbone: str) -> str:
-    return f"{root(exp)}/runs/{backbone}/entropy_base.jsonl"
+    return entropy(exp, backbone, "base")
 
 
 def entropy_m1(exp: str, backbone: str, seed: int | str) -> str:
-    return f"{root(exp)}/runs/{backbone}/seed{seed}/entropy_m1.jsonl"
+    return entropy(exp, backbone, f"m1_seed{seed}")
 
 
 def wdds_active(exp: str, backbone: str, seed: int | str) -> str:

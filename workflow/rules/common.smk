@@ -26,6 +26,9 @@ CONTAINERS = {  # apptainer images built from containers/*.def (see README: "Con
 
 
 wildcard_constraints:
+    which=r"base|m1_seed\d+",
+    shard=r"\d+",
+    shards=r"\d+",
     backbone="|".join(b.name.replace(".", r"\.") for b in EXP.backbones),
     seed=r"\d+",
     benchmark="|".join(BENCHMARKS).replace("+", r"\+"),
@@ -124,6 +127,18 @@ def sft_settings():
     return _json(training=config["training"], system_prompt=config["prompt"]["system_prompt"])
 
 
+def get_entropy_model(wildcards):
+    """M0 for ``which=base``, M1 of the seed for ``which=m1_seed<s>``."""
+    if wildcards.which == "base":
+        return paths.base_model(NAME, wildcards.backbone)
+    return paths.m1(NAME, wildcards.backbone, wildcards.which.removeprefix("m1_seed"))
+
+
+def get_entropy_shards(wildcards):
+    n = EXP.wmss.entropy_shards
+    return [paths.entropy_shard(NAME, wildcards.backbone, wildcards.which, i, n) for i in range(n)]
+
+
 def entropy_settings():
     return _json(
         training=_pick("training", ["bf16"]),
@@ -133,7 +148,10 @@ def entropy_settings():
 
 
 def wdds_settings():
-    return _json(wmss=_pick("wmss", ["alpha", "beta", "gamma", "formula", "dedup", "sampling_seed"]))
+    return _json(
+        wmss=_pick("wmss", ["alpha", "beta", "gamma", "formula", "dedup", "sampling_seed"]),
+        training=_pick("training", ["global_batch_size", "joint_epochs"]),
+    )
 
 
 def continue_settings():

@@ -90,46 +90,41 @@ else:
             " --epochs 1 --out {output} --seed {wildcards.seed} > {log} 2>&1"
 
 
-rule entropy_base:
+rule entropy_shard:
     input:
-        model=paths.base_model(NAME, "{backbone}"),
+        model=get_entropy_model,
         data=paths.train_data(NAME),
     output:
-        paths.entropy_base(NAME, "{backbone}"),
+        paths.entropy_shard(NAME, "{backbone}", "{which}", "{shard}", "{shards}"),
     params:
         settings=entropy_settings(),
     log:
-        paths.log(NAME, "train/{backbone}/entropy_base"),
+        paths.log(NAME, "train/{backbone}/entropy_{which}.shard{shard}-of-{shards}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/entropy_base")
+        paths.timing(NAME, "{backbone}/entropy_{which}.shard{shard}-of-{shards}")
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
     shell:
         "weakdriven entropy --settings {params.settings:q} --model {input.model} --data {input.data}"
-        " --out {output} > {log} 2>&1"
+        " --shard {wildcards.shard} --shards {wildcards.shards} --out {output} > {log} 2>&1"
 
 
-rule entropy_m1:
+rule merge_entropy:
     input:
-        model=paths.m1(NAME, "{backbone}", "{seed}"),
+        shards=get_entropy_shards,
         data=paths.train_data(NAME),
     output:
-        paths.entropy_m1(NAME, "{backbone}", "{seed}"),
-    params:
-        settings=entropy_settings(),
+        paths.entropy(NAME, "{backbone}", "{which}"),
     log:
-        paths.log(NAME, "train/{backbone}/seed{seed}/entropy_m1"),
-    benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/entropy_m1")
+        paths.log(NAME, "train/{backbone}/merge_entropy_{which}"),
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
     shell:
-        "weakdriven entropy --settings {params.settings:q} --model {input.model} --data {input.data}"
-        " --out {output} > {log} 2>&1"
+        "weakdriven merge-entropy --shards {input.shards} --data {input.data} --out {output} > {log} 2>&1"
 
 
 rule wdds_select:

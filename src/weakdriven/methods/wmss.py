@@ -24,6 +24,32 @@ from . import Method
 from .equations import wdds_draw, wdds_sampling_weights
 
 
+def shard_bounds(n_rows: int, shard: int, shards: int) -> tuple[int, int]:
+    """The contiguous block [start, end) of rows that shard ``shard`` of ``shards`` scores (sizes differ by <= 1)."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in [0, {shards})")
+    return shard * n_rows // shards, (shard + 1) * n_rows // shards
+
+
+def merge_entropy_shards(shards: dict[str, list[dict]], training_ids: list[str]) -> list[dict]:
+    """Entropy rows of all shards (keyed by shard file) merged by sample id, in training-set order.
+
+    Every training id must appear exactly once across the shards; the error names the offending file(s) and ids.
+    """
+    by_id: dict[str, tuple[str, dict]] = {}
+    for source, rows in shards.items():
+        for row in rows:
+            if row["id"] in by_id:
+                raise ValueError(f"sample {row['id']!r} is in both {by_id[row['id']][0]} and {source}")
+            by_id[row["id"]] = (source, row)
+    missing = [i for i in training_ids if i not in by_id]
+    unknown = sorted(set(by_id) - set(training_ids))
+    if missing or unknown:
+        raise ValueError(f"entropy shards do not cover the training set: missing {missing[:5]} "
+                         f"({len(missing)} in all), unknown {unknown[:5]} ({len(unknown)} in all)")
+    return [by_id[i][1] for i in training_ids]
+
+
 def select_active(h_weak: dict[str, float], h_strong: dict[str, float], alpha: float, beta: float, gamma: float,
                   formula: str, dedup: bool, seed: int, source: str = "entropy files") -> dict:
     """WD-DS Step A: the active set (sample ids in draw order) from per-sample entropies of the weak/strong models."""
