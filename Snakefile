@@ -21,6 +21,6 @@ include: "workflow/rules/tables.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_table_outputs(),
-    default_target: True

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from weakdriven import reported_numbers
-from weakdriven.diagnostics import (TABLE6_ROWS, TABLE7_ROWS, aggregate, crossover_from_stats, position_statistics,
-                                    table6, table7)
+from weakdriven.diagnostics import (
+    TABLE6_ROWS,
+    TABLE7_ROWS,
+    aggregate,
+    crossover_from_stats,
+    position_statistics,
+    table6,
+    table7,
+)
 
 
 def test_position_statistics_hand_computed():

@@ -61,7 +61,8 @@ def test_table2_3_and_4(lines):
     expected = {}
     for line in rows:
         label, toks = split_row(line, ["Baseline", "+ WD-DS", "+ WD-JT", "WMSS"])
-        expected.update({("", label, c): float(v) for c, v in zip(["AIME", "MATH", "GSM8K", "Avg."], toks, strict=True)})
+        cols = ["AIME", "MATH", "GSM8K", "Avg."]
+        expected.update({("", label, c): float(v) for c, v in zip(cols, toks, strict=True)})
     assert as_dict("table2") == expected
 
     cols = ["WD-JT only (w/o WD-DS) MATH500", "WD-JT only (w/o WD-DS) GSM8K", "Frozen base MATH500",
@@ -183,7 +184,8 @@ def test_every_table_loads_with_source_and_unique_cells():
     for table in REPORTED_TABLES:
         df = reported_numbers(table)
         assert not df.duplicated(["group", "row", "column"]).any(), table
-        assert (df.source == f"arXiv:2602.08222v2 {table.replace('table', 'Table ').replace('figure', 'Figure ')}").all()
+        label = table.replace("table", "Table ").replace("figure", "Figure ")
+        assert (df.source == f"arXiv:2602.08222v2 {label}").all()
     with pytest.raises(ValueError, match="table13"):
         reported_numbers("table13")
 

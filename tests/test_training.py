@@ -9,8 +9,16 @@ from transformers import AutoModelForCausalLM
 from weakdriven.data.chat import IGNORE_INDEX, encode_example, load_examples
 from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
 from weakdriven.methods.equations import mixed_logit_loss
-from weakdriven.training import (Collator, PairedModel, TrainSettings, completion_entropies, encode_dataset,
-                                 shifted_targets, train_causal_lm, train_joint)
+from weakdriven.training import (
+    Collator,
+    PairedModel,
+    TrainSettings,
+    completion_entropies,
+    encode_dataset,
+    shifted_targets,
+    train_causal_lm,
+    train_joint,
+)
 
 ARCH = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
             intermediate_size=64)

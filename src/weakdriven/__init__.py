@@ -12,4 +12,11 @@ from .fused import fused_mixed_linear_cross_entropy
 from .methods.equations import lambda_crossover, mixed_logit_loss, pass_at_k, wdds_sampling_weights
 from .tables import reported_numbers
 
-__all__ = ["fused_mixed_linear_cross_entropy", "lambda_crossover", "mixed_logit_loss", "pass_at_k", "reported_numbers", "wdds_sampling_weights"]
+__all__ = [
+    "fused_mixed_linear_cross_entropy",
+    "lambda_crossover",
+    "mixed_logit_loss",
+    "pass_at_k",
+    "reported_numbers",
+    "wdds_sampling_weights",
+]

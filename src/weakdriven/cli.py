@@ -23,16 +23,13 @@ def _settings(args) -> dict:
 
 def _train_settings(s: dict, epochs: float, seed: int, **overrides):
     """TrainSettings from the ``training`` settings of a rule (``overrides`` replace keys it does not carry)."""
+    from dataclasses import fields
+
     from .training import TrainSettings
 
     t = {**s["training"], **overrides}
-    return TrainSettings(
-        learning_rate=t["learning_rate"], lr_scheduler=t["lr_scheduler"], warmup_ratio=t["warmup_ratio"],
-        weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"], max_length=t["max_length"],
-        per_device_batch_size=t["per_device_batch_size"], global_batch_size=t["global_batch_size"], epochs=epochs,
-        bf16=t["bf16"], gradient_checkpointing=t["gradient_checkpointing"], logging_steps=t["logging_steps"],
-        seed=seed, save_steps=t["save_steps"], deepspeed=t.get("deepspeed"),
-    )
+    names = {f.name for f in fields(TrainSettings)} - {"epochs", "seed"}
+    return TrainSettings(epochs=epochs, seed=seed, **{k: t[k] for k in names if k in t})
 
 
 def _refuse_overwrite(path: str) -> None:
@@ -111,9 +108,8 @@ def cmd_train_sft(args) -> None:
 
 def cmd_entropy(args) -> None:
     from .data.chat import load_examples, write_jsonl
-    from .training import completion_entropies, load_causal_lm
-
     from .methods.wmss import shard_bounds
+    from .training import completion_entropies, load_causal_lm
 
     s = _settings(args)
     w = s["wmss"]
@@ -186,7 +182,7 @@ def cmd_generate(args) -> None:
         raise ValueError(f"{args.benchmark_file}: no rows")
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     prompts = [prompt_text(tokenizer, r["question"], s["system_prompt"]) for r in rows]
-    too_long = [r["id"] for r, p in zip(rows, prompts)
+    too_long = [r["id"] for r, p in zip(rows, prompts, strict=True)
                 if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev["max_prompt_tokens"]]
     if too_long:
         raise ValueError(f"{args.benchmark_file}: prompts longer than max_prompt_tokens: {too_long[:5]}")
@@ -209,6 +205,7 @@ def cmd_score(args) -> None:
     from .methods import parse_run
 
     ev = _settings(args)["evaluation"]
+    method, lam = parse_run(args.run)
     gold = {r["id"]: r["gold"] for r in read_jsonl(args.benchmark_file, ("id", "question", "gold"))}
     gens = list(read_jsonl(args.generations, ("prompt_id", "text")))
     unknown = [g["prompt_id"] for g in gens if g["prompt_id"] not in gold]
@@ -219,7 +216,7 @@ def cmd_score(args) -> None:
     correct = sum(ok for ok, _ in verdicts)
     result = {
         "benchmark": args.benchmark, "backbone": args.backbone, "seed": args.seed, "run": args.run,
-        "method": parse_run(args.run)[0].name, "lam": parse_run(args.run)[1], "protocol": gens[0].get("protocol"), "n": len(gens),
+        "method": method.name, "lam": lam, "protocol": gens[0].get("protocol"), "n": len(gens),
         "correct": correct, "accuracy": correct / len(gens),
         "truncated": sum(g.get("finish_reason") == "length" for g in gens) / len(gens),
         "grader_errors": sum(err is not None for _, err in verdicts),

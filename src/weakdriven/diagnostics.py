@@ -75,8 +75,9 @@ def model_logit_statistics(model, tokenizer, examples: list[Example], system_pro
 
 TABLE6_ROWS = {"target": "Target Strength (z_target)", "distractor_mean": "Distractors Mean (z_bg)",
                "gap": "Target-to-Background Gap (Δ_gap)", "std": "Logit Std. (σ)"}
-TABLE7_ROWS = {"mean": "Mean logit z_mean", "std": "Std σ", "centered_norm": "Centered norm ‖z̃‖₂", "max": "Max logit z_max",
-               "min": "Min logit z_min", "l2_norm": "L2 norm ‖z‖₂", "entropy": "Entropy H", "max_prob": "Max prob p_max"}
+TABLE7_ROWS = {"mean": "Mean logit z_mean", "std": "Std σ", "centered_norm": "Centered norm ‖z̃‖₂",
+               "max": "Max logit z_max", "min": "Min logit z_min", "l2_norm": "L2 norm ‖z‖₂", "entropy": "Entropy H",
+               "max_prob": "Max prob p_max"}
 
 
 def table6(sft: dict[str, float], wmss: dict[str, float]):

@@ -7,7 +7,8 @@ loop, and the gradients of all four inputs are accumulated there (the backward p
 memory is O(chunk x V) instead of O(N x V).
 
 Math per chunk (Eqs. 5-6, 22): z = lam*(h_s W_s^T) + (1-lam)*(h_w W_w^T), loss = sum_valid lse(z) - z[y],
-g = (softmax(z) - e_y) / n_valid;  dh_s = lam g W_s,  dW_s += lam g^T h_s,  dh_w = (1-lam) g W_w,  dW_w += (1-lam) g^T h_w.
+g = (softmax(z) - e_y) / n_valid;  dh_s = lam g W_s,  dW_s += lam g^T h_s,
+                                   dh_w = (1-lam) g W_w,  dW_w += (1-lam) g^T h_w.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def fused_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, label
 
 def _check(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, name: str) -> None:
     if hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]:
-        raise ValueError(f"{name}: hidden {tuple(hidden.shape)} and weight {tuple(weight.shape)} must be [N, d], [V, d]")
+        raise ValueError(f"{name}: hidden {tuple(hidden.shape)} and weight {tuple(weight.shape)} "
+                         "must be [N, d] and [V, d]")
     if labels.shape != (hidden.shape[0],):
         raise ValueError(f"{name}: labels {tuple(labels.shape)} must be [N] with N = {hidden.shape[0]}")
 

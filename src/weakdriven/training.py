@@ -216,11 +216,10 @@ def _float(n) -> float | None:
     return None if n is None else float(n)
 
 
-def _make_trainer(loss_module: nn.Module, tokenizer, settings: "TrainSettings", dataset, out_dir: Path, callbacks=None):
+def _make_trainer(loss_module: nn.Module, tokenizer, settings: TrainSettings, dataset, out_dir: Path, callbacks=None):
     """A transformers Trainer over a loss module; normalises like HF causal LMs and saves the retained model."""
-    from transformers import Trainer
-
     import safetensors.torch
+    from transformers import Trainer
 
     class WeakDrivenTrainer(Trainer):
         """Resumable checkpoints hold the whole loss module (both branches); final saves the retained HF model."""
@@ -400,7 +399,7 @@ def completion_entropies(model, tokenizer, examples: list[Example], system_promp
         token_h = chunked_entropy(hidden, weight).view(ids.shape)
         target_mask = shifted_targets(cmask).clamp(min=0).float()  # position t predicts token t+1
         h = sequence_entropy(token_h, target_mask)
-        for ex, value, n in zip(batch, h.tolist(), target_mask.sum(-1).tolist()):
+        for ex, value, n in zip(batch, h.tolist(), target_mask.sum(-1).tolist(), strict=True):
             if n == 0:
                 raise ValueError(f"example {ex.id}: no completion token within max_length {max_length}")
             rows.append({"id": ex.id, "entropy": value, "n_tokens": int(n)})

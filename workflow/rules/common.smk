@@ -102,8 +102,17 @@ def get_eval_model(wildcards):
 
 
 # ---- per-rule settings (each rule gets only what it uses, so a change reruns only what it affects) -----------
-PRETRAIN_TRAINING_KEYS = ["lr_scheduler", "warmup_ratio", "weight_decay", "max_grad_norm", "max_length", "bf16",
-                          "gradient_checkpointing", "logging_steps", "save_steps"]
+PRETRAIN_TRAINING_KEYS = [
+    "lr_scheduler",
+    "warmup_ratio",
+    "weight_decay",
+    "max_grad_norm",
+    "max_length",
+    "bf16",
+    "gradient_checkpointing",
+    "logging_steps",
+    "save_steps",
+]
 
 
 def backbone_settings(wildcards):
@@ -179,8 +188,11 @@ def continue_extra_args(wildcards, input):
 
 
 def diagnostics_settings():
-    return _json(diagnostics=config["diagnostics"], system_prompt=config["prompt"]["system_prompt"],
-                 max_length=config["training"]["max_length"])
+    return _json(
+        diagnostics=config["diagnostics"],
+        system_prompt=config["prompt"]["system_prompt"],
+        max_length=config["training"]["max_length"],
+    )
 
 
 def eval_settings():
@@ -188,5 +200,9 @@ def eval_settings():
 
 
 def tables_settings():
-    return _json(tables=config["tables"], lam=config["wmss"]["lam"], name=NAME,
-                 comparable_with_paper=config["comparable_with_paper"])
+    return _json(
+        tables=config["tables"],
+        lam=config["wmss"]["lam"],
+        name=NAME,
+        comparable_with_paper=config["comparable_with_paper"],
+    )

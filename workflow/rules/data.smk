@@ -8,15 +8,15 @@ if EXP.train_data.source == "embedded":
             train=paths.train_data(NAME),
             corpus=paths.pretrain_corpus(NAME),
             benchmarks=expand(paths.benchmark(NAME, "{b}"), b=SYNTH_BENCHMARKS),
-        params:
-            settings=_json(train_data=config["train_data"]),
-            root=results_root,
         log:
             paths.log(NAME, "data/make_embedded_data"),
         conda:
             "../../envs/train.yaml"
         container:
             CONTAINERS["train"]
+        params:
+            settings=_json(train_data=config["train_data"]),
+            root=results_root,
         shell:
             "weakdriven make-embedded --settings {params.settings:q} --out-root {params.root} > {log} 2>&1"
 
@@ -25,14 +25,14 @@ else:
     rule prepare_train_data:
         output:
             paths.train_data(NAME),
-        params:
-            settings=_json(train_data=config["train_data"]),
         log:
             paths.log(NAME, "data/prepare_train_data"),
         conda:
             "../../envs/eval.yaml"
         container:
             CONTAINERS["eval"]
+        params:
+            settings=_json(train_data=config["train_data"]),
         shell:
             "weakdriven prepare-train --settings {params.settings:q} --out {output} > {log} 2>&1"
 
@@ -40,16 +40,16 @@ else:
 rule prepare_benchmark:
     output:
         paths.benchmark(NAME, "{benchmark}"),
-    wildcard_constraints:
-        benchmark="|".join(PAPER_BENCHMARKS),
-    params:
-        benchmark_dir=config["benchmark_dir"],
     log:
         paths.log(NAME, "data/prepare_benchmark_{benchmark}"),
+    wildcard_constraints:
+        benchmark="|".join(PAPER_BENCHMARKS),
     conda:
         "../../envs/eval.yaml"
     container:
         CONTAINERS["eval"]
+    params:
+        benchmark_dir=config["benchmark_dir"],
     shell:
         "weakdriven prepare-benchmark --benchmark {wildcards.benchmark} --benchmark-dir {params.benchmark_dir}"
         " --out {output} > {log} 2>&1"

@@ -7,8 +7,6 @@ rule generate:
         bench=paths.benchmark(NAME, "{benchmark}"),
     output:
         paths.generations(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
-    params:
-        settings=eval_settings(),
     log:
         paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{benchmark}.generate"),
     benchmark:
@@ -17,6 +15,8 @@ rule generate:
         "../../envs/eval.yaml"
     container:
         CONTAINERS["eval"]
+    params:
+        settings=eval_settings(),
     shell:
         "weakdriven generate --settings {params.settings:q} --model {input.model} --benchmark {wildcards.benchmark}"
         " --benchmark-file {input.bench} --seed {wildcards.seed} --out {output} > {log} 2>&1"
@@ -28,14 +28,14 @@ rule score:
         bench=paths.benchmark(NAME, "{benchmark}"),
     output:
         paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
-    params:
-        settings=eval_settings(),
     log:
         paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{benchmark}.score"),
     conda:
         "../../envs/eval.yaml"
     container:
         CONTAINERS["eval"]
+    params:
+        settings=eval_settings(),
     shell:
         "weakdriven score --settings {params.settings:q} --generations {input.generations}"
         " --benchmark {wildcards.benchmark} --benchmark-file {input.bench} --backbone {wildcards.backbone}"

@@ -10,16 +10,16 @@ rule tables:
         diff=paths.diff(NAME, "csv"),
         report=paths.diff(NAME, "md"),
         consistency=f"{ROOT}/tables/paper_consistency.csv",
-    params:
-        settings=tables_settings(),
-        out_dir=output_parent("diff"),
-        diagnostics=get_diff_diagnostics,
     log:
         paths.log(NAME, "tables/tables"),
     conda:
         "../../envs/tables.yaml"
     container:
         CONTAINERS["tables"]
+    params:
+        settings=tables_settings(),
+        out_dir=output_parent("diff"),
+        diagnostics=get_diff_diagnostics,
     shell:
         "weakdriven tables --settings {params.settings:q} --scores {input.scores}"
         " --diagnostics {params.diagnostics} --out-dir {params.out_dir} > {log} 2>&1"
@@ -36,9 +36,6 @@ rule logit_stats:
         table6=paths.diagnostics(NAME, "{backbone}", "{seed}", "table6.csv"),
         table7=paths.diagnostics(NAME, "{backbone}", "{seed}", "table7.csv"),
         stats=paths.diagnostics(NAME, "{backbone}", "{seed}", "logit_stats.json"),
-    params:
-        settings=diagnostics_settings(),
-        out_dir=output_parent("stats"),
     log:
         paths.log(NAME, "diagnostics/{backbone}/seed{seed}/logit_stats"),
     benchmark:
@@ -47,6 +44,9 @@ rule logit_stats:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
+    params:
+        settings=diagnostics_settings(),
+        out_dir=output_parent("stats"),
     shell:
         "weakdriven logit-stats --settings {params.settings:q} --weak {input.weak} --strong-pre {input.strong_pre}"
         " --strong-post {input.strong_post} --sft {input.sft} --data {input.data} --out-dir {params.out_dir}"

@@ -6,9 +6,6 @@ rule init_backbone:
         unpack(backbone_inputs),
     output:
         directory(paths.base_model(NAME, "{backbone}")),
-    params:
-        settings=backbone_settings,
-        extra=backbone_extra_args,
     log:
         paths.log(NAME, "train/{backbone}/init_backbone"),
     benchmark:
@@ -17,6 +14,9 @@ rule init_backbone:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
+    params:
+        settings=backbone_settings,
+        extra=backbone_extra_args,
     shell:
         "weakdriven init-backbone --settings {params.settings:q} --out {output} {params.extra} > {log} 2>&1"
 
@@ -30,9 +30,6 @@ if EXP.training.m1_from == "sft_epoch1":
         output:
             m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
             final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
-        params:
-            settings=sft_settings(),
-            epochs=EXP.training.sft_epochs,
         log:
             paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
         benchmark:
@@ -41,6 +38,9 @@ if EXP.training.m1_from == "sft_epoch1":
             "../../envs/train.yaml"
         container:
             CONTAINERS["train"]
+        params:
+            settings=sft_settings(),
+            epochs=EXP.training.sft_epochs,
         shell:
             "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
             " --epochs {params.epochs} --m1-out {output.m1} --out {output.final} --seed {wildcards.seed}"
@@ -54,9 +54,6 @@ else:
             data=paths.train_data(NAME),
         output:
             directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
-        params:
-            settings=sft_settings(),
-            epochs=EXP.training.sft_epochs,
         log:
             paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
         benchmark:
@@ -65,6 +62,9 @@ else:
             "../../envs/train.yaml"
         container:
             CONTAINERS["train"]
+        params:
+            settings=sft_settings(),
+            epochs=EXP.training.sft_epochs,
         shell:
             "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
             " --epochs {params.epochs} --out {output} --seed {wildcards.seed} > {log} 2>&1"
@@ -75,8 +75,6 @@ else:
             data=paths.train_data(NAME),
         output:
             directory(paths.m1(NAME, "{backbone}", "{seed}")),
-        params:
-            settings=sft_settings(),
         log:
             paths.log(NAME, "train/{backbone}/seed{seed}/sft_m1"),
         benchmark:
@@ -85,6 +83,8 @@ else:
             "../../envs/train.yaml"
         container:
             CONTAINERS["train"]
+        params:
+            settings=sft_settings(),
         shell:
             "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
             " --epochs 1 --out {output} --seed {wildcards.seed} > {log} 2>&1"
@@ -96,8 +96,6 @@ rule entropy_shard:
         data=paths.train_data(NAME),
     output:
         paths.entropy_shard(NAME, "{backbone}", "{which}", "{shard}", "{shards}"),
-    params:
-        settings=entropy_settings(),
     log:
         paths.log(NAME, "train/{backbone}/entropy_{which}.shard{shard}-of-{shards}"),
     benchmark:
@@ -106,6 +104,8 @@ rule entropy_shard:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
+    params:
+        settings=entropy_settings(),
     shell:
         "weakdriven entropy --settings {params.settings:q} --model {input.model} --data {input.data}"
         " --shard {wildcards.shard} --shards {wildcards.shards} --out {output} > {log} 2>&1"
@@ -133,14 +133,14 @@ rule wdds_select:
         strong=paths.entropy_m1(NAME, "{backbone}", "{seed}"),
     output:
         paths.wdds_active(NAME, "{backbone}", "{seed}"),
-    params:
-        settings=wdds_settings(),
     log:
         paths.log(NAME, "train/{backbone}/seed{seed}/wdds_select"),
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
+    params:
+        settings=wdds_settings(),
     shell:
         "weakdriven wdds-select --settings {params.settings:q} --weak {input.weak} --strong {input.strong}"
         " --out {output} > {log} 2>&1"
@@ -151,19 +151,19 @@ rule train_continue:
         unpack(continue_inputs),
     output:
         directory(paths.final_model(NAME, "{backbone}", "{seed}", "{run}")),
-    wildcard_constraints:
-        run=r"wmss_lam[0-9.]+|wdds_only|wdjt_only_lam[0-9.]+",
-    params:
-        settings=continue_settings(),
-        extra=continue_extra_args,
     log:
         paths.log(NAME, "train/{backbone}/seed{seed}/{run}"),
     benchmark:
         paths.timing(NAME, "{backbone}/seed{seed}/{run}")
+    wildcard_constraints:
+        run=r"wmss_lam[0-9.]+|wdds_only|wdjt_only_lam[0-9.]+",
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
+    params:
+        settings=continue_settings(),
+        extra=continue_extra_args,
     shell:
         "weakdriven train-continue --settings {params.settings:q} --run {wildcards.run} --weak {input.weak}"
         " --strong {input.strong} --data {input.data} {params.extra} --seed {wildcards.seed}"

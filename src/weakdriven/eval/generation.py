@@ -31,7 +31,8 @@ PROTOCOLS = {
 def _records(prompt_ids, outputs, protocol: Protocol, checkpoint: str) -> list[dict]:
     return [
         {"prompt_id": pid, "sample_index": i, "text": text, "prompt_tokens": n_prompt,
-         "completion_tokens": n_out, "finish_reason": reason, "protocol": protocol.name, "checkpoint_sha256": checkpoint}
+         "completion_tokens": n_out, "finish_reason": reason, "protocol": protocol.name,
+         "checkpoint_sha256": checkpoint}
         for pid, samples in zip(prompt_ids, outputs, strict=True)
         for i, (text, n_prompt, n_out, reason) in enumerate(samples)
     ]

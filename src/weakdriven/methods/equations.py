@@ -30,9 +30,11 @@ def mixed_logit_loss(
     (the authors' code upcasts too). Both logit tensors receive gradients. A batch with no supervised position gives 0.
     """
     if weak_logits.shape != strong_logits.shape:
-        raise ValueError(f"weak logits {tuple(weak_logits.shape)} and strong logits {tuple(strong_logits.shape)} differ")
+        raise ValueError(f"weak logits {tuple(weak_logits.shape)} and strong logits {tuple(strong_logits.shape)} "
+                         "differ")
     if labels.shape != weak_logits.shape[:-1]:
-        raise ValueError(f"labels {tuple(labels.shape)} do not match logits {tuple(weak_logits.shape)} without the vocab axis")
+        raise ValueError(f"labels {tuple(labels.shape)} do not match logits {tuple(weak_logits.shape)} "
+                         "without the vocab axis")
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must lie in [0, 1], got {lam}")
     z_mix = mix_logits(weak_logits.float(), strong_logits.float(), lam)

@@ -1,8 +1,9 @@
 """SFT (Eq. 1): completion-only next-token cross-entropy of M0 on the training set (App. E.5).
 
 Launch (what the `sft` rule runs; the same command under `accelerate launch` on a cluster):
-    weakdriven train-sft --settings '<json>' --base results/<exp>/models/<bb>/base --data results/<exp>/data/train.jsonl \
-        --epochs 2 --m1-out results/<exp>/runs/<bb>/seed42/sft/epoch1 --out results/<exp>/runs/<bb>/seed42/sft/final --seed 42
+    weakdriven train-sft --settings '<json>' --base results/<exp>/models/<bb>/base \
+        --data results/<exp>/data/train.jsonl --epochs 2 --seed 42 \
+        --m1-out results/<exp>/runs/<bb>/seed42/sft/epoch1 --out results/<exp>/runs/<bb>/seed42/sft/final
 CPU variant: the embedded preset (`make demo`) runs exactly this on a tiny Qwen3.
 """
 

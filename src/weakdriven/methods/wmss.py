@@ -9,7 +9,8 @@ The ablations of Table 2 use one step each: `wdds_only` = WD-DS data with the SF
 
 Launch (what the rules run):
     weakdriven entropy ...; weakdriven wdds-select ...;
-    weakdriven train-continue --run wmss_lam0.5 --weak <M0> --strong <M1> --data <train.jsonl> --active <active.json> ...
+    weakdriven train-continue --run wmss_lam0.5 --weak <M0> --strong <M1> --data <train.jsonl> \
+        --active <active.json> ...
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from ..benchmarks import BENCHMARKS
 from ..methods import METHODS
 
 SOURCE = "arXiv:2602.08222v2"
@@ -44,7 +43,7 @@ def _avg_checks(df: pd.DataFrame, parts: tuple[str, ...], avg_col: str, pivot_on
     out = []
     key = "row" if pivot_on == "column" else "column"
     for (group, label), cells in df.groupby(["group", key]):
-        values = dict(zip(cells[pivot_on], cells["value"]))
+        values = dict(zip(cells[pivot_on], cells["value"], strict=True))
         if avg_col not in values or not all(p in values for p in parts):
             continue
         recomputed = float(np.mean([values[p] for p in parts]))
@@ -74,7 +73,7 @@ def average_consistency() -> pd.DataFrame:
              for r in _avg_checks(t9, ("AIME25", "MATH500", "AQUA", "GSM8K", "MAWPS", "SVAMP"), "Avg.", "row")]
     # Table 1's printed gains over SFT ("Math Avg. Δ", "Code Avg. Δ").
     for (group, label), cells in t1.groupby(["group", "row"]):
-        values = dict(zip(cells["column"], cells["value"]))
+        values = dict(zip(cells["column"], cells["value"], strict=True))
         sft = t1[(t1.group == group) & (t1.row == "SFT")].set_index("column")["value"]
         for avg in ("Math Avg.", "Code Avg."):
             if f"{avg} Δ" in values:
@@ -114,7 +113,8 @@ def _row_labels(scores: pd.DataFrame, names: dict[str, str], label_lambda: bool)
         base = names.get(method, METHODS[method].label)
         return f"{base} (λ={lam:g})" if label_lambda and METHODS[method].uses_lambda else base
 
-    return pd.Series([label(m, lam) for m, lam in zip(scores["method"], scores["lam"])], index=scores.index)
+    labels = [label(m, lam) for m, lam in zip(scores["method"], scores["lam"], strict=True)]
+    return pd.Series(labels, index=scores.index)
 
 
 def build_table1(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
