@@ -9,7 +9,7 @@ from conftest import BIN
 from transformers import AutoModelForCausalLM
 
 from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
-from weakdriven.training import load_causal_lm, save_checkpoint
+from weakdriven.training import load_causal_lm
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 ARCH = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
@@ -20,7 +20,8 @@ def tiny_checkpoint(root):
     make_embedded_data(root / "w", n_train=9, n_test=2, n_pretrain=9, seed=0)
     tok = build_tokenizer([root / "w" / "data" / "pretrain.txt"], vocab_size=280)
     model = build_tiny_model(tok, ARCH, seed=0)
-    save_checkpoint(model, tok, root / "ckpt")
+    model.save_pretrained(root / "ckpt")
+    tok.save_pretrained(root / "ckpt")
     return root / "ckpt", model
 
 

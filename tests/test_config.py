@@ -4,15 +4,15 @@ import re
 
 import pytest
 import yaml
-from conftest import DELETE, mutate, snakemake, workflow_copy
+from conftest import DELETE, REPO, mutate, snakemake, workflow_copy
 
 from weakdriven.benchmarks import BENCHMARKS
-from weakdriven.config import SCHEMA_PATH, ConfigError, Experiment
+from weakdriven.config import SCHEMA_PATH, ConfigError, Experiment, load_config
 from weakdriven.methods import METHODS
 
 
 def test_paper_and_embedded_configs_load(paper_raw, embedded_raw):
-    paper = Experiment.from_dict(paper_raw)
+    paper = load_config(REPO / "config" / "config.yaml")
     assert [b.name for b in paper.backbones] == ["qwen3-4b-base", "qwen3-8b-base", "qwen2.5-3b", "gemma-3-4b-pt"]
     assert all(re.fullmatch("[0-9a-f]{40}", b.revision) for b in paper.backbones)
     assert (paper.wmss.lam, paper.wmss.alpha, paper.wmss.beta, paper.wmss.gamma) == (0.5, 0.1, 0.8, 0.1)
@@ -63,6 +63,14 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path, paper_raw):
     assert result.returncode != 0
     assert "lam" in result.stderr + result.stdout
     assert "Job stats" not in result.stdout
+
+
+def test_load_config_names_a_missing_or_malformed_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(tmp_path / "list.yaml")
 
 
 def test_missing_files_are_named(paper_raw, tmp_path):

@@ -6,8 +6,6 @@ the run before any job starts.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,9 +122,6 @@ class Evaluation:
     grader_workers: int
     grader_timeout_s: int
 
-    def max_new_tokens_for(self, benchmark: str) -> int:
-        return self.long_max_new_tokens if benchmark in self.long_benchmarks else self.max_new_tokens
-
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -212,9 +207,3 @@ def load_config(path: str | Path) -> Experiment:
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return Experiment.from_dict(raw)
 
-
-def settings_json(obj: Any, **extra: Any) -> str:
-    """Serialise a settings dataclass (plus extras) as the JSON blob a rule passes to the CLI."""
-    data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
-    data.update(extra)
-    return json.dumps(data, sort_keys=True)

@@ -138,9 +138,4 @@ def chunked_entropy(hidden: torch.Tensor, weight: torch.Tensor, chunk_size: int 
     return out
 
 
-def chunk_memory_bytes(n_rows: int, vocab: int, chunk_size: int | None) -> int:
-    """fp32 bytes of one chunk's logits (what the fused path holds at a time)."""
-    return 4 * vocab * _chunk_rows(n_rows, vocab, chunk_size)
-
-
-__all__ = ["chunk_memory_bytes", "fused_linear_cross_entropy", "fused_mixed_linear_cross_entropy"]
+__all__ = ["chunked_entropy", "fused_linear_cross_entropy", "fused_mixed_linear_cross_entropy"]

@@ -59,16 +59,6 @@ def load_causal_lm(path: str | Path, bf16: bool = False):
     return model, tokenizer
 
 
-def save_checkpoint(model, tokenizer, out: str | Path, summary: dict | None = None) -> None:
-    """An ordinary HF checkpoint (safetensors, config, generation config, tokenizer) plus ``train_summary.json``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    if summary is not None:
-        (out / "train_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-
-
 def checkpoint_sha256(path: str | Path) -> str:
     """sha256 over the checkpoint's weight files (sorted by name): the model identity in generation records."""
     h = hashlib.sha256()

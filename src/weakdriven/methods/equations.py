@@ -144,11 +144,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def target_margin(logits: torch.Tensor, target: int) -> torch.Tensor:
-    """Eq. (23), Definition 1: m_k(z) = z[y] - z[k] for every k (m_y = 0)."""
-    return logits[..., target : target + 1] - logits
-
-
 def lambda_crossover(centered_norm_strong: float, centered_norm_weak: float) -> float:
     """Eqs. (16)-(17)/(63): lambda_cross = 1 / (1 + sqrt(alpha)), alpha = (||z~_strong|| / ||z~_weak||)^2."""
     alpha = (centered_norm_strong / centered_norm_weak) ** 2
