@@ -210,3 +210,15 @@ def test_shard_bounds_and_merge_errors():
         merge_entropy_shards(rows, ["x"])
     with pytest.raises(ValueError, match=r"missing \['y'\]"):
         merge_entropy_shards({"a.jsonl": [{"id": "x"}]}, ["x", "y"])
+
+
+def test_global_batch_is_split_over_launched_processes(monkeypatch, tmp_path):
+    from weakdriven.training import _training_arguments
+
+    s = TrainSettings(**{**settings().__dict__, "per_device_batch_size": 2, "global_batch_size": 16})
+    assert _training_arguments(s, tmp_path).gradient_accumulation_steps == 8
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert _training_arguments(s, tmp_path).gradient_accumulation_steps == 2
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="2 x 3 processes"):
+        _training_arguments(s, tmp_path)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -74,10 +75,12 @@ def checkpoint_sha256(path: str | Path) -> str:
 
 
 class Collator:
-    """Right-pads ``input_ids`` (pad id), ``labels`` (-100) and builds the attention mask."""
+    """Right-pads ``input_ids`` (pad id), ``labels`` (-100) and, if asked, ``completion_mask`` (0); builds the
+    attention mask."""
 
-    def __init__(self, pad_id: int):
+    def __init__(self, pad_id: int, completion_mask: bool = False):
         self.pad_id = pad_id
+        self.keys = ("input_ids", "labels") + (("completion_mask",) if completion_mask else ())
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         width = max(len(r["input_ids"]) for r in rows)
@@ -85,13 +88,12 @@ class Collator:
         def pad(key: str, value: int) -> torch.Tensor:
             return torch.tensor([r[key] + [value] * (width - len(r[key])) for r in rows], dtype=torch.long)
 
-        return {
-            "input_ids": pad("input_ids", self.pad_id),
-            "labels": pad("labels", IGNORE_INDEX),
-            "attention_mask": torch.tensor(
-                [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows], dtype=torch.long
-            ),
-        }
+        fill = {"input_ids": self.pad_id, "labels": IGNORE_INDEX, "completion_mask": 0}
+        batch = {key: pad(key, fill[key]) for key in self.keys}
+        batch["attention_mask"] = torch.tensor(
+            [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows], dtype=torch.long
+        )
+        return batch
 
 
 def encode_dataset(tokenizer, examples: list[Example], system_prompt: str | None, max_length: int, mask: str):
@@ -244,9 +246,11 @@ def _make_trainer(loss_module: nn.Module, tokenizer, settings: TrainSettings, da
     return trainer
 
 
-def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int = 1):
+def _training_arguments(settings: TrainSettings, out_dir: Path):
+    """Trainer arguments; the global batch is split over the processes a launcher started (``WORLD_SIZE``)."""
     from transformers import TrainingArguments
 
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = settings.per_device_batch_size * world_size
     if settings.global_batch_size % per_step:
         raise ValueError(
@@ -380,14 +384,11 @@ def completion_entropies(model, tokenizer, examples: list[Example], system_promp
     rows = []
     for start in range(0, len(examples), batch_size):
         batch = examples[start:start + batch_size]
-        enc = [encode_example(tokenizer, ex, system_prompt, max_length, "completion") for ex in batch]
-        width = max(len(e["input_ids"]) for e in enc)
-        ids = torch.tensor([e["input_ids"] + [tokenizer.pad_token_id] * (width - len(e["input_ids"])) for e in enc])
-        attn = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in enc])
-        cmask = torch.tensor([e["completion_mask"] + [0] * (width - len(e["completion_mask"])) for e in enc])
-        hidden, weight = _hidden_and_head(model, ids, attn)
-        token_h = chunked_entropy(hidden, weight).view(ids.shape)
-        target_mask = shifted_targets(cmask).clamp(min=0).float()  # position t predicts token t+1
+        padded = Collator(tokenizer.pad_token_id, completion_mask=True)(
+            [encode_example(tokenizer, ex, system_prompt, max_length, "completion") for ex in batch])
+        hidden, weight = _hidden_and_head(model, padded["input_ids"], padded["attention_mask"])
+        token_h = chunked_entropy(hidden, weight).view(padded["input_ids"].shape)
+        target_mask = shifted_targets(padded["completion_mask"]).clamp(min=0).float()  # position t predicts t+1
         h = sequence_entropy(token_h, target_mask)
         for ex, value, n in zip(batch, h.tolist(), target_mask.sum(-1).tolist(), strict=True):
             if n == 0:
