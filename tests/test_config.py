@@ -29,6 +29,7 @@ def test_embedded_preset_restates_every_paper_key(paper_raw, embedded_raw):
 def test_schema_enums_equal_the_registries():
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     assert set(schema["$defs"]["method"]["enum"]) == set(METHODS)
+    assert set(schema["$defs"]["mixed_method"]["enum"]) == {m for m, spec in METHODS.items() if spec.loss == "mixed"}
     assert set(schema["$defs"]["benchmark"]["enum"]) == set(BENCHMARKS)
 
 
@@ -48,6 +49,12 @@ def test_schema_enums_equal_the_registries():
         ("seeds", [], "seeds"),
         ("training.per_device_batch_size", 3, "training.global_batch_size"),
         ("evaluation.backend", "tgi", "evaluation.backend"),
+        ("wmss.iterations", 0, "wmss.iterations"),
+        ("tables.table3.methods", ["wdjt_only", "sft"], "tables.table3.methods.1"),  # SFT has no weak side
+        ("tables.figure5.weak", ["base", "ck75"], "tables.figure5.weak.1"),  # not a kept relative checkpoint
+        ("tables.figure5.weak", ["base", "step50"], "tables.figure5.weak.1"),
+        ("trajectory.checkpoints", ["ck0"], "trajectory.checkpoints.0"),
+        ("tables.figure4.backbones", ["llama-3"], "tables.figure4.backbones.0"),
     ],
 )
 def test_malformed_config_is_rejected_naming_the_key(paper_raw, key, value, named):

@@ -180,6 +180,12 @@ def test_table11_table12_and_figure4(lines):
         map(float, w))
 
 
+def test_figure5(lines):
+    text = next(line for line in lines if "We fix the strong branch to ck-218" in line)
+    math500, gsm8k = re.search(r"ck-200 drops to (\d\.\d{3})/(\d\.\d{3})", text).groups()
+    assert as_dict("figure5") == {("", "ck-200", "MATH500"): float(math500), ("", "ck-200", "GSM8K"): float(gsm8k)}
+
+
 def test_every_table_loads_with_source_and_unique_cells():
     for table in REPORTED_TABLES:
         df = reported_numbers(table)

@@ -1,5 +1,6 @@
 """The training engine on a tiny Qwen3: paired WD-JT model, lam = 1 == SFT, frozen weak, M1 saving, entropies."""
 
+import json
 import math
 
 import pytest
@@ -11,10 +12,12 @@ from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_emb
 from weakdriven.methods.equations import mixed_logit_loss
 from weakdriven.training import (
     Collator,
+    Keep,
     PairedModel,
     TrainSettings,
     completion_entropies,
     encode_dataset,
+    relative_checkpoint_steps,
     shifted_targets,
     train_causal_lm,
     train_joint,
@@ -103,14 +106,15 @@ def test_sft_keeps_its_epoch1_checkpoint_as_m1(world, tmp_path):
     _, tok, examples = world
     data = encode_dataset(tok, examples[:16], SYSTEM, 96, "completion")
     model = build_tiny_model(tok, ARCH, seed=9)
-    summary = train_causal_lm(model, tok, data, settings(epochs=2), tmp_path / "final", save_epoch=(1, tmp_path / "m1"))
+    summary = train_causal_lm(model, tok, data, settings(epochs=2), tmp_path / "final",
+                              keep=Keep(epoch=1, epoch_out=tmp_path / "m1"))
     assert summary["steps"] == 4
     m1 = AutoModelForCausalLM.from_pretrained(tmp_path / "m1").state_dict()
     final = AutoModelForCausalLM.from_pretrained(tmp_path / "final").state_dict()
     assert any(not torch.equal(m1[k], final[k]) for k in m1)
     with pytest.raises(RuntimeError, match="epoch 3"):
         train_causal_lm(build_tiny_model(tok, ARCH, 9), tok, data, settings(epochs=2), tmp_path / "x",
-                        save_epoch=(3, tmp_path / "never"))
+                        keep=Keep(epoch=3, epoch_out=tmp_path / "never"))
 
 
 def test_completion_entropies_match_a_direct_computation(world):
@@ -143,26 +147,100 @@ def _kill_after(step):
     return Kill()
 
 
-def test_killed_sft_resumes_to_bitwise_identical_weights_and_keeps_m1(world, tmp_path):
-    """Optimizer, scheduler, RNG and data position come back from the last checkpoint; M1 survives the kill."""
+def _weights(path):
+    return AutoModelForCausalLM.from_pretrained(path).state_dict()
+
+
+def _equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_killed_sft_resumes_to_bitwise_identical_weights_and_keeps_m1_and_snapshots(world, tmp_path):
+    """Optimizer, scheduler, RNG and data position come back from the last checkpoint; M1 and the relative
+    checkpoints kept before the kill survive it."""
     _, tok, examples = world
     data = encode_dataset(tok, examples[:40], SYSTEM, 96, "completion")
     s = TrainSettings(**{**settings(epochs=2, batch=4, lr=5e-3).__dict__, "lr_scheduler": "linear",
                          "warmup_ratio": 0.2, "save_steps": 3})
-    train_causal_lm(build_tiny_model(tok, ARCH, seed=11), tok, data, s, tmp_path / "a" / "final",
-                    save_epoch=(1, tmp_path / "a" / "m1"))
+    steps = {"ck5": 5, "ck16": 16, "ck20": 20, "ck30": 30}  # ck30 lies past the 20-step schedule
+
+    def keep(run):
+        return Keep(epoch=1, epoch_out=tmp_path / run / "m1", steps=steps, snapshots_out=tmp_path / run / "snapshots")
+
+    train_causal_lm(build_tiny_model(tok, ARCH, seed=11), tok, data, s, tmp_path / "a" / "final", keep=keep("a"))
     with pytest.raises(_Killed):  # 20 steps in all; killed after step 14 (epoch 2), checkpoints at 9 and 12 kept
         train_causal_lm(build_tiny_model(tok, ARCH, seed=11), tok, data, s, tmp_path / "b" / "final",
-                        save_epoch=(1, tmp_path / "b" / "m1"), callbacks=[_kill_after(14)])
-    assert not (tmp_path / "b" / "final").exists()
+                        keep=keep("b"), callbacks=[_kill_after(14)])
+    assert not (tmp_path / "b" / "final").exists() and not (tmp_path / "b" / "snapshots").exists()
     summary = train_causal_lm(build_tiny_model(tok, ARCH, seed=99), tok, data, s, tmp_path / "b" / "final",
-                              save_epoch=(1, tmp_path / "b" / "m1"))
+                              keep=keep("b"))
     assert summary["resumed_from"].endswith("checkpoint-12") and summary["steps"] == 20
     assert not (tmp_path / "b" / "final.work").exists()  # the work directory is removed on success
-    for name in ("final", "m1"):
-        a = AutoModelForCausalLM.from_pretrained(tmp_path / "a" / name).state_dict()
-        b = AutoModelForCausalLM.from_pretrained(tmp_path / "b" / name).state_dict()
-        assert all(torch.equal(a[k], b[k]) for k in a), name
+    for name in ("final", "m1", "snapshots/ck5", "snapshots/ck16", "snapshots/ck20"):
+        assert _equal(_weights(tmp_path / "a" / name), _weights(tmp_path / "b" / name)), name
+    a = {name: _weights(tmp_path / "a" / name) for name in ("snapshots/ck5", "m1", "snapshots/ck16", "final")}
+    assert not _equal(a["snapshots/ck5"], a["m1"]) and not _equal(a["snapshots/ck16"], a["final"])
+    assert _equal(_weights(tmp_path / "a" / "snapshots" / "ck20"), a["final"])  # the last step is the final model
+    manifest = json.loads((tmp_path / "b" / "snapshots" / "manifest.json").read_text())
+    assert manifest["total_steps"] == 20
+    assert {k: (v["step"], v["saved"]) for k, v in manifest["snapshots"].items()} == {
+        "ck5": (5, True), "ck16": (16, True), "ck20": (20, True), "ck30": (30, False)}
+    assert not (tmp_path / "b" / "snapshots" / "ck30").exists()
+
+
+def test_relative_checkpoint_steps_rescale_the_papers_218_step_epoch():
+    labels = ["ck50", "ck100", "ck150", "ck200"]
+    # the paper: 111,657 rows at a global batch of 512 -> 218 steps, so the labels are steps
+    assert relative_checkpoint_steps(labels, 111_657, 512, 218) == {"ck50": 50, "ck100": 100, "ck150": 150,
+                                                                    "ck200": 200}
+    # the code's batch of 256 has 436 steps per epoch: same share of the data, twice the steps
+    assert relative_checkpoint_steps(labels, 111_657, 256, 218) == {"ck50": 100, "ck100": 200, "ck150": 300,
+                                                                    "ck200": 400}
+    assert relative_checkpoint_steps(labels, 1500, 16, 218) == {"ck50": 21, "ck100": 43, "ck150": 64, "ck200": 85}
+    assert relative_checkpoint_steps(["ck1"], 10, 16, 218) == {"ck1": 1}  # never step 0
+    with pytest.raises(ValueError, match="'step50' is not ck<step>"):
+        relative_checkpoint_steps(["step50"], 1500, 16, 218)
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_gradient_checkpointing_leaves_loss_and_gradients_unchanged(world, freeze):
+    _, tok, examples = world
+    batch = Collator(tok.pad_token_id)([encode_example(tok, ex, SYSTEM, 96, "completion") for ex in examples[:4]])
+    grads = []
+    for checkpointing in (False, True):
+        pair = PairedModel(build_tiny_model(tok, ARCH, seed=1), build_tiny_model(tok, ARCH, seed=2), lam=0.4,
+                           freeze_weak=freeze)
+        pair.train()
+        if freeze:
+            pair.weak.eval()
+        if checkpointing:
+            pair.activation_checkpointing_enable()
+            assert pair.strong.model.gradient_checkpointing and pair.weak.model.gradient_checkpointing
+        loss = pair(**batch)["loss"]
+        loss.backward()
+        grads.append((loss.detach(), {n: p.grad.clone() for n, p in pair.named_parameters() if p.grad is not None}))
+    (loss0, g0), (loss1, g1) = grads
+    torch.testing.assert_close(loss1, loss0, rtol=0, atol=0)
+    assert g0.keys() == g1.keys() and any(n.startswith("strong.") for n in g0)
+    assert any(n.startswith("weak.") for n in g0) != freeze
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], rtol=1e-5, atol=1e-7)
+
+
+def test_trainer_with_gradient_checkpointing_trains_both_models_like_without(world, tmp_path):
+    """training.gradient_checkpointing goes through the Trainer's activation_checkpointing into both sub-models."""
+    _, tok, examples = world
+    data = encode_dataset(tok, examples[:16], SYSTEM, 96, "completion")
+    finals = []
+    for checkpointing in (False, True):
+        s = TrainSettings(**{**settings(batch=4).__dict__, "gradient_checkpointing": checkpointing})
+        out = tmp_path / str(checkpointing)
+        summary = train_joint(build_tiny_model(tok, ARCH, seed=1), build_tiny_model(tok, ARCH, seed=2), tok, data, s,
+                              lam=0.5, freeze_weak=False, out=out)
+        assert summary["steps"] == 4
+        finals.append(_weights(out))
+    for name in finals[0]:
+        torch.testing.assert_close(finals[1][name], finals[0][name], rtol=1e-4, atol=1e-6)
 
 
 def test_killed_joint_training_resumes_bitwise(world, tmp_path):

@@ -23,12 +23,49 @@ def test_paper_dry_run_lists_the_full_grid():
     result = snakemake(REPO, "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    # Table 1: 3 backbones x {sft, wmss}; Table 2 adds wdds_only and wdjt_only on Qwen3-4B-Base; 1 seed.
-    assert counts["sft"] == 3 and counts["train_continue"] == 3 + 2
-    assert counts["init_backbone"] == 3 and counts["wdds_select"] == 3
-    assert counts["merge_entropy"] == 3 * 2 and counts["entropy_shard"] == 3 * 2 * 8  # M0 and M1, 8 shards each
-    assert counts["generate"] == counts["score"] == 3 * 2 * 7 + 2 * 3  # table1 runs x 7 + table2's extra runs x 3
+    # Table 1: 3 backbones x {sft, wmss}; Table 2 adds wdds_only and wdjt_only on Qwen3-4B-Base, Table 3 the frozen
+    # base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs whose weak side is an SFT snapshot; 1 seed.
+    assert counts["sft"] == 3 and counts["train_continue"] == 3 + 2 + 1 + 2 + 4
+    assert counts["init_backbone"] == 3 and counts["wdds_select"] == 3 + 2
+    # M0 and M1 of each backbone, M2 and M3 (Figure 3), Figure 5's four SFT snapshots; 8 shards each
+    assert counts["merge_entropy"] == 3 * 2 + 2 + 4 and counts["entropy_shard"] == (3 * 2 + 2 + 4) * 8
+    # table1 runs x 7 + table2's extra runs x 3 + frozen base and Figure 5's runs x 2 + M1 on MATH500/GSM8K
+    # (Figure 4's step 0) and the other 5 math sets (Figure 3's epoch 1) + iterations 2, 3 x 7
+    assert counts["generate"] == counts["score"] == 3 * 2 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7
+    assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
+    assert counts["trajectory_table"] == 2 and counts["figure5"] == 1 and counts["entropy_gap"] == 5
     assert counts["prepare_benchmark"] == 7 and counts["tables"] == 1 and counts["logit_stats"] == 1
+
+
+def test_dry_run_prints_each_runs_models_and_kept_snapshots(tmp_path, paper_raw):
+    result = snakemake(REPO, "-n", "-p")
+    assert result.returncode == 0, result.stderr
+    runs = "results/paper/runs/qwen3-4b-base/seed42"
+    # Figure 5: weak side = the SFT run's ck100 snapshot, strong side = M1
+    assert f"--weak {runs}/sft/snapshots/ck100 --strong {runs}/sft/epoch1" in result.stdout
+    # Table 3's frozen base keeps its relative checkpoints; the SFT run keeps Figure 5's
+    frozen = next(line for line in result.stdout.splitlines() if "--run wdjt_frozen_lam0.5" in line)
+    assert '"snapshots": ["ck50", "ck100", "ck150", "ck200"]' in frozen
+    assert f"--snapshots-out {runs}/wdjt_frozen_lam0.5/snapshots" in frozen
+    qwen25 = next(line for line in result.stdout.splitlines() if "--run wmss_lam0.5" in line and "qwen2.5-3b" in line)
+    assert '"snapshots": []' in qwen25  # no table asks for that run's trajectory
+
+
+def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
+    """K = 2: the table's WMSS cell is M3 = WD-JT of (M1, M2) on the WD-DS set of (M1, M2); M2 = WMSS of (M0, M1)."""
+    work = workflow_copy(tmp_path)
+    raw = mutate(paper_raw, "wmss.iterations", 2)
+    (work / "k2.yaml").write_text(yaml.safe_dump(raw))
+    result = snakemake(work, "-n", "-p", "--configfile", "k2.yaml")
+    assert result.returncode == 0, result.stderr
+    runs = "results/paper/runs/qwen2.5-3b/seed42"
+    k2 = next(line for line in result.stdout.splitlines() if "--run wmss_lam0.5_k2" in line and "qwen2.5-3b" in line)
+    assert f"--weak {runs}/sft/epoch1 --strong {runs}/wmss_lam0.5/final" in k2
+    assert f"--active {runs}/wdds/m1--wmss_lam0.5.json" in k2
+    assert "results/paper/runs/qwen2.5-3b/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
+    assert "results/paper/eval/qwen2.5-3b/seed42/wmss_lam0.5_k2/MATH500.scores.json" in result.stdout
+    counts = job_counts(result.stdout)  # iteration 2 on the two backbones Figure 3 does not already cover
+    assert counts["train_continue"] == 12 + 2 and counts["wdds_select"] == 5 + 2
 
 
 def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tmp_path, paper_raw):
@@ -39,8 +76,10 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["sft"] == 3 * 2                       # once per (backbone, seed), shared by every method
-    assert counts["merge_entropy"] == 3 + 3 * 2  # M0 once per backbone, M1 once per (backbone, seed)
-    assert counts["train_continue"] == 3 * 2 * 2 + 2 * 2  # wmss x lam on 3 backbones; table2's two ablations
+    # M0 once per backbone; M1, Figure 3's M2/M3 and Figure 5's 4 SFT snapshots once per (backbone, seed)
+    assert counts["merge_entropy"] == 3 + 3 * 2 + (2 + 4) * 2
+    # wmss x lam on 3 backbones; table2's two ablations; frozen base, Figure 3's 2 and Figure 5's 4 runs (default lam)
+    assert counts["train_continue"] == 3 * 2 * 2 + 2 * 2 + 7 * 2
     runs = set(re.findall(r"results/paper/runs/qwen3-4b-base/seed7/(\w+?(?:_lam[0-9.]+)?)/final", result.stdout))
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
 
@@ -67,7 +106,8 @@ def test_embedded_preset_end_to_end(tmp_path):
     assert list(t2.row) == ["Baseline", "+ WD-DS", "+ WD-JT", "WMSS"]
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
     diff = pd.read_csv(tables / "diff.csv")
-    assert set(diff.status) == {"not comparable"} and {"table1", "table2", "table6", "table7"} == set(diff.table)
+    assert set(diff.status) == {"not comparable"}
+    assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table6", "table7"} == set(diff.table)
     diag = work / "results" / "embedded" / "diagnostics" / "tiny-qwen3" / "seed42"
     t7 = pd.read_csv(diag / "table7.csv")
     assert list(t7.columns) == ["group", "row", "Weak init", "Strong Pre", "Strong Post", "Δ", "Δ (%)"] and len(t7) == 8
@@ -77,9 +117,43 @@ def test_embedded_preset_end_to_end(tmp_path):
     assert "not comparable" in (tables / "diff.md").read_text()
     runs = work / "results" / "embedded" / "runs" / "tiny-qwen3" / "seed42"
     assert (runs / "sft" / "epoch1" / "model.safetensors").is_file()  # M1, reused by every other method
-    active = json.loads((runs / "wdds_active.json").read_text())
+    active = json.loads((runs / "wdds" / "base--m1.json").read_text())
     assert active["n_draws"] == 1500 and 0 < active["n_unique"] <= 1500
     assert active["steps_full"] == 94 and active["steps_active"] == 94  # 1500 rows / 16; no dedup in the preset
+    # Relative checkpoints: 93 full steps per epoch -> ck50..ck200 at steps 21, 43, 64, 85 (config/embedded.yaml)
+    manifest = json.loads((runs / "wdjt_frozen_lam0.5" / "snapshots" / "manifest.json").read_text())
+    assert {k: v["step"] for k, v in manifest["snapshots"].items()} == {"ck50": 21, "ck100": 43, "ck150": 64,
+                                                                         "ck200": 85}
+    assert all(v["saved"] for v in manifest["snapshots"].values()) and manifest["total_steps"] == 94
+    assert json.loads((runs / "sft" / "snapshots" / "manifest.json").read_text())["snapshots"].keys() == {
+        "ck50", "ck100", "ck150", "ck200"}  # Figure 5's weak sides
+    assert json.loads((runs / "wdds_only" / "snapshots" / "manifest.json").read_text())["snapshots"] == {}
+    t3 = pd.read_csv(tables / "table3.csv")
+    assert list(t3.row) == ["50", "100", "150", "200", "final"]
+    assert list(t3.columns)[2:] == ["WD-JT only (w/o WD-DS) synth-copy", "WD-JT only (w/o WD-DS) synth-next",
+                                    "Frozen base synth-copy", "Frozen base synth-next"]
+    assert t3.iloc[:, 2:].notna().all().all() and (t3.iloc[:, 2:] <= 100).all().all()
+    final_only = json.loads((work / "results/embedded/eval/tiny-qwen3/seed42/wdjt_only_lam0.5/synth-copy.scores.json")
+                            .read_text())["accuracy"]
+    assert t3.set_index("row").loc["final", "WD-JT only (w/o WD-DS) synth-copy"] == round(100 * final_only, 1)
+    f4 = pd.read_csv(tables / "figure4.csv")
+    assert f4.row.iloc[0] == "shared initialization" and f4.steps.iloc[0] == 0
+    assert {"w/o WD-DS", "w/ WD-DS", "w/ WD-DS ck-50", "w/o WD-DS ck-200"} <= set(f4.row)
+    assert f4.set_index("row").loc["w/ WD-DS", "active fraction (%)"] == 100.0  # no dedup: same 94 steps
+    f5 = pd.read_csv(tables / "figure5.csv").set_index("row")
+    assert list(f5.index) == ["base", "ck-50", "ck-100", "ck-150", "ck-200"]
+    gap = f5["ΔH (weak − strong)"]
+    assert gap["ck-50"] > gap["ck-100"] > gap["ck-150"] > gap["ck-200"] > -0.1  # later snapshots sit closer to M1
+    assert abs(gap["ck-200"]) < 0.1
+    assert f5[["synth-copy", "synth-next"]].notna().all().all()
+    # Figure 3 = Algorithm 1 with K = 2, for real: H(M2), the WD-DS set of (M1, M2), M3 = WD-JT of (M1, M2)
+    summary = json.loads((runs / "wmss_lam0.5_k2" / "final" / "train_summary.json").read_text())
+    assert summary["weak_start"].endswith("seed42/sft/epoch1") and summary["strong_start"].endswith("wmss_lam0.5/final")
+    pair = json.loads((runs / "wdds" / "m1--wmss_lam0.5.json").read_text())
+    assert pair["n_draws"] == 1500 and pair["ids"] != active["ids"]  # a new selection from the new pair's entropies
+    f3 = pd.read_csv(tables / "figure3.csv")
+    assert list(f3.row) == ["Epoch 1", "Epoch 2", "Epoch 3"]
+    assert f3.set_index("row").loc["Epoch 2", "synth-copy"] == t1.set_index("row").loc["WMSS", "synth-copy"]
     gen = (work / "results/embedded/eval/tiny-qwen3/seed42/wmss_lam0.5/synth-copy.generations.jsonl").read_text()
     record = json.loads(gen.splitlines()[0])
     assert {"prompt_id", "sample_index", "text", "prompt_tokens", "completion_tokens", "finish_reason", "protocol",
@@ -90,6 +164,13 @@ def test_embedded_preset_end_to_end(tmp_path):
     raw = yaml.safe_load((work / "config" / "embedded.yaml").read_text())
     raw["wmss"]["formula"] = "paper_v2"
     (work / "changed.yaml").write_text(yaml.safe_dump(raw))
-    changed = job_counts(snakemake(work, "-n", "--configfile", "changed.yaml").stdout)
-    assert changed["wdds_select"] == 1 and changed["train_continue"] == 2  # wmss and wdds_only; wdjt_only uses all data
-    assert not {"init_backbone", "sft", "entropy_shard", "merge_entropy", "make_embedded_data"} & set(changed)
+    dry = snakemake(work, "-n", "--configfile", "changed.yaml").stdout
+    changed = job_counts(dry)
+    # wmss and wdds_only (wdjt_only uses all data), and Figure 3's iteration 2, whose weak/strong pair includes the
+    # changed WMSS model: its entropies (2 shards + merge) and its selection rerun too
+    assert changed["wdds_select"] == 2 and changed["train_continue"] == 3
+    assert changed["entropy_shard"] == 2 and changed["merge_entropy"] == 1
+    assert set(re.findall(r"output: \S+/entropy/(\S+?)(?:\.shard\d+-of-\d+)?\.jsonl$", dry, re.M)) == {
+        "seed42/wmss_lam0.5"}  # never M0's or M1's
+    assert not {"init_backbone", "sft", "make_embedded_data", "entropy_gap", "figure5"} & set(changed)
+

@@ -97,13 +97,26 @@ def cmd_init_backbone(args) -> None:
         train_causal_lm(model, tokenizer, encode_corpus(tokenizer, lines, settings.max_length), settings, out)
 
 
+def _keep_snapshots(args, s: dict, n_rows: int):
+    """The relative checkpoints (settings' ``snapshots`` labels) a training stage keeps under ``--snapshots-out``."""
+    from .training import Keep, relative_checkpoint_steps
+
+    if not args.snapshots_out:
+        return Keep()
+    _refuse_overwrite(args.snapshots_out)
+    steps = relative_checkpoint_steps(s["snapshots"], n_rows, s["training"]["global_batch_size"],
+                                      s["trajectory"]["reference_epoch_steps"])
+    return Keep(steps=steps, snapshots_out=args.snapshots_out)
+
+
 def cmd_train_sft(args) -> None:
     from .data.chat import load_examples
     from .methods.sft import run_sft
 
     s = _settings(args)
-    run_sft(args.base, load_examples(args.data), s["system_prompt"], _train_settings(s, args.epochs, args.seed),
-            args.out, m1_out=args.m1_out)
+    examples = load_examples(args.data)
+    run_sft(args.base, examples, s["system_prompt"], _train_settings(s, args.epochs, args.seed), args.out,
+            m1_out=args.m1_out, snapshots=_keep_snapshots(args, s, len(examples)))
 
 
 def cmd_entropy(args) -> None:
@@ -149,81 +162,76 @@ def cmd_wdds_select(args) -> None:
 
 
 def cmd_train_continue(args) -> None:
-    """wmss / wdds_only / wdjt_only: one further stage from M1 (App. E.5)."""
+    """Every method but sft: one further stage from M1 (App. E.5), or from M_t at Algorithm 1's iteration t."""
     from .data.chat import load_examples
-    from .methods import parse_run
+    from .methods import Run
     from .methods.wmss import resolve_active, run_continue
 
     s = _settings(args)
-    method, lam = parse_run(args.run)
+    run = Run.parse(args.run)
     w = s["wmss"]
     examples = load_examples(args.data)
-    if method.data == "wdds":
+    keep = _keep_snapshots(args, s, len(examples))  # ck labels count steps of a full-data epoch
+    if run.method.data == "wdds":
         if not args.active:
             raise ValueError(f"run {args.run} trains on the WD-DS active set: pass --active")
         examples = resolve_active(examples, json.loads(Path(args.active).read_text())["ids"], args.active)
-    run_continue(method, lam, args.weak, args.strong, examples, s["system_prompt"],
+    run_continue(run.method, run.lam, args.weak, args.strong, examples, s["system_prompt"],
                  _train_settings(s, s["training"]["joint_epochs"], args.seed), args.out,
                  freeze_weak=w["freeze_weak"], joint_loss_mask=w["joint_loss_mask"],
-                 joint_system_prompt=w["joint_system_prompt"])
+                 joint_system_prompt=w["joint_system_prompt"], keep=keep)
 
 
 def cmd_generate(args) -> None:
-    from transformers import AutoTokenizer
+    from .data.chat import write_jsonl
+    from .eval.pipeline import benchmark_rows, generate_records
 
-    from .data.chat import prompt_text, read_jsonl, write_jsonl
-    from .eval.generation import PROTOCOLS, generate_transformers, generate_vllm
-    from .training import checkpoint_sha256
-
-    s = _settings(args)
-    ev = s["evaluation"]
-    rows = list(read_jsonl(args.benchmark_file, ("id", "question", "gold")))
-    if not rows:
-        raise ValueError(f"{args.benchmark_file}: no rows")
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    prompts = [prompt_text(tokenizer, r["question"], s["system_prompt"]) for r in rows]
-    too_long = [r["id"] for r, p in zip(rows, prompts, strict=True)
-                if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev["max_prompt_tokens"]]
-    if too_long:
-        raise ValueError(f"{args.benchmark_file}: prompts longer than max_prompt_tokens: {too_long[:5]}")
-    protocol = PROTOCOLS[ev["protocol"]]
-    max_new = ev["long_max_new_tokens"] if args.benchmark in ev["long_benchmarks"] else ev["max_new_tokens"]
-    checkpoint = checkpoint_sha256(args.model)
-    ids = [r["id"] for r in rows]
-    if ev["backend"] == "vllm":
-        records = generate_vllm(args.model, prompts, ids, protocol, max_new, args.seed, checkpoint)
-    else:
-        records = generate_transformers(args.model, prompts, ids, protocol, max_new, ev["batch_size"], args.seed,
-                                        checkpoint)
-    write_jsonl(args.out, records)
+    rows = benchmark_rows(args.benchmark_file)
+    write_jsonl(args.out, generate_records(args.model, args.benchmark, rows, _settings(args), args.seed,
+                                           args.benchmark_file))
 
 
 def cmd_score(args) -> None:
-    from .benchmarks import BENCHMARKS
     from .data.chat import read_jsonl
-    from .eval.grading import grade_many
-    from .methods import parse_run
+    from .eval.pipeline import benchmark_rows, score_records
+    from .methods import M1, parse_run
 
     ev = _settings(args)["evaluation"]
-    method, lam = parse_run(args.run)
-    gold = {r["id"]: r["gold"] for r in read_jsonl(args.benchmark_file, ("id", "question", "gold"))}
+    method, lam = parse_run("sft" if args.run == M1 else args.run)
     gens = list(read_jsonl(args.generations, ("prompt_id", "text")))
-    unknown = [g["prompt_id"] for g in gens if g["prompt_id"] not in gold]
-    if unknown or len({g["prompt_id"] for g in gens}) != len(gold):
-        raise ValueError(f"{args.generations} does not cover {args.benchmark_file} one-to-one (e.g. {unknown[:3]})")
-    verdicts = grade_many(BENCHMARKS[args.benchmark].kind, [g["text"] for g in gens],
-                          [gold[g["prompt_id"]] for g in gens], ev["grader_workers"], ev["grader_timeout_s"])
-    correct = sum(ok for ok, _ in verdicts)
-    result = {
-        "benchmark": args.benchmark, "backbone": args.backbone, "seed": args.seed, "run": args.run,
-        "method": method.name, "lam": lam, "protocol": gens[0].get("protocol"), "n": len(gens),
-        "correct": correct, "accuracy": correct / len(gens),
-        "truncated": sum(g.get("finish_reason") == "length" for g in gens) / len(gens),
-        "grader_errors": sum(err is not None for _, err in verdicts),
-        "checkpoint_sha256": gens[0].get("checkpoint_sha256"),
-    }
+    scored = score_records(args.benchmark, benchmark_rows(args.benchmark_file), gens, ev, args.generations)
+    result = {"benchmark": args.benchmark, "backbone": args.backbone, "seed": args.seed, "run": args.run,
+              "method": method.name, "lam": lam, **scored}
     Path(args.out).write_text(json.dumps(result, indent=1))
-    log.info("%s %s: %d/%d correct", args.run, args.benchmark, correct, len(gens))
+    log.info("%s %s: %d/%d correct", args.run, args.benchmark, scored["correct"], scored["n"])
+
+
+def cmd_eval_snapshots(args) -> None:
+    """Scores of a run's relative checkpoints on one benchmark, plus its final model's (read from its score file)."""
+    import pandas as pd
+
+    from .eval.pipeline import benchmark_rows, generate_records, score_records
+
+    s = _settings(args)
+    manifest = json.loads((Path(args.snapshots) / "manifest.json").read_text())
+    rows = benchmark_rows(args.benchmark_file)
+    out = []
+    for label, info in manifest["snapshots"].items():
+        if not info["saved"]:
+            log.info("%s: step %d is past the run's %d steps; not evaluated", label, info["step"],
+                     manifest["total_steps"])
+            continue
+        gens = generate_records(Path(args.snapshots) / label, args.benchmark, rows, s, args.seed, args.benchmark_file)
+        out.append({"checkpoint": label, "step": info["step"],
+                    **score_records(args.benchmark, rows, gens, s["evaluation"], f"{args.run} {label}")})
+    scored = ["n", "correct", "accuracy", "truncated", "grader_errors", "protocol", "checkpoint_sha256"]
+    final = json.loads(Path(args.final_scores).read_text())
+    if (final["run"], final["benchmark"]) != (args.run, args.benchmark):
+        raise ValueError(f"{args.final_scores} scores {final['run']} on {final['benchmark']}, not {args.run} on "
+                         f"{args.benchmark}")
+    out.append({"checkpoint": "final", "step": manifest["total_steps"], **{k: final[k] for k in scored}})
+    frame = pd.DataFrame(out).assign(backbone=args.backbone, seed=args.seed, run=args.run, benchmark=args.benchmark)
+    frame[["backbone", "seed", "run", "benchmark", "checkpoint", "step", *scored]].to_csv(args.out, index=False)
 
 
 def cmd_logit_stats(args) -> None:
@@ -249,6 +257,52 @@ def cmd_logit_stats(args) -> None:
     (out / "logit_stats.json").write_text(json.dumps(stats, indent=1))
 
 
+def cmd_entropy_gap(args) -> None:
+    """Figure 5's entropy separation of a weak/strong pair: mean and std over samples of H_weak - H_strong."""
+    import numpy as np
+
+    from .data.chat import read_jsonl
+
+    def entropies(path: str) -> dict[str, float]:
+        out = {}
+        for row in read_jsonl(path, ("id",)):
+            if not isinstance(row.get("entropy"), int | float) or not math.isfinite(row["entropy"]):
+                raise ValueError(f"{path}: sample {row['id']!r} has no finite 'entropy' ({row.get('entropy')!r})")
+            out[row["id"]] = float(row["entropy"])
+        return out
+
+    weak, strong = entropies(args.weak), entropies(args.strong)
+    if weak.keys() != strong.keys():
+        raise ValueError(f"{args.weak} and {args.strong} cover different sample ids, "
+                         f"e.g. {sorted(weak.keys() ^ strong.keys())[:5]}")
+    gap = np.array([weak[i] - strong[i] for i in weak])
+    Path(args.out).write_text(json.dumps({
+        "backbone": args.backbone, "seed": args.seed, "weak": args.weak_label, "n": int(gap.size),
+        "h_weak_mean": float(np.mean(list(weak.values()))), "h_strong_mean": float(np.mean(list(strong.values()))),
+        "delta_h_mean": float(gap.mean()), "delta_h_std": float(gap.std()),
+    }, indent=1))
+
+
+def cmd_trajectory_table(args) -> None:
+    """Table 3 or Figures 3-5 from snapshot scores, score records and entropy gaps."""
+    import pandas as pd
+
+    from .tables import build_figure3, build_figure4, build_figure5, build_table3, load_scores, load_snapshot_scores
+
+    spec = _settings(args)["spec"]
+    if args.table == "figure3":
+        wide = build_figure3(load_scores(args.scores), spec["benchmarks"])
+    elif args.table == "table3":
+        wide = build_table3(load_snapshot_scores(args.snapshots), spec["methods"], spec["benchmarks"])
+    elif args.table == "figure4":
+        wide = build_figure4(load_snapshot_scores(args.snapshots), load_scores(args.scores), spec["methods"],
+                             spec["benchmarks"])
+    else:
+        gaps = pd.DataFrame([json.loads(Path(p).read_text()) for p in args.gaps])
+        wide = build_figure5(gaps, load_scores(args.scores), spec["benchmarks"])
+    wide.to_csv(args.out, index=False)
+
+
 def cmd_tables(args) -> None:
     import pandas as pd
 
@@ -262,12 +316,12 @@ def cmd_tables(args) -> None:
     diffs = []
     for name, spec in s["tables"].items():
         lambdas = spec.get("lambdas", [s["lam"]])
-        sub = scores[scores.backbone.isin(spec["backbones"]) & scores.method.isin(spec["methods"])
-                     & scores.benchmark.isin(spec["benchmarks"]) & (scores.lam.isna() | scores.lam.isin(lambdas))]
+        sub = scores[scores.backbone.isin(spec["backbones"]) & scores.run.isin(spec["runs"])
+                     & scores.benchmark.isin(spec["benchmarks"])]
         wide = builders[name](sub, spec["benchmarks"], label_lambda=len(lambdas) > 1)
         wide.to_csv(out / f"{name}.csv", index=False)
         diffs.append(diff_against_paper(name, wide, s["comparable_with_paper"]))
-    for path in args.diagnostics or []:
+    for path in args.built or []:
         name = Path(path).stem
         diffs.append(diff_against_paper(name, pd.read_csv(path, keep_default_na=False), s["comparable_with_paper"]))
     diff = pd.concat(diffs, ignore_index=True)
@@ -277,8 +331,8 @@ def cmd_tables(args) -> None:
     lines = [f"# Measured vs reported ({s['name']})", ""]
     if not s["comparable_with_paper"]:
         lines += ["This experiment is not the paper's configuration: every cell is marked *not comparable*.", ""]
-    for name in s["tables"]:
-        lines += [f"## {name}", "", pd.read_csv(out / f"{name}.csv").to_markdown(index=False), ""]
+    for path in [out / f"{name}.csv" for name in s["tables"]] + [Path(p) for p in args.built or []]:
+        lines += [f"## {path.stem}", "", pd.read_csv(path).to_markdown(index=False), ""]
     counts = diff.groupby(["table", "status"]).size().rename("cells").reset_index()
     lines += ["## Diff status", "", counts.to_markdown(index=False), ""]
     bad = consistency[consistency.delta.abs() > 0.05]
@@ -302,6 +356,9 @@ def main(argv: list[str] | None = None) -> None:
         p.set_defaults(func=func)
         return p
 
+    def snapshot_options(p):
+        p.add_argument("--snapshots-out", help="keep the settings' relative checkpoints here (with a manifest.json)")
+
     p = stage("make-embedded", cmd_make_embedded, "write the embedded preset's synthetic data")
     p.add_argument("--out-root", required=True)
     p = stage("prepare-train", cmd_prepare_train, "load + filter the AM-1.4M math subset into train.jsonl")
@@ -320,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--m1-out", help="save the epoch-1 checkpoint here (training.m1_from: sft_epoch1)")
     p.add_argument("--epochs", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
+    snapshot_options(p)
     p = stage("entropy", cmd_entropy, "WD-DS token-averaged completion entropies (Eq. 7) of one shard")
     for opt in ("--model", "--data", "--out"):
         p.add_argument(opt, required=True)
@@ -332,11 +390,12 @@ def main(argv: list[str] | None = None) -> None:
     p = stage("wdds-select", cmd_wdds_select, "WD-DS sampling weights (Eq. 9) and the active set")
     for opt in ("--weak", "--strong", "--out"):
         p.add_argument(opt, required=True)
-    p = stage("train-continue", cmd_train_continue, "wmss / wdds_only / wdjt_only from M1")
+    p = stage("train-continue", cmd_train_continue, "every method but sft: one stage from M1 (or M_t)")
     for opt in ("--run", "--weak", "--strong", "--data", "--out"):
         p.add_argument(opt, required=True)
     p.add_argument("--active", help="WD-DS active set (methods that use it)")
     p.add_argument("--seed", type=int, required=True)
+    snapshot_options(p)
     p = stage("generate", cmd_generate, "generations of one model on one benchmark")
     for opt in ("--model", "--benchmark", "--benchmark-file", "--out"):
         p.add_argument(opt, required=True)
@@ -345,12 +404,26 @@ def main(argv: list[str] | None = None) -> None:
     for opt in ("--generations", "--benchmark", "--benchmark-file", "--backbone", "--run", "--out"):
         p.add_argument(opt, required=True)
     p.add_argument("--seed", type=int, required=True)
+    p = stage("eval-snapshots", cmd_eval_snapshots, "scores of a run's relative checkpoints on one benchmark")
+    for opt in ("--snapshots", "--final-scores", "--benchmark", "--benchmark-file", "--backbone", "--run", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--seed", type=int, required=True)
     p = stage("logit-stats", cmd_logit_stats, "Table 6/7 logit statistics of M0, M1, WMSS and SFT")
     for opt in ("--weak", "--strong-pre", "--strong-post", "--sft", "--data", "--out-dir"):
         p.add_argument(opt, required=True)
+    p = stage("entropy-gap", cmd_entropy_gap, "Figure 5: entropy separation of a weak/strong pair")
+    for opt in ("--weak", "--strong", "--backbone", "--weak-label", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p = stage("trajectory-table", cmd_trajectory_table, "Table 3 or Figure 3, 4 or 5 data")
+    p.add_argument("--table", choices=["table3", "figure3", "figure4", "figure5"], required=True)
+    p.add_argument("--snapshots", nargs="*", default=[], help="snapshot score CSVs (eval-snapshots)")
+    p.add_argument("--scores", nargs="*", default=[], help="score records: M1's (figure4), the runs' (figure3/5)")
+    p.add_argument("--gaps", nargs="*", default=[], help="entropy-gap records (figure5)")
+    p.add_argument("--out", required=True)
     p = stage("tables", cmd_tables, "build the configured tables and the diff against the paper")
     p.add_argument("--scores", nargs="+", required=True)
-    p.add_argument("--diagnostics", nargs="*", help="table6.csv / table7.csv files to diff as well")
+    p.add_argument("--built", nargs="*", help="tables built by other rules (table6/7, table3, figure4/5) to diff")
     p.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)
     args.func(args)

@@ -101,6 +101,7 @@ class Wmss:
     joint_loss_mask: str
     joint_system_prompt: bool
     entropy_system_prompt: bool
+    iterations: int  # K of Algorithm 1: the wmss cells of the tables use M_{K+1}
     entropy_shards: int
     entropy_max_length: int
     sampling_seed: int
@@ -132,6 +133,44 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class TrajectorySpec:
+    """Table 3 / Figure 4: the methods' relative checkpoints and final models on ``benchmarks``."""
+
+    backbones: tuple[str, ...]
+    methods: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Figure5Spec:
+    """Figure 5: ``method`` with strong = M1 and each weak side in ``weak`` ("base" = M0, "ck<step>" = SFT snapshot)."""
+
+    backbones: tuple[str, ...]
+    method: str
+    weak: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Figure3Spec:
+    """Figure 3: WMSS for ``epochs`` epochs in all (M1, then epochs - 1 outer iterations of Algorithm 1)."""
+
+    backbones: tuple[str, ...]
+    epochs: int
+    benchmarks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    checkpoints: tuple[str, ...]  # relative checkpoint labels kept by the runs that need them
+    reference_epoch_steps: int    # steps of the paper's full-data epoch the labels count in (Fig. 4: 218)
+
+
+SCORE_TABLES = ("table1", "table2")          # built from score records by the `tables` rule
+TRAJECTORY_TABLES = ("table3", "figure4")    # built from snapshot scores
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     comparable_with_paper: bool
@@ -144,6 +183,10 @@ class Experiment:
     seeds: tuple[int, ...]
     tables: dict[str, TableSpec]
     benchmark_dir: str
+    trajectory: Trajectory
+    trajectory_tables: dict[str, TrajectorySpec] = field(default_factory=dict)
+    figure5: Figure5Spec | None = None
+    figure3: Figure3Spec | None = None
     diagnostics_backbones: tuple[str, ...] = ()
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
@@ -161,7 +204,8 @@ class Experiment:
         td = raw["train_data"]
         if td["source"] == "local" and not Path(td["path"]).is_file():
             raise ConfigError(f"config key 'train_data.path': file {td['path']} does not exist")
-        tables = {}
+        tables, trajectory_tables, figure5, figure3 = {}, {}, None, None
+        trajectory = Trajectory(tuple(raw["trajectory"]["checkpoints"]), raw["trajectory"]["reference_epoch_steps"])
         for table, spec in raw["tables"].items():
             for i, backbone in enumerate(spec["backbones"]):
                 if backbone not in names:
@@ -169,8 +213,21 @@ class Experiment:
                         f"config key 'tables.{table}.backbones.{i}': unknown backbone {backbone!r}; "
                         f"defined backbones are {names}"
                     )
-            tables[table] = TableSpec(*(tuple(spec[k]) for k in ("backbones", "methods", "benchmarks")),
-                                      lambdas=tuple(spec.get("lambdas", [raw["wmss"]["lam"]])))
+            if table in SCORE_TABLES:
+                tables[table] = TableSpec(*(tuple(spec[k]) for k in ("backbones", "methods", "benchmarks")),
+                                          lambdas=tuple(spec.get("lambdas", [raw["wmss"]["lam"]])))
+            elif table in TRAJECTORY_TABLES:
+                trajectory_tables[table] = TrajectorySpec(*(tuple(spec[k])
+                                                            for k in ("backbones", "methods", "benchmarks")))
+            elif table == "figure3":
+                figure3 = Figure3Spec(tuple(spec["backbones"]), spec["epochs"], tuple(spec["benchmarks"]))
+            else:
+                for i, weak in enumerate(spec["weak"]):
+                    if weak != "base" and weak not in trajectory.checkpoints:
+                        raise ConfigError(f"config key 'tables.figure5.weak.{i}': {weak!r} is not one of "
+                                          f"'trajectory.checkpoints' {list(trajectory.checkpoints)}")
+                figure5 = Figure5Spec(tuple(spec["backbones"]), spec["method"], tuple(spec["weak"]),
+                                      tuple(spec["benchmarks"]))
         for i, backbone in enumerate(raw["diagnostics"]["backbones"]):
             if backbone not in names:
                 raise ConfigError(f"config key 'diagnostics.backbones.{i}': unknown backbone {backbone!r}")
@@ -187,6 +244,10 @@ class Experiment:
             seeds=tuple(raw["seeds"]),
             tables=tables,
             benchmark_dir=raw["benchmark_dir"],
+            trajectory=trajectory,
+            trajectory_tables=trajectory_tables,
+            figure5=figure5,
+            figure3=figure3,
             diagnostics_backbones=tuple(raw["diagnostics"]["backbones"]),
             raw=raw,
         )

@@ -5,13 +5,15 @@ results/<experiment>/
   data/pretrain.txt                      embedded preset only: plain-text corpus for M0
   benchmarks/<bench>.jsonl               normalised test records (id, question, gold)
   models/<backbone>/base/                M0: the hub snapshot, or the pre-trained tiny model
-  runs/<backbone>/entropy_base.jsonl     WD-DS entropies of M0 (seed-independent); shards: .shard<i>-of-<n>.jsonl
+  runs/<backbone>/entropy/base.jsonl     WD-DS entropies of M0 (seed-independent); shards: .shard<i>-of-<n>.jsonl
+  runs/<backbone>/entropy/seed<s>/<model>.jsonl   entropies of a seed's model: m1, a run, or sft@ck50 (a snapshot)
   runs/<backbone>/seed<s>/sft/epoch1/    M1 (reused by every method that starts from it, never retrained)
   runs/<backbone>/seed<s>/sft/final/     the 2-epoch SFT baseline
-  runs/<backbone>/entropy_m1_seed<s>.jsonl WD-DS entropies of M1
-  runs/<backbone>/seed<s>/wdds_active.json
-  runs/<backbone>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, wdjt_only_lam<λ>
-  eval/<backbone>/seed<s>/<run>/<bench>.generations.jsonl / .scores.json
+  runs/<backbone>/seed<s>/wdds/<weak>--<strong>.json   the WD-DS active set of a weak/strong pair (model keys)
+  runs/<backbone>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, wdjt_only_lam<λ>, ... (methods/__init__.py: Run)
+  runs/<backbone>/seed<s>/<run>/snapshots/ck<step>/ + manifest.json   relative checkpoints (Table 3, Figs. 4-5)
+  eval/<backbone>/seed<s>/<run>/<bench>.generations.jsonl / .scores.json   (run "m1": the shared initialization)
+  eval/<backbone>/seed<s>/<run>/snapshots/<bench>.csv                      scores of the run's snapshots
   diagnostics/<backbone>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
   tables/<table>.csv, tables/diff.csv, tables/diff.md
   logs/, timings/                        rule logs and Snakemake benchmark records (training time)
@@ -54,25 +56,26 @@ def final_model(exp: str, backbone: str, seed: int | str, run: str) -> str:
     return f"{run_dir(exp, backbone, seed, run)}/final"
 
 
+def snapshots(exp: str, backbone: str, seed: int | str, run: str) -> str:
+    return f"{run_dir(exp, backbone, seed, run)}/snapshots"
+
+
+def entropy_which(seed: int | str, model: str) -> str:
+    """The ``which`` of an entropy file: "base" for M0 (seed-independent), else "seed<s>/<model key>"."""
+    return "base" if model == "base" else f"seed{seed}/{model}"
+
+
 def entropy(exp: str, backbone: str, which: str) -> str:
-    """WD-DS entropies of ``which`` = "base" (M0) or "m1_seed<s>" (M1 of seed s), merged over shards."""
-    return f"{root(exp)}/runs/{backbone}/entropy_{which}.jsonl"
+    """WD-DS entropies of ``which`` (see :func:`entropy_which`), merged over shards."""
+    return f"{root(exp)}/runs/{backbone}/entropy/{which}.jsonl"
 
 
 def entropy_shard(exp: str, backbone: str, which: str, shard: int | str, shards: int | str) -> str:
-    return f"{root(exp)}/runs/{backbone}/entropy_{which}.shard{shard}-of-{shards}.jsonl"
+    return f"{root(exp)}/runs/{backbone}/entropy/{which}.shard{shard}-of-{shards}.jsonl"
 
 
-def entropy_base(exp: str, backbone: str) -> str:
-    return entropy(exp, backbone, "base")
-
-
-def entropy_m1(exp: str, backbone: str, seed: int | str) -> str:
-    return entropy(exp, backbone, f"m1_seed{seed}")
-
-
-def wdds_active(exp: str, backbone: str, seed: int | str) -> str:
-    return f"{root(exp)}/runs/{backbone}/seed{seed}/wdds_active.json"
+def wdds_active(exp: str, backbone: str, seed: int | str, weak: str = "base", strong: str = "m1") -> str:
+    return f"{root(exp)}/runs/{backbone}/seed{seed}/wdds/{weak}--{strong}.json"
 
 
 def generations(exp: str, backbone: str, seed: int | str, run: str, bench: str) -> str:
@@ -81,6 +84,10 @@ def generations(exp: str, backbone: str, seed: int | str, run: str, bench: str) 
 
 def scores(exp: str, backbone: str, seed: int | str, run: str, bench: str) -> str:
     return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{bench}.scores.json"
+
+
+def snapshot_scores(exp: str, backbone: str, seed: int | str, run: str, bench: str) -> str:
+    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/snapshots/{bench}.csv"
 
 
 def diagnostics(exp: str, backbone: str, seed: int | str, name: str) -> str:

@@ -171,8 +171,9 @@ class FusedCausalLM(nn.Module):
             loss = fused_linear_cross_entropy(hidden, weight, targets, normalizer=_float(num_items_in_batch))
         return {"loss": loss}
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
-        self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, every_n_layers=1, offload=False):
+        """What the Trainer calls for ``activation_checkpointing=True`` (training.gradient_checkpointing)."""
+        self.model.activation_checkpointing_enable(activation_checkpointing_kwargs, every_n_layers, offload)
 
 
 class PairedModel(nn.Module):
@@ -199,9 +200,10 @@ class PairedModel(nn.Module):
                                                     normalizer=_float(num_items_in_batch))
         return {"loss": loss}
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, every_n_layers=1, offload=False):
+        """Checkpointing per sub-model (what the Trainer calls for training.gradient_checkpointing)."""
         for sub in (self.weak, self.strong):
-            sub.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+            sub.activation_checkpointing_enable(activation_checkpointing_kwargs, every_n_layers, offload)
 
 
 def _float(n) -> float | None:
@@ -297,29 +299,66 @@ def _summary(trainer, started: float, n_rows: int, **extra) -> dict:
     }
 
 
-class _SaveAtEpoch:
-    """Trainer callback keeping the model after epoch ``epoch`` (M1 = the SFT run's epoch-1 checkpoint).
+def relative_checkpoint_steps(labels: list[str], n_rows: int, global_batch_size: int,
+                              reference_epoch_steps: int) -> dict[str, int]:
+    """Optimizer step of each relative checkpoint label ("ck50") in a run whose full-data epoch has
+    ``n_rows // global_batch_size`` steps.
 
-    It is written inside the run's work directory first, so that a run resumed past that epoch still has it.
+    The paper's labels count steps of its own epoch (Fig. 4: 218 steps = 111,657 rows / 512); they are rescaled to this
+    run's epoch so that ck-50 marks the same share of the data seen under any batch size or data set.
+    """
+    from .methods import SNAPSHOT
+
+    epoch_steps = max(n_rows // global_batch_size, 1)
+    steps = {}
+    for label in labels:
+        match = SNAPSHOT.fullmatch(label)
+        if not match:
+            raise ValueError(f"relative checkpoint {label!r} is not ck<step>")
+        steps[label] = max(1, round(int(match[1]) * epoch_steps / reference_epoch_steps))
+    return steps
+
+
+class _Keeper:
+    """Trainer callback keeping the retained model at chosen points: after an epoch (M1 = the SFT run's epoch-1
+    checkpoint) and at optimizer steps (relative checkpoints).
+
+    Models are written inside the run's work directory first, so that a run resumed past that point still has them;
+    a ``COMPLETE`` marker holding the step is written last.
     """
 
-    def __init__(self, epoch: int, keep: Path):
+    def __init__(self, work: Path, epochs: dict[str, int], steps: dict[str, int]):
         from transformers import TrainerCallback
 
         outer = self
 
         class Callback(TrainerCallback):
-            def on_epoch_end(self, args, state, control, **kwargs):
-                if outer.trainer is not None and math.isclose(state.epoch, outer.epoch, abs_tol=1e-6):
-                    outer.trainer.save_model(str(outer.keep))
-                    (outer.keep / "COMPLETE").write_text(str(state.global_step))
+            def on_step_end(self, args, state, control, **kwargs):
+                for label, step in outer.steps.items():
+                    if state.global_step == step:
+                        outer.save(label, state)
 
-        self.epoch, self.keep, self.trainer = epoch, keep, None
+            def on_epoch_end(self, args, state, control, **kwargs):
+                for label, epoch in outer.epochs.items():
+                    if math.isclose(state.epoch, epoch, abs_tol=1e-6):
+                        outer.save(label, state)
+
+        self.work, self.epochs, self.steps, self.trainer = work, epochs, steps, None
         self.callback = Callback()
 
-    @property
-    def saved(self) -> bool:
-        return (self.keep / "COMPLETE").is_file()
+    def save(self, label: str, state) -> None:
+        self.trainer.save_model(str(self.path(label)))
+        (self.path(label) / "COMPLETE").write_text(str(state.global_step))
+
+    def path(self, label: str) -> Path:
+        return self.work / "keep" / label
+
+    def saved(self, label: str) -> bool:
+        return (self.path(label) / "COMPLETE").is_file()
+
+    def move(self, label: str, dest: str | Path) -> None:
+        (self.path(label) / "COMPLETE").unlink()
+        shutil.copytree(self.path(label), dest, dirs_exist_ok=True)
 
 
 def last_complete_checkpoint(work_dir: str | Path) -> str | None:
@@ -329,47 +368,71 @@ def last_complete_checkpoint(work_dir: str | Path) -> str | None:
     return str(max(found)[1]) if found else None
 
 
-def _run(loss_module: nn.Module, tokenizer, dataset, settings: TrainSettings, out: str | Path,
-         save_epoch: tuple[int, str | Path] | None, extra_summary: dict, callbacks=None) -> dict:
+@dataclass(frozen=True)
+class Keep:
+    """Models a training run keeps besides its final one: the epoch-``epoch`` model at ``epoch_out`` (M1) and the
+    relative checkpoints ``steps`` (label -> optimizer step) under ``snapshots_out`` with a manifest.json."""
+
+    epoch: int | None = None
+    epoch_out: str | Path | None = None
+    steps: dict[str, int] | None = None
+    snapshots_out: str | Path | None = None
+
+
+def _run(loss_module: nn.Module, tokenizer, dataset, settings: TrainSettings, out: str | Path, keep: Keep | None,
+         extra_summary: dict, callbacks=None) -> dict:
     """Train, resuming from the newest complete checkpoint in ``<out>.work/`` if a killed run left one there.
 
     The work directory is not a Snakemake output, so a rerun of a killed job finds it; it is removed on success.
     """
     out = Path(out)
+    keep = keep or Keep()
     work = out.parent / (out.name + ".work")
     started = time.time()
-    saver = _SaveAtEpoch(save_epoch[0], work / f"epoch{save_epoch[0]}") if save_epoch else None
+    epochs = {"epoch": keep.epoch} if keep.epoch_out else {}
+    keeper = _Keeper(work, epochs, dict(keep.steps or {}))
     trainer = _make_trainer(loss_module, tokenizer, settings, dataset, work,
-                            callbacks=([saver.callback] if saver else []) + list(callbacks or []))
-    if saver:
-        saver.trainer = trainer
+                            callbacks=[keeper.callback] + list(callbacks or []))
+    keeper.trainer = trainer
     resume = last_complete_checkpoint(work)
     if resume:
         log.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
-    if saver and not saver.saved:
-        raise RuntimeError(f"training ended before epoch {saver.epoch}; {save_epoch[1]} was not written")
+    if keep.epoch_out and not keeper.saved("epoch"):
+        raise RuntimeError(f"training ended before epoch {keep.epoch}; {keep.epoch_out} was not written")
     trainer.save_model(str(out))
+    total = trainer.state.global_step
     summary = _summary(trainer, started, len(dataset), resumed_from=resume, **extra_summary)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-    if saver:
-        shutil.copytree(saver.keep, save_epoch[1], dirs_exist_ok=True, ignore=shutil.ignore_patterns("COMPLETE"))
+    if keep.epoch_out:
+        keeper.move("epoch", keep.epoch_out)
+    if keep.snapshots_out is not None:
+        snapshots = Path(keep.snapshots_out)
+        snapshots.mkdir(parents=True, exist_ok=True)
+        manifest = {"total_steps": total, "snapshots": {}}
+        for label, step in (keep.steps or {}).items():
+            saved = keeper.saved(label)
+            if saved:
+                keeper.move(label, snapshots / label)
+            elif step <= total:
+                raise RuntimeError(f"snapshot {label} (step {step} of {total}) was not written")
+            manifest["snapshots"][label] = {"step": step, "saved": saved}
+        (snapshots / "manifest.json").write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(work)
     return summary
 
 
-def train_causal_lm(model, tokenizer, dataset, settings: TrainSettings, out: str | Path,
-                    save_epoch: tuple[int, str | Path] | None = None, extra_summary: dict | None = None,
-                    callbacks=None) -> dict:
+def train_causal_lm(model, tokenizer, dataset, settings: TrainSettings, out: str | Path, keep: Keep | None = None,
+                    extra_summary: dict | None = None, callbacks=None) -> dict:
     """Plain next-token CE training of one model (pre-training, SFT, the WD-DS-only ablation)."""
-    return _run(FusedCausalLM(model), tokenizer, dataset, settings, out, save_epoch, extra_summary or {}, callbacks)
+    return _run(FusedCausalLM(model), tokenizer, dataset, settings, out, keep, extra_summary or {}, callbacks)
 
 
 def train_joint(weak, strong, tokenizer, dataset, settings: TrainSettings, lam: float, freeze_weak: bool,
-                out: str | Path, extra_summary: dict | None = None, callbacks=None) -> dict:
+                out: str | Path, keep: Keep | None = None, extra_summary: dict | None = None, callbacks=None) -> dict:
     """WD-JT: train the pair on CE(z_mix, y) and save the strong branch as an ordinary HF checkpoint."""
     pair = PairedModel(weak, strong, lam=lam, freeze_weak=freeze_weak)
-    return _run(pair, tokenizer, dataset, settings, out, None,
+    return _run(pair, tokenizer, dataset, settings, out, keep,
                 {"lam": lam, "freeze_weak": freeze_weak, **(extra_summary or {})}, callbacks)
 
 

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from weakdriven import paths
 from weakdriven.benchmarks import BENCHMARKS
 from weakdriven.config import Experiment
-from weakdriven.methods import METHODS
+from weakdriven.methods import BASE, M1, METHODS, RUN_PATTERN, Run
 
 validate(config, schema="../schemas/config.schema.yaml")
 EXP = Experiment.from_dict(config)  # cross-reference checks; raises ConfigError naming the key
@@ -26,7 +26,9 @@ CONTAINERS = {  # apptainer images built from containers/*.def (see README: "Con
 
 
 wildcard_constraints:
-    which=r"base|m1_seed\d+",
+    which=rf"base|seed\d+/(?:m1|{RUN_PATTERN}(?:@ck\d+)?)",  # a model key (see model_input)
+    weak=rf"base|m1|{RUN_PATTERN}(?:@ck\d+)?",
+    strong=rf"m1|{RUN_PATTERN}",
     shard=r"\d+",
     shards=r"\d+",
     backbone="|".join(b.name.replace(".", r"\.") for b in EXP.backbones),
@@ -43,6 +45,12 @@ def _pick(section, keys):
 
 
 # ---- what the tables need ------------------------------------------------------------------------------------
+def table_run(method, lam=None):
+    """The run a table cell of ``method`` shows: iterative methods after ``wmss.iterations`` outer iterations."""
+    m = METHODS[method]
+    return Run(m, lam if m.uses_lambda else None, EXP.wmss.iterations if m.iterative else 1).name
+
+
 def table_runs(spec):
     """(backbone, seed, run) of every model a table evaluates."""
     runs = []
@@ -50,7 +58,7 @@ def table_runs(spec):
         for seed in EXP.seeds:
             for method in spec.methods:
                 lambdas = spec.lambdas if METHODS[method].uses_lambda else (None,)
-                runs.extend((backbone, seed, METHODS[method].run_name(lam)) for lam in lambdas)
+                runs.extend((backbone, seed, table_run(method, lam)) for lam in lambdas)
     return runs
 
 
@@ -63,6 +71,75 @@ def get_score_files():
     return sorted(files)
 
 
+def trajectory_run(method):
+    """Table 3 / Figure 4 follow one outer iteration at the default lambda (the paper's setting)."""
+    return METHODS[method].run_name(EXP.wmss.lam)
+
+
+def figure5_run(weak):
+    m = METHODS[EXP.figure5.method]
+    return Run(m, EXP.wmss.lam if m.uses_lambda else None, weak=weak).name
+
+
+def snapshot_labels(backbone, run):
+    """Relative checkpoints a run keeps: Figure 5's SFT snapshots, every one for the trajectory tables' runs."""
+    if run == "sft":
+        fig5 = EXP.figure5
+        return [w for w in fig5.weak if w != BASE] if fig5 and backbone in fig5.backbones else []
+    wanted = {
+        (b, trajectory_run(m)) for spec in EXP.trajectory_tables.values() for b in spec.backbones for m in spec.methods
+    }
+    return list(EXP.trajectory.checkpoints) if (backbone, run) in wanted else []
+
+
+def get_trajectory_inputs(wildcards):
+    spec = EXP.trajectory_tables[wildcards.table]
+    runs = [(b, s, trajectory_run(m)) for b in spec.backbones for s in EXP.seeds for m in spec.methods]
+    inputs = {"snapshots": [paths.snapshot_scores(NAME, *r, bench) for r in runs for bench in spec.benchmarks]}
+    if wildcards.table == "figure4":  # step 0: the shared initialization M1
+        inputs["scores"] = [
+            paths.scores(NAME, b, s, M1, bench) for b in spec.backbones for s in EXP.seeds for bench in spec.benchmarks
+        ]
+    return inputs
+
+
+def get_figure5_inputs(wildcards):
+    spec = EXP.figure5
+    keys = [(b, s) for b in spec.backbones for s in EXP.seeds]
+    return {
+        "gaps": [paths.diagnostics(NAME, b, s, f"entropy_gap/{w}.json") for b, s in keys for w in spec.weak],
+        "scores": [
+            paths.scores(NAME, b, s, figure5_run(w), bench)
+            for b, s in keys
+            for w in spec.weak
+            for bench in spec.benchmarks
+        ],
+    }
+
+
+def figure3_runs():
+    """Epoch 1 = M1; epoch t + 1 = WMSS after outer iteration t (one epoch each)."""
+    wmss = METHODS["wmss"]
+    return [M1] + [Run(wmss, EXP.wmss.lam, t).name for t in range(1, EXP.figure3.epochs)]
+
+
+def get_figure3_scores(wildcards):
+    spec = EXP.figure3
+    return [
+        paths.scores(NAME, b, s, run, bench)
+        for b in spec.backbones
+        for s in EXP.seeds
+        for run in figure3_runs()
+        for bench in spec.benchmarks
+    ]
+
+
+def get_built_tables():
+    """Tables built by their own rules; the `tables` rule diffs them against the paper."""
+    names = list(EXP.trajectory_tables) + [f for f in ("figure3", "figure5") if getattr(EXP, f)]
+    return [paths.table(NAME, name) for name in names]
+
+
 def get_diagnostics_tables():
     """Tables 6/7 of each diagnostics backbone (first seed); the first backbone's enter the diff."""
     return [
@@ -72,12 +149,16 @@ def get_diagnostics_tables():
     ]
 
 
-def get_diff_diagnostics(wildcards, input):
-    return " ".join(input.diagnostics[:2])
+def get_diff_built(wildcards, input):
+    """The first diagnostics backbone's Tables 6/7 and every table built by its own rule."""
+    return " ".join(list(input.diagnostics[:2]) + list(input.built))
 
 
 def get_table_outputs():
-    return [paths.table(NAME, t) for t in EXP.tables] + [paths.diff(NAME, "csv"), paths.diff(NAME, "md")]
+    return [paths.table(NAME, t) for t in EXP.tables] + [
+        paths.diff(NAME, "csv"),
+        paths.diff(NAME, "md"),
+    ]
 
 
 # ---- params derived from outputs (no hard-coded prefixes: works without a shared filesystem) -----------------
@@ -97,8 +178,24 @@ def model_dir(backbone, seed, run):
     return paths.final_model(NAME, backbone, seed, run)
 
 
+def model_input(backbone, seed, key):
+    """The output holding model ``key`` ("base" = M0, "m1", a run name, or "<run>@ck<step>" = a snapshot)."""
+    if key == BASE:
+        return paths.base_model(NAME, backbone)
+    if key == M1:
+        return paths.m1(NAME, backbone, seed)
+    run, at, _ = key.partition("@")
+    return paths.snapshots(NAME, backbone, seed, run) if at else model_dir(backbone, seed, run)
+
+
+def model_path(backbone, seed, key):
+    """The checkpoint directory of model ``key`` (inside its rule output for a snapshot)."""
+    run, at, label = key.partition("@")
+    return f"{model_input(backbone, seed, key)}/{label}" if at else model_input(backbone, seed, key)
+
+
 def get_eval_model(wildcards):
-    return model_dir(wildcards.backbone, wildcards.seed, wildcards.run)
+    return model_input(wildcards.backbone, wildcards.seed, wildcards.run)
 
 
 # ---- per-rule settings (each rule gets only what it uses, so a change reruns only what it affects) -----------
@@ -132,20 +229,47 @@ def backbone_extra_args(wildcards, input):
     return f"--corpus {input.corpus} --train {input.train}" if "corpus" in input.keys() else ""
 
 
-def sft_settings():
-    return _json(training=config["training"], system_prompt=config["prompt"]["system_prompt"])
+def sft_settings(wildcards):
+    return _json(
+        training=config["training"],
+        system_prompt=config["prompt"]["system_prompt"],
+        trajectory=_pick("trajectory", ["reference_epoch_steps"]),
+        snapshots=snapshot_labels(wildcards.backbone, "sft"),
+    )
+
+
+def _which_model(wildcards):
+    """(seed, model key) of an entropy file's ``which`` ("base" or "seed<s>/<key>")."""
+    if wildcards.which == BASE:
+        return EXP.seeds[0], BASE
+    seed, key = wildcards.which.split("/")
+    return seed.removeprefix("seed"), key
 
 
 def get_entropy_model(wildcards):
-    """M0 for ``which=base``, M1 of the seed for ``which=m1_seed<s>``."""
-    if wildcards.which == "base":
-        return paths.base_model(NAME, wildcards.backbone)
-    return paths.m1(NAME, wildcards.backbone, wildcards.which.removeprefix("m1_seed"))
+    return model_input(wildcards.backbone, *_which_model(wildcards))
+
+
+def get_entropy_model_path(wildcards):
+    return model_path(wildcards.backbone, *_which_model(wildcards))
 
 
 def get_entropy_shards(wildcards):
     n = EXP.wmss.entropy_shards
     return [paths.entropy_shard(NAME, wildcards.backbone, wildcards.which, i, n) for i in range(n)]
+
+
+def get_wdds_entropies(wildcards):
+    which = {k: paths.entropy_which(wildcards.seed, getattr(wildcards, k)) for k in ("weak", "strong")}
+    return {k: paths.entropy(NAME, wildcards.backbone, w) for k, w in which.items()}
+
+
+def get_gap_entropies(wildcards):
+    weak = BASE if wildcards.weak == BASE else f"sft@{wildcards.weak}"
+    return {
+        "weak": paths.entropy(NAME, wildcards.backbone, paths.entropy_which(wildcards.seed, weak)),
+        "strong": paths.entropy(NAME, wildcards.backbone, paths.entropy_which(wildcards.seed, M1)),
+    }
 
 
 def entropy_settings():
@@ -163,24 +287,34 @@ def wdds_settings():
     )
 
 
-def continue_settings():
+def continue_settings(wildcards):
     return _json(
         training=config["training"],
         wmss=_pick("wmss", ["freeze_weak", "joint_loss_mask", "joint_system_prompt"]),
         system_prompt=config["prompt"]["system_prompt"],
+        trajectory=_pick("trajectory", ["reference_epoch_steps"]),
+        snapshots=snapshot_labels(wildcards.backbone, wildcards.run),
     )
 
 
 def continue_inputs(wildcards):
-    method = METHODS[wildcards.run.partition("_lam")[0]]
+    """Algorithm 1 line 13: (weak, strong) = (M_{t-1}, M_t); the WD-DS active set of that very pair."""
+    run = Run.parse(wildcards.run)
+    b, s = wildcards.backbone, wildcards.seed
     inputs = {
-        "weak": paths.base_model(NAME, wildcards.backbone),
-        "strong": paths.m1(NAME, wildcards.backbone, wildcards.seed),
+        "weak": model_input(b, s, run.weak_key),
+        "strong": model_input(b, s, run.strong_key),
         "data": paths.train_data(NAME),
     }
-    if method.data == "wdds":
-        inputs["active"] = paths.wdds_active(NAME, wildcards.backbone, wildcards.seed)
+    if run.method.data == "wdds":
+        inputs["active"] = paths.wdds_active(NAME, b, s, run.weak_key, run.strong_key)
     return inputs
+
+
+def continue_models(wildcards):
+    run = Run.parse(wildcards.run)
+    b, s = wildcards.backbone, wildcards.seed
+    return f"--weak {model_path(b, s, run.weak_key)} --strong {model_path(b, s, run.strong_key)}"
 
 
 def continue_extra_args(wildcards, input):
@@ -195,13 +329,20 @@ def diagnostics_settings():
     )
 
 
+def trajectory_settings(wildcards):
+    return _json(spec=config["tables"][wildcards.table])
+
+
 def eval_settings():
     return _json(evaluation=config["evaluation"], system_prompt=config["prompt"]["system_prompt"])
 
 
 def tables_settings():
     return _json(
-        tables=config["tables"],
+        tables={
+            t: dict(config["tables"][t], runs=sorted({r for _, _, r in table_runs(spec)}))
+            for t, spec in EXP.tables.items()
+        },
         lam=config["wmss"]["lam"],
         name=NAME,
         comparable_with_paper=config["comparable_with_paper"],

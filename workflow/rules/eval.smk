@@ -40,3 +40,27 @@ rule score:
         "weakdriven score --settings {params.settings:q} --generations {input.generations}"
         " --benchmark {wildcards.benchmark} --benchmark-file {input.bench} --backbone {wildcards.backbone}"
         " --seed {wildcards.seed} --run {wildcards.run} --out {output} > {log} 2>&1"
+
+
+rule eval_snapshots:
+    input:
+        snapshots=paths.snapshots(NAME, "{backbone}", "{seed}", "{run}"),
+        final=paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
+        bench=paths.benchmark(NAME, "{benchmark}"),
+    output:
+        paths.snapshot_scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
+    log:
+        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/snapshots/{benchmark}"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/seed{seed}/{run}/snapshots/{benchmark}")
+    conda:
+        "../../envs/eval.yaml"
+    container:
+        CONTAINERS["eval"]
+    params:
+        settings=eval_settings(),
+    shell:
+        "weakdriven eval-snapshots --settings {params.settings:q} --snapshots {input.snapshots}"
+        " --final-scores {input.final} --benchmark {wildcards.benchmark} --benchmark-file {input.bench}"
+        " --backbone {wildcards.backbone} --seed {wildcards.seed} --run {wildcards.run} --out {output}"
+        " > {log} 2>&1"

@@ -5,6 +5,7 @@ rule tables:
     input:
         scores=get_score_files(),
         diagnostics=get_diagnostics_tables(),
+        built=get_built_tables(),
     output:
         tables=[paths.table(NAME, t) for t in EXP.tables],
         diff=paths.diff(NAME, "csv"),
@@ -19,10 +20,85 @@ rule tables:
     params:
         settings=tables_settings(),
         out_dir=output_parent("diff"),
-        diagnostics=get_diff_diagnostics,
+        built=get_diff_built,
     shell:
         "weakdriven tables --settings {params.settings:q} --scores {input.scores}"
-        " --diagnostics {params.diagnostics} --out-dir {params.out_dir} > {log} 2>&1"
+        " --built {params.built} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule trajectory_table:
+    input:
+        unpack(get_trajectory_inputs),
+    output:
+        paths.table(NAME, "{table}"),
+    log:
+        paths.log(NAME, "tables/{table}"),
+    wildcard_constraints:
+        table="table3|figure4",
+    conda:
+        "../../envs/tables.yaml"
+    container:
+        CONTAINERS["tables"]
+    params:
+        settings=trajectory_settings,
+        scores=lambda wildcards, input: " ".join(input.get("scores", [])),
+    shell:
+        "weakdriven trajectory-table --settings {params.settings:q} --table {wildcards.table}"
+        " --snapshots {input.snapshots} --scores {params.scores} --out {output} > {log} 2>&1"
+
+
+rule figure3:
+    input:
+        scores=get_figure3_scores,
+    output:
+        paths.table(NAME, "figure3"),
+    log:
+        paths.log(NAME, "tables/figure3"),
+    conda:
+        "../../envs/tables.yaml"
+    container:
+        CONTAINERS["tables"]
+    params:
+        settings=lambda wildcards: _json(spec=config["tables"]["figure3"]),
+    shell:
+        "weakdriven trajectory-table --settings {params.settings:q} --table figure3 --scores {input.scores}"
+        " --out {output} > {log} 2>&1"
+
+
+rule figure5:
+    input:
+        unpack(get_figure5_inputs),
+    output:
+        paths.table(NAME, "figure5"),
+    log:
+        paths.log(NAME, "tables/figure5"),
+    conda:
+        "../../envs/tables.yaml"
+    container:
+        CONTAINERS["tables"]
+    params:
+        settings=lambda wildcards: _json(spec=config["tables"]["figure5"]),
+    shell:
+        "weakdriven trajectory-table --settings {params.settings:q} --table figure5 --gaps {input.gaps}"
+        " --scores {input.scores} --out {output} > {log} 2>&1"
+
+
+rule entropy_gap:
+    input:
+        unpack(get_gap_entropies),
+    output:
+        paths.diagnostics(NAME, "{backbone}", "{seed}", "entropy_gap/{weak}.json"),
+    log:
+        paths.log(NAME, "diagnostics/{backbone}/seed{seed}/entropy_gap_{weak}"),
+    wildcard_constraints:
+        weak=r"base|ck\d+",
+    conda:
+        "../../envs/tables.yaml"
+    container:
+        CONTAINERS["tables"]
+    shell:
+        "weakdriven entropy-gap --weak {input.weak} --strong {input.strong} --backbone {wildcards.backbone}"
+        " --seed {wildcards.seed} --weak-label {wildcards.weak} --out {output} > {log} 2>&1"
 
 
 rule logit_stats:

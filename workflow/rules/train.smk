@@ -1,4 +1,5 @@
-# M0, SFT (M1 = its epoch-1 checkpoint), WD-DS entropies and selection, and the methods that start from M1.
+# M0, SFT (M1 = its epoch-1 checkpoint), WD-DS entropies and selection, and the methods that start from M1 (or from
+# M_t, at outer iteration t of Algorithm 1). Training rules also keep the relative checkpoints the tables ask for.
 
 
 rule init_backbone:
@@ -30,6 +31,7 @@ if EXP.training.m1_from == "sft_epoch1":
         output:
             m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
             final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
+            snapshots=directory(paths.snapshots(NAME, "{backbone}", "{seed}", "sft")),
         log:
             paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
         benchmark:
@@ -39,12 +41,12 @@ if EXP.training.m1_from == "sft_epoch1":
         container:
             CONTAINERS["train"]
         params:
-            settings=sft_settings(),
+            settings=sft_settings,
             epochs=EXP.training.sft_epochs,
         shell:
             "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
             " --epochs {params.epochs} --m1-out {output.m1} --out {output.final} --seed {wildcards.seed}"
-            " > {log} 2>&1"
+            " --snapshots-out {output.snapshots} > {log} 2>&1"
 
 else:
 
@@ -63,7 +65,7 @@ else:
         container:
             CONTAINERS["train"]
         params:
-            settings=sft_settings(),
+            settings=sft_settings,
             epochs=EXP.training.sft_epochs,
         shell:
             "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
@@ -74,7 +76,8 @@ else:
             base=paths.base_model(NAME, "{backbone}"),
             data=paths.train_data(NAME),
         output:
-            directory(paths.m1(NAME, "{backbone}", "{seed}")),
+            m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
+            snapshots=directory(paths.snapshots(NAME, "{backbone}", "{seed}", "sft")),
         log:
             paths.log(NAME, "train/{backbone}/seed{seed}/sft_m1"),
         benchmark:
@@ -84,10 +87,10 @@ else:
         container:
             CONTAINERS["train"]
         params:
-            settings=sft_settings(),
+            settings=sft_settings,
         shell:
             "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
-            " --epochs 1 --out {output} --seed {wildcards.seed} > {log} 2>&1"
+            " --epochs 1 --out {output.m1} --seed {wildcards.seed} --snapshots-out {output.snapshots} > {log} 2>&1"
 
 
 rule entropy_shard:
@@ -106,8 +109,9 @@ rule entropy_shard:
         CONTAINERS["train"]
     params:
         settings=entropy_settings(),
+        model=get_entropy_model_path,
     shell:
-        "weakdriven entropy --settings {params.settings:q} --model {input.model} --data {input.data}"
+        "weakdriven entropy --settings {params.settings:q} --model {params.model} --data {input.data}"
         " --shard {wildcards.shard} --shards {wildcards.shards} --out {output} > {log} 2>&1"
 
 
@@ -129,12 +133,11 @@ rule merge_entropy:
 
 rule wdds_select:
     input:
-        weak=paths.entropy_base(NAME, "{backbone}"),
-        strong=paths.entropy_m1(NAME, "{backbone}", "{seed}"),
+        unpack(get_wdds_entropies),
     output:
-        paths.wdds_active(NAME, "{backbone}", "{seed}"),
+        paths.wdds_active(NAME, "{backbone}", "{seed}", "{weak}", "{strong}"),
     log:
-        paths.log(NAME, "train/{backbone}/seed{seed}/wdds_select"),
+        paths.log(NAME, "train/{backbone}/seed{seed}/wdds_select_{weak}--{strong}"),
     conda:
         "../../envs/train.yaml"
     container:
@@ -150,21 +153,23 @@ rule train_continue:
     input:
         unpack(continue_inputs),
     output:
-        directory(paths.final_model(NAME, "{backbone}", "{seed}", "{run}")),
+        final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "{run}")),
+        snapshots=directory(paths.snapshots(NAME, "{backbone}", "{seed}", "{run}")),
     log:
         paths.log(NAME, "train/{backbone}/seed{seed}/{run}"),
     benchmark:
         paths.timing(NAME, "{backbone}/seed{seed}/{run}")
     wildcard_constraints:
-        run=r"wmss_lam[0-9.]+|wdds_only|wdjt_only_lam[0-9.]+",
+        run=f"(?!sft/){RUN_PATTERN}",
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
     params:
-        settings=continue_settings(),
+        settings=continue_settings,
+        models=continue_models,
         extra=continue_extra_args,
     shell:
-        "weakdriven train-continue --settings {params.settings:q} --run {wildcards.run} --weak {input.weak}"
-        " --strong {input.strong} --data {input.data} {params.extra} --seed {wildcards.seed}"
-        " --out {output} > {log} 2>&1"
+        "weakdriven train-continue --settings {params.settings:q} --run {wildcards.run} {params.models}"
+        " --data {input.data} {params.extra} --seed {wildcards.seed} --out {output.final}"
+        " --snapshots-out {output.snapshots} > {log} 2>&1"

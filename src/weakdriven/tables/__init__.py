@@ -8,10 +8,10 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from ..methods import METHODS
+from ..methods import METHODS, SNAPSHOT, Run
 
 SOURCE = "arXiv:2602.08222v2"
-REPORTED_TABLES = tuple(f"table{i}" for i in range(1, 13)) + ("figure4",)
+REPORTED_TABLES = tuple(f"table{i}" for i in range(1, 13)) + ("figure4", "figure5")
 
 # Paper labels of the harness's names.
 BACKBONE_LABELS = {"qwen3-4b-base": "Qwen3-4B-Base", "qwen3-8b-base": "Qwen3-8B-Base", "qwen2.5-3b": "Qwen2.5-3B",
@@ -24,7 +24,7 @@ CODE_TABLE1 = ("HE+", "MBPP+", "BCB", "LCB")
 
 
 def reported_numbers(table: str) -> pd.DataFrame:
-    """The paper's reported values of ``table`` ("table1" ... "table12", "figure4"): one value per row.
+    """The paper's reported values of ``table`` ("table1" ... "table12", "figure4", "figure5"): one value per row.
 
     Columns: table, group (the backbone block or benchmark block, "" if none), row, column, value, source.
     Labels are as the paper prints them. Cells printed as "-" (no value) are absent.
@@ -86,7 +86,7 @@ def average_consistency() -> pd.DataFrame:
     return pd.DataFrame(rows)[cols]
 
 
-SCORE_FIELDS = ("benchmark", "backbone", "seed", "method", "lam", "n", "correct", "accuracy")
+SCORE_FIELDS = ("benchmark", "backbone", "seed", "run", "method", "lam", "n", "correct", "accuracy")
 
 
 def load_scores(files: list[str]) -> pd.DataFrame:
@@ -144,12 +144,123 @@ def build_table2(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool
     return wide.round(1)
 
 
+# ---- relative checkpoints (Table 3, Figure 4) and the weak-side sweep (Figure 5) ----------------------------------
+TRAJECTORY_LABELS = {
+    "table3": {"wdjt_only": "WD-JT only (w/o WD-DS)", "wdjt_frozen": "Frozen base"},   # App. B.1
+    "figure4": {"wdjt_only": "w/o WD-DS", "wmss": "w/ WD-DS"},                        # Sec. 6.5
+}
+SNAPSHOT_FIELDS = ("backbone", "seed", "run", "benchmark", "checkpoint", "step", "n", "correct", "accuracy")
+PAPER_ABLATION_BACKBONE = "Qwen3-4B-Base"  # the one backbone of the paper's Table 2/3 and Figures 4/5
+NO_BACKBONE_BLOCK = ("table2", "table3", "figure3", "figure4", "figure5")
+
+
+def _order(label: str) -> int:
+    """base (M0) < ck50 < ck100 < ... < final, for labels "ck50" / "50" / "ck-50"."""
+    if label == "base":
+        return 0
+    match = SNAPSHOT.fullmatch("ck" + label.removeprefix("ck").removeprefix("-"))
+    return int(match[1]) if match else 10**9
+
+
+def _sorted(wide: pd.DataFrame) -> pd.DataFrame:
+    key = wide["row"].map(_order)
+    return wide.assign(_key=key).sort_values(["group", "_key"]).drop(columns="_key").reset_index(drop=True)
+
+
+def load_snapshot_scores(files: list[str]) -> pd.DataFrame:
+    """Snapshot score CSVs (one per run x benchmark, written by ``eval-snapshots``); a bad file is named."""
+    frames = []
+    for path in files:
+        df = pd.read_csv(path, dtype={"checkpoint": str})
+        missing = [c for c in SNAPSHOT_FIELDS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{path}: snapshot scores lack columns {missing}")
+        if (df.checkpoint == "final").sum() != 1 or not df.accuracy.between(0, 1).all():
+            raise ValueError(f"{path}: needs exactly one 'final' row and accuracies in [0, 1]")
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    df["method"] = df["run"].map(lambda r: Run.parse(r).method.name)
+    return df
+
+
+def build_table3(snaps: pd.DataFrame, methods: list[str], benchmarks: list[str]) -> pd.DataFrame:
+    """Table 3 layout: rows = relative checkpoints (50 ... final), columns = "<variant> <benchmark>" (pass@1, %)."""
+    labels = TRAJECTORY_LABELS["table3"]
+    df = snaps[snaps.method.isin(methods) & snaps.benchmark.isin(benchmarks)]
+    df = df.assign(group=df.backbone.map(lambda b: BACKBONE_LABELS.get(b, b)),
+                   row=df.checkpoint.map(lambda c: c.removeprefix("ck")),
+                   column=df.method.map(labels.get) + " " + df.benchmark, pct=100 * df.accuracy)
+    wide = df.pivot_table(index=["group", "row"], columns="column", values="pct", aggfunc="mean")
+    wide = wide.reindex(columns=[f"{labels[m]} {b}" for m in methods for b in benchmarks]).reset_index()
+    return _sorted(wide).round(1)
+
+
+def build_figure4(snaps: pd.DataFrame, init: pd.DataFrame, methods: list[str], benchmarks: list[str]) -> pd.DataFrame:
+    """Figure 4 data: accuracy (fraction, as the paper's text) along optimizer steps from the shared initialization
+    (M1, step 0) for each variant, their Avg., and the active-step fraction of the WD-DS variant (123 / 218 there)."""
+    labels = TRAJECTORY_LABELS["figure4"]
+    rows = []
+    for backbone, block in init[init.benchmark.isin(benchmarks)].groupby("backbone"):
+        rows.append({"backbone": backbone, "row": "shared initialization", "step": 0,
+                     **dict(zip(block.benchmark, block.accuracy, strict=True))})
+    df = snaps[snaps.method.isin(methods) & snaps.benchmark.isin(benchmarks)]
+    for (backbone, method, checkpoint), block in df.groupby(["backbone", "method", "checkpoint"]):
+        label = labels[method] if checkpoint == "final" else f"{labels[method]} ck-{checkpoint.removeprefix('ck')}"
+        rows.append({"backbone": backbone, "row": label, "step": int(block.step.iloc[0]),
+                     **dict(zip(block.benchmark, block.accuracy, strict=True))})
+    wide = pd.DataFrame(rows).groupby(["backbone", "row"], as_index=False).first()
+    wide["Avg."] = wide[benchmarks].mean(axis=1)
+    wide = wide.rename(columns={"step": "steps"})
+    finals = wide.set_index(["backbone", "row"])["steps"]
+    if {"wdjt_only", "wmss"} <= set(methods):
+        fraction = {b: 100 * finals.get((b, labels["wmss"]), np.nan) / finals.get((b, labels["wdjt_only"]), np.nan)
+                    for b in wide.backbone.unique()}
+        is_final = wide.row == labels["wmss"]
+        wide.loc[is_final, "active fraction (%)"] = wide.loc[is_final, "backbone"].map(fraction)
+    wide.insert(0, "group", wide.pop("backbone").map(lambda b: BACKBONE_LABELS.get(b, b)))
+    wide = wide.sort_values(["group", "steps", "row"]).reset_index(drop=True)
+    return wide.round({b: 3 for b in benchmarks} | {"Avg.": 3, "active fraction (%)": 1})
+
+
+def build_figure5(gaps: pd.DataFrame, scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+    """Figure 5 data: per weak-side checkpoint (strong fixed at M1), the entropy separation
+    ΔH = mean_i [H_weak(i) - H_strong(i)] over the training set and the accuracy (fraction) after training the pair."""
+    scores = scores.assign(weak=scores["run"].map(lambda r: Run.parse(r).weak))
+    wide = scores[scores.benchmark.isin(benchmarks)].pivot_table(index=["backbone", "weak"], columns="benchmark",
+                                                                  values="accuracy", aggfunc="mean")
+    gap = gaps.groupby(["backbone", "weak"])["delta_h_mean"].mean().rename("ΔH (weak − strong)")
+    wide = pd.concat([gap, wide.reindex(columns=benchmarks)], axis=1).reset_index()
+    wide.insert(0, "group", wide.pop("backbone").map(lambda b: BACKBONE_LABELS.get(b, b)))
+    wide.insert(1, "row", wide.pop("weak").map(lambda w: w if w == "base" else f"ck-{w.removeprefix('ck')}"))
+    return _sorted(wide).round(4)
+
+
+def build_figure3(scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+    """Figure 3 data: accuracy (%) after each epoch of an extended WMSS schedule. Epoch 1 is M1 (run "m1"); epoch
+    t + 1 is the output of Algorithm 1's outer iteration t (one epoch each: wmss_lam<λ>, ..._k2, ..._k3)."""
+    def epoch(run: str) -> int:
+        return 1 if run == "m1" else Run.parse(run).iteration + 1
+
+    df = scores[scores.benchmark.isin(benchmarks)]
+    df = df.assign(group=df.backbone.map(lambda b: BACKBONE_LABELS.get(b, b)), epoch=df.run.map(epoch),
+                   pct=100 * df.accuracy)
+    wide = df.pivot_table(index=["group", "epoch"], columns="benchmark", values="pct", aggfunc="mean")
+    wide = wide.reindex(columns=benchmarks)
+    wide["Avg."] = wide[benchmarks].mean(axis=1)
+    wide = wide.reset_index().sort_values(["group", "epoch"])
+    wide.insert(1, "row", wide.pop("epoch").map(lambda e: f"Epoch {e}"))
+    return wide.reset_index(drop=True).round(1)
+
+
 def diff_against_paper(table: str, measured_wide: pd.DataFrame, comparable: bool) -> pd.DataFrame:
     """Measured vs reported per cell of ``table``: status is "compared", "not comparable" or "not run"."""
     measured = measured_wide.melt(id_vars=["group", "row"], var_name="column", value_name="measured")
-    if table == "table2":  # the paper's Table 2 has no backbone block
-        measured["group"] = ""
-    reported = reported_numbers(table)[["group", "row", "column", "value"]].rename(columns={"value": "reported"})
+    if table in NO_BACKBONE_BLOCK:  # these paper tables have no backbone block: they are all Qwen3-4B-Base
+        measured["group"] = measured["group"].replace(PAPER_ABLATION_BACKBONE, "")
+    if table in REPORTED_TABLES:
+        reported = reported_numbers(table)[["group", "row", "column", "value"]].rename(columns={"value": "reported"})
+    else:  # e.g. Figure 3: the paper prints no number of it
+        reported = pd.DataFrame({"group": [], "row": [], "column": [], "reported": []}, dtype=object)
     merged = measured.merge(reported, on=["group", "row", "column"], how="outer")
     merged.insert(0, "table", table)
     if comparable:

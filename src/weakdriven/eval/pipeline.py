@@ -1,0 +1,67 @@
+"""One model on one benchmark: generation records, then the score record (the `generate`, `score` and
+`eval_snapshots` rules all go through these two functions)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def benchmark_rows(path: str | Path) -> list[dict]:
+    from ..data.chat import read_jsonl
+
+    rows = list(read_jsonl(path, ("id", "question", "gold")))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def generate_records(model: str | Path, benchmark: str, rows: list[dict], settings: dict, seed: int,
+                     source: str) -> list[dict]:
+    """Generation records of ``model`` on ``rows`` under ``settings["evaluation"]`` (protocol, backend, lengths).
+
+    Prompts longer than ``max_prompt_tokens`` are refused up front, naming the rows of ``source``.
+    """
+    from transformers import AutoTokenizer
+
+    from ..data.chat import prompt_text
+    from ..training import checkpoint_sha256
+    from .generation import PROTOCOLS, generate_transformers, generate_vllm
+
+    ev = settings["evaluation"]
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    prompts = [prompt_text(tokenizer, r["question"], settings["system_prompt"]) for r in rows]
+    too_long = [r["id"] for r, p in zip(rows, prompts, strict=True)
+                if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev["max_prompt_tokens"]]
+    if too_long:
+        raise ValueError(f"{source}: prompts longer than max_prompt_tokens: {too_long[:5]}")
+    protocol = PROTOCOLS[ev["protocol"]]
+    max_new = ev["long_max_new_tokens"] if benchmark in ev["long_benchmarks"] else ev["max_new_tokens"]
+    checkpoint = checkpoint_sha256(model)
+    ids = [r["id"] for r in rows]
+    if ev["backend"] == "vllm":
+        return generate_vllm(model, prompts, ids, protocol, max_new, seed, checkpoint)
+    return generate_transformers(model, prompts, ids, protocol, max_new, ev["batch_size"], seed, checkpoint)
+
+
+def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation: dict, source: str) -> dict:
+    """Accuracy of generation records against the gold answers, with truncation and grader-error rates."""
+    from ..benchmarks import BENCHMARKS
+    from .grading import grade_many
+
+    gold = {r["id"]: r["gold"] for r in rows}
+    unknown = [g["prompt_id"] for g in gens if g["prompt_id"] not in gold]
+    if unknown or len({g["prompt_id"] for g in gens}) != len(gold):
+        raise ValueError(f"{source} does not cover the benchmark one-to-one (e.g. {unknown[:3]})")
+    verdicts = grade_many(BENCHMARKS[benchmark].kind, [g["text"] for g in gens],
+                          [gold[g["prompt_id"]] for g in gens], evaluation["grader_workers"],
+                          evaluation["grader_timeout_s"])
+    correct = sum(ok for ok, _ in verdicts)
+    return {
+        "protocol": gens[0].get("protocol"), "n": len(gens), "correct": correct, "accuracy": correct / len(gens),
+        "truncated": sum(g.get("finish_reason") == "length" for g in gens) / len(gens),
+        "grader_errors": sum(err is not None for _, err in verdicts),
+        "checkpoint_sha256": gens[0].get("checkpoint_sha256"),
+    }

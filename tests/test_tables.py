@@ -1,0 +1,141 @@
+"""Table 3 / Figure 4 / Figure 5 builders: fed the paper's own numbers, they reproduce its cells (diff delta 0)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from weakdriven import reported_numbers
+from weakdriven.tables import (
+    build_figure3,
+    build_figure4,
+    build_figure5,
+    build_table3,
+    diff_against_paper,
+    load_scores,
+    load_snapshot_scores,
+)
+
+TABLE3 = {  # App. B.1 Table 3, MATH500 / GSM8K: WD-JT only, frozen base
+    "ck50": ((66.6, 86.2), (62.0, 79.6)), "ck100": ((69.0, 86.4), (62.2, 82.9)),
+    "ck150": ((68.0, 86.6), (63.2, 85.4)), "ck200": ((69.4, 87.6), (63.8, 84.9)),
+    "final": ((68.8, 86.4), (63.2, 86.1)),
+}
+STEPS = {"ck50": 50, "ck100": 100, "ck150": 150, "ck200": 200, "final": 218}
+
+
+def snapshot_rows(run, checkpoint, step, math500, gsm8k, backbone="qwen3-4b-base"):
+    return [{"backbone": backbone, "seed": 42, "run": run, "benchmark": bench, "checkpoint": checkpoint,
+             "step": step, "n": 500, "correct": round(acc * 5), "accuracy": acc}
+            for bench, acc in (("MATH500", math500), ("GSM8K", gsm8k))]
+
+
+def write_csvs(tmp_path, rows):
+    df = pd.DataFrame(rows)
+    files = []
+    for (run, bench), block in df.groupby(["run", "benchmark"]):
+        files.append(tmp_path / f"{run}.{bench}.csv")
+        block.to_csv(files[-1], index=False)
+    return [str(f) for f in files]
+
+
+def score_record(tmp_path, run, bench, accuracy, backbone="qwen3-4b-base"):
+    path = tmp_path / f"{backbone}.{run}.{bench}.json"
+    path.write_text(json.dumps({"benchmark": bench, "backbone": backbone, "seed": 42, "run": run, "method": "sft",
+                                "lam": None, "n": 1000, "correct": round(1000 * accuracy), "accuracy": accuracy}))
+    return str(path)
+
+
+def test_table3_from_snapshot_scores_reproduces_the_paper(tmp_path):
+    rows = []
+    for ck, ((m_only, g_only), (m_frozen, g_frozen)) in TABLE3.items():
+        rows += snapshot_rows("wdjt_only_lam0.5", ck, STEPS[ck], m_only / 100, g_only / 100)
+        rows += snapshot_rows("wdjt_frozen_lam0.5", ck, STEPS[ck], m_frozen / 100, g_frozen / 100)
+    rows += snapshot_rows("wdjt_only_lam0.5", "ck50", 50, 0.1, 0.1, backbone="qwen2.5-3b")[:0]  # no other block
+    snaps = load_snapshot_scores(write_csvs(tmp_path, rows))
+    wide = build_table3(snaps, ["wdjt_only", "wdjt_frozen"], ["MATH500", "GSM8K"])
+    assert list(wide.row) == ["50", "100", "150", "200", "final"]
+    assert list(wide.columns) == ["group", "row", "WD-JT only (w/o WD-DS) MATH500", "WD-JT only (w/o WD-DS) GSM8K",
+                                  "Frozen base MATH500", "Frozen base GSM8K"]
+    diff = diff_against_paper("table3", wide, comparable=True)
+    assert (diff.status == "compared").all() and len(diff) == 20
+    assert diff.delta.abs().max() < 1e-9
+
+
+def test_figure4_adds_the_shared_initialization_and_the_active_step_fraction(tmp_path):
+    rows = snapshot_rows("wdjt_only_lam0.5", "ck50", 50, 0.670, 0.860)
+    rows += snapshot_rows("wdjt_only_lam0.5", "final", 218, 0.694, 0.873)
+    rows += snapshot_rows("wmss_lam0.5", "ck50", 50, 0.690, 0.866)
+    rows += snapshot_rows("wmss_lam0.5", "final", 123, 0.714, 0.876)
+    snaps = load_snapshot_scores(write_csvs(tmp_path, rows))
+    init = load_scores([score_record(tmp_path, "m1", "MATH500", 0.658), score_record(tmp_path, "m1", "GSM8K", 0.852)])
+    wide = build_figure4(snaps, init, ["wdjt_only", "wmss"], ["MATH500", "GSM8K"])
+    assert list(wide.row) == ["shared initialization", "w/ WD-DS ck-50", "w/o WD-DS ck-50", "w/ WD-DS", "w/o WD-DS"]
+    assert list(wide.steps) == [0, 50, 50, 123, 218]
+    final = wide.set_index("row").loc["w/ WD-DS"]
+    assert final["active fraction (%)"] == pytest.approx(100 * 123 / 218, abs=0.05)
+    assert final["Avg."] == pytest.approx((0.714 + 0.876) / 2, abs=1e-3)
+    diff = diff_against_paper("figure4", wide, comparable=True)
+    compared = diff[diff.status == "compared"].set_index(["row", "column"])
+    assert len(compared) == len(reported_numbers("figure4"))  # every reported cell is matched
+    assert compared.loc[("w/ WD-DS", "active fraction (%)"), "delta"] == pytest.approx(0.4, abs=0.05)  # paper: 56
+    assert compared.drop(("w/ WD-DS", "active fraction (%)")).delta.abs().max() < 1e-9
+
+
+def test_figure5_pairs_entropy_separation_with_accuracy(tmp_path):
+    gaps = pd.DataFrame([{"backbone": "qwen3-4b-base", "seed": 42, "weak": w, "delta_h_mean": g}
+                         for w, g in (("base", 0.9), ("ck50", 0.4), ("ck200", 0.02))])
+    files = [score_record(tmp_path, run, bench, acc) for run, bench, acc in (
+        ("wdjt_only_lam0.5", "MATH500", 0.69), ("wdjt_only_lam0.5", "GSM8K", 0.87),
+        ("wdjt_only_lam0.5_weakck50", "MATH500", 0.68), ("wdjt_only_lam0.5_weakck50", "GSM8K", 0.86),
+        ("wdjt_only_lam0.5_weakck200", "MATH500", 0.484), ("wdjt_only_lam0.5_weakck200", "GSM8K", 0.742))]
+    wide = build_figure5(gaps, load_scores(files), ["MATH500", "GSM8K"])
+    assert list(wide.row) == ["base", "ck-50", "ck-200"]
+    assert list(wide["ΔH (weak − strong)"]) == [0.9, 0.4, 0.02]
+    diff = diff_against_paper("figure5", wide, comparable=True)
+    compared = diff[diff.status == "compared"]
+    assert len(compared) == 2 and compared.delta.abs().max() < 1e-9
+
+
+def test_bad_snapshot_score_files_are_named(tmp_path):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame(snapshot_rows("wmss_lam0.5", "ck50", 50, 0.5, 0.5)).drop(columns="step").to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"bad.csv: snapshot scores lack columns \['step'\]"):
+        load_snapshot_scores([str(bad)])
+    no_final = tmp_path / "no_final.csv"
+    pd.DataFrame(snapshot_rows("wmss_lam0.5", "ck50", 50, 0.5, 0.5)[:1]).to_csv(no_final, index=False)
+    with pytest.raises(ValueError, match="no_final.csv: needs exactly one 'final' row"):
+        load_snapshot_scores([str(no_final)])
+
+
+def test_figure3_orders_epochs_from_m1_through_the_outer_iterations(tmp_path):
+    files = [score_record(tmp_path, run, bench, acc) for run, bench, acc in (
+        ("wmss_lam0.5_k2", "MATH500", 0.72), ("wmss_lam0.5_k2", "GSM8K", 0.88),
+        ("m1", "MATH500", 0.658), ("m1", "GSM8K", 0.852),
+        ("wmss_lam0.5", "MATH500", 0.714), ("wmss_lam0.5", "GSM8K", 0.876))]
+    wide = build_figure3(load_scores(files), ["MATH500", "GSM8K"])
+    assert list(wide.row) == ["Epoch 1", "Epoch 2", "Epoch 3"]
+    assert list(wide.columns) == ["group", "row", "MATH500", "GSM8K", "Avg."]
+    assert wide.set_index("row").loc["Epoch 1", "Avg."] == pytest.approx((65.8 + 85.2) / 2, abs=0.05)
+    diff = diff_against_paper("figure3", wide, comparable=True)
+    assert set(diff.status) == {"not in paper"} and len(diff) == 9
+
+
+def test_entropy_gap_is_the_mean_weak_minus_strong_entropy_and_names_bad_rows(tmp_path):
+    from weakdriven.cli import main
+
+    weak, strong, out = tmp_path / "weak.jsonl", tmp_path / "strong.jsonl", tmp_path / "gap.json"
+    weak.write_text('{"id": "a", "entropy": 2.0}\n{"id": "b", "entropy": 1.0}\n')
+    strong.write_text('{"id": "b", "entropy": 0.5}\n{"id": "a", "entropy": 0.5}\n')
+    args = ["entropy-gap", "--weak", str(weak), "--strong", str(strong), "--backbone", "bb", "--seed", "1",
+            "--weak-label", "ck50", "--out", str(out)]
+    main(args)
+    gap = json.loads(out.read_text())
+    assert gap["delta_h_mean"] == pytest.approx(1.0) and gap["delta_h_std"] == pytest.approx(0.5)
+    assert (gap["weak"], gap["n"], gap["h_weak_mean"], gap["h_strong_mean"]) == ("ck50", 2, 1.5, 0.5)
+    strong.write_text('{"id": "b", "entropy": 0.5}\n{"id": "a", "entropy": NaN}\n')
+    with pytest.raises(ValueError, match=r"strong.jsonl: sample 'a' has no finite 'entropy'"):
+        main(args)
+    strong.write_text('{"id": "b", "entropy": 0.5}\n')
+    with pytest.raises(ValueError, match="cover different sample ids"):
+        main(args)
