@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test env dry-run lint clean-demo
+.PHONY: demo test env system-deps dry-run lint clean-demo
 
 $(BIN)/weakdriven: envs/requirements-cpu.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,7 +13,14 @@ $(BIN)/weakdriven: envs/requirements-cpu.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-env: $(BIN)/weakdriven  ## create the CPU environment if missing
+env: system-deps $(BIN)/weakdriven  ## create the CPU environment if missing
+
+# Debian packages the tests need: bubblewrap (the code-execution sandbox). Installed only when missing.
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends bubblewrap \
+	  || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends bubblewrap; }; }
 
 demo: env  ## the embedded preset end to end on CPU: results/embedded/tables/
 	$(BIN)/snakemake --profile profiles/local --configfile config/embedded.yaml

@@ -6,8 +6,12 @@ Public API (see the README):
     pass_at_k               the unbiased pass@k estimator (Table 10)
     reported_numbers        the paper's reported values of a table, one per row
     fused_mixed_linear_cross_entropy   Eq. (6) from hidden states, chunked: no [N, V] logits held
+    run_sandboxed           a Python program in the code-execution sandbox (limits, no network, read-only view)
+    score_answer            whether a completion answers the gold answer of a math or logic benchmark
 """
 
+from .eval.grading import score_answer
+from .eval.sandbox import run_sandboxed
 from .fused import fused_mixed_linear_cross_entropy
 from .methods.equations import lambda_crossover, mixed_logit_loss, pass_at_k, wdds_sampling_weights
 from .tables import reported_numbers
@@ -18,5 +22,7 @@ __all__ = [
     "mixed_logit_loss",
     "pass_at_k",
     "reported_numbers",
+    "run_sandboxed",
+    "score_answer",
     "wdds_sampling_weights",
 ]

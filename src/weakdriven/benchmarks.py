@@ -7,8 +7,30 @@ written by the embedded preset's data rule. Every loader checks the row count an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+LETTERS = "ABCDE"
+
+
+def _multiple_choice(context: str, question: str, options: list, answer: int) -> dict:
+    """A logic-reading row -> question text with lettered options, gold letter, and the option texts."""
+    if not isinstance(options, list) or not 2 <= len(options) <= len(LETTERS):
+        raise ValueError(f"options must be a list of 2-{len(LETTERS)} strings, got {options!r}")
+    if not isinstance(answer, int) or not 0 <= answer < len(options):
+        raise ValueError(f"answer index {answer!r} is not within the {len(options)} options")
+    lines = [context.strip(), question.strip(), *(f"{LETTERS[i]}. {str(o).strip()}" for i, o in enumerate(options))]
+    return {"question": "\n".join(line for line in lines if line), "gold": LETTERS[answer],
+            "options": [str(o).strip() for o in options]}
+
+
+def _logiqa2(row: dict) -> dict:    # csitfun/LogiQA2.0 test: text, question, options[4], answer (0-3)
+    return _multiple_choice(row["text"], row["question"], row["options"], row["answer"])
+
+
+def _reclor(row: dict) -> dict:     # ReClor val: context, question, answers[4], label (0-3)
+    return _multiple_choice(row["context"], row["question"], row["answers"], row["label"])
 
 
 @dataclass(frozen=True)
@@ -19,6 +41,7 @@ class Benchmark:
     question_fields: tuple[str, ...] = ()
     gold_field: str = "answer"
     rows: int | None = None      # expected row count (the authors' evaluator enforces these)
+    record: Callable[[dict], dict] | None = None  # rows that are not question fields + gold: row -> record fields
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -31,6 +54,10 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("GSM8K", "math", "gsm8k.json", ("instruction", "input"), rows=1319),
         Benchmark("MAWPS", "math", "mawps.json", ("instruction", "input"), rows=238),
         Benchmark("SVAMP", "math", "svamp.json", ("instruction", "input"), rows=1000),
+        Benchmark("LogiQA2", "choice", "logiqa2_test.jsonl", ("text", "question", "options"), "answer", rows=1572,
+                  record=_logiqa2),
+        Benchmark("ReClor", "choice", "reclor_val.json", ("context", "question", "answers"), "label", rows=500,
+                  record=_reclor),
         Benchmark("synth-copy", "math", None),
         Benchmark("synth-next", "math", None),
         Benchmark("synth-add", "math", None),
@@ -71,6 +98,12 @@ def load_benchmark(name: str, benchmark_dir: str | Path) -> list[dict]:
         missing = [f for f in (*bench.question_fields, bench.gold_field) if f not in row]
         if missing:
             raise ValueError(f"{path}: row {i} lacks field(s) {missing}")
+        if bench.record is not None:
+            try:
+                out.append({"id": f"{name}-{i}", **bench.record(row)})
+            except ValueError as err:
+                raise ValueError(f"{path}: row {i}: {err}") from None
+            continue
         question = "\n".join(str(row[f]).strip() for f in bench.question_fields if str(row[f]).strip())
         out.append({"id": f"{name}-{i}", "question": question, "gold": str(row[bench.gold_field]).strip()})
     return out

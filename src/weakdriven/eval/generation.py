@@ -24,8 +24,10 @@ PROTOCOLS = {
     for p in (
         Protocol("paper-greedy", temperature=0.0, top_p=1.0, n=1),   # Table 1 caption: greedy pass@1
         Protocol("sampled-3x", temperature=0.5, top_p=0.95, n=3),    # the authors' older protocol: mean of 3 samples
+        Protocol("passk", temperature=0.7, top_p=0.95, n=64),        # Table 10: pass@k from 64 samples per problem
     )
 }
+PASS_KS = (1, 4, 8, 16, 32, 64)  # Table 10's k (those <= n are reported)
 
 
 def _records(prompt_ids, outputs, protocol: Protocol, checkpoint: str) -> list[dict]:

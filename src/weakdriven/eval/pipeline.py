@@ -47,19 +47,34 @@ def generate_records(model: str | Path, benchmark: str, rows: list[dict], settin
 
 
 def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation: dict, source: str) -> dict:
-    """Accuracy of generation records against the gold answers, with truncation and grader-error rates."""
+    """Accuracy of generation records against the gold answers (mean over all samples = pass@1), the unbiased
+    pass@k for Table 10's k up to the samples per prompt, truncation and grader-error rates."""
     from ..benchmarks import BENCHMARKS
+    from ..methods.equations import pass_at_k
+    from .generation import PASS_KS
     from .grading import grade_many
 
     gold = {r["id"]: r["gold"] for r in rows}
     unknown = [g["prompt_id"] for g in gens if g["prompt_id"] not in gold]
     if unknown or len({g["prompt_id"] for g in gens}) != len(gold):
         raise ValueError(f"{source} does not cover the benchmark one-to-one (e.g. {unknown[:3]})")
+    options = {r["id"]: r.get("options") for r in rows}  # multiple choice: option texts name an answer too
     verdicts = grade_many(BENCHMARKS[benchmark].kind, [g["text"] for g in gens],
                           [gold[g["prompt_id"]] for g in gens], evaluation["grader_workers"],
-                          evaluation["grader_timeout_s"])
+                          evaluation["grader_timeout_s"], [options[g["prompt_id"]] for g in gens])
     correct = sum(ok for ok, _ in verdicts)
+    per_prompt: dict[str, list[int]] = {}
+    for g, (ok, _) in zip(gens, verdicts, strict=True):
+        counts = per_prompt.setdefault(g["prompt_id"], [0, 0])
+        counts[0] += 1
+        counts[1] += bool(ok)
+    sizes = sorted({n for n, _ in per_prompt.values()})
+    if len(sizes) != 1:
+        raise ValueError(f"{source}: prompts have different numbers of samples {sizes}")
+    pass_k = {str(k): sum(pass_at_k(n, c, k) for n, c in per_prompt.values()) / len(per_prompt)
+              for k in PASS_KS if k <= sizes[0]}
     return {
+        "samples_per_prompt": sizes[0], "pass_at_k": pass_k,
         "protocol": gens[0].get("protocol"), "n": len(gens), "correct": correct, "accuracy": correct / len(gens),
         "truncated": sum(g.get("finish_reason") == "length" for g in gens) / len(gens),
         "grader_errors": sum(err is not None for _, err in verdicts),
