@@ -51,6 +51,21 @@ def test_dry_run_prints_each_runs_models_and_kept_snapshots(tmp_path, paper_raw)
     assert '"snapshots": []' in qwen25  # no table asks for that run's trajectory
 
 
+def test_a_gemma_backbone_gets_the_tag_free_prompt_and_the_vllm_wrap(tmp_path, paper_raw):
+    work = workflow_copy(tmp_path)
+    raw = mutate(paper_raw, "tables.table1.backbones", ["qwen3-4b-base", "gemma-3-4b-pt"])
+    (work / "gemma.yaml").write_text(yaml.safe_dump(raw))
+    result = snakemake(work, "-n", "-p", "--configfile", "gemma.yaml")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    sft = next(line for line in lines if "train-sft" in line and "gemma-3-4b-pt" in line)
+    assert '"family": "gemma"' in sft and "enclosed in \\\\boxed{}" in sft and "<think>" not in sft
+    gen = next(line for line in lines if "weakdriven generate" in line and "gemma-3-4b-pt" in line)
+    assert '"gemma_multimodal_base": "results/paper/models/gemma-3-4b-pt/base/multimodal"' in gen
+    qwen = next(line for line in lines if "weakdriven generate" in line and "qwen3-4b-base" in line)
+    assert "gemma_multimodal_base" not in qwen and "<think>" in qwen
+
+
 def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
     """K = 2: the table's WMSS cell is M3 = WD-JT of (M1, M2) on the WD-DS set of (M1, M2); M2 = WMSS of (M0, M1)."""
     work = workflow_copy(tmp_path)

@@ -32,6 +32,19 @@ def _train_settings(s: dict, epochs: float, seed: int, **overrides):
     return TrainSettings(epochs=epochs, seed=seed, **{k: t[k] for k in names if k in t})
 
 
+def _examples(path: str, s: dict):
+    """Training records; a Gemma backbone trains on them without their <think>/<answer> tags (App. E.4)."""
+    from dataclasses import replace
+
+    from .data.chat import load_examples
+    from .data.gemma import strip_tags
+
+    examples = load_examples(path)
+    if s.get("family") == "gemma":
+        examples = [replace(ex, completion=strip_tags(ex.completion)) for ex in examples]
+    return examples
+
+
 def _refuse_overwrite(path: str) -> None:
     if Path(path).exists():
         raise FileExistsError(f"{path} exists; remove it (or let Snakemake rerun the rule) rather than overwrite it")
@@ -66,6 +79,18 @@ def cmd_prepare_benchmark(args) -> None:
     write_jsonl(args.out, load_benchmark(args.benchmark, args.benchmark_dir))
 
 
+def _copy_backbone(b: dict, source: Path, out: Path) -> None:
+    """M0 as training loads it. A multimodal Gemma-3 (the hub's gemma-3-4b-pt) becomes its text-only
+    Gemma3ForCausalLM with the fallback chat template; the original is kept in ``multimodal/`` for the vLLM wrap."""
+    if b["family"] == "gemma" and "text_config" in json.loads((source / "config.json").read_text()):
+        from .data.gemma import text_only_checkpoint
+
+        text_only_checkpoint(source, out)
+        shutil.copytree(source, out / "multimodal")
+    else:
+        shutil.copytree(source, out)
+
+
 def cmd_init_backbone(args) -> None:
     """M0: download the pinned hub snapshot, copy a local checkpoint, or build and pre-train the embedded model."""
     s = _settings(args)
@@ -79,11 +104,11 @@ def cmd_init_backbone(args) -> None:
                                      allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"])
         if not (Path(snapshot) / "config.json").is_file():
             raise FileNotFoundError(f"{b['hub_id']}@{b['revision']}: the snapshot has no config.json")
-        shutil.copytree(snapshot, out)
+        _copy_backbone(b, Path(snapshot), out)
     elif b["source"] == "local":
         if not (Path(b["path"]) / "config.json").is_file():
             raise FileNotFoundError(f"config key 'backbones[{b['name']}].path': {b['path']} has no config.json")
-        shutil.copytree(b["path"], out)
+        _copy_backbone(b, Path(b["path"]), out)
     else:
         from .data.embedded import build_tiny_model, build_tokenizer
         from .training import encode_corpus, train_causal_lm
@@ -110,23 +135,22 @@ def _keep_snapshots(args, s: dict, n_rows: int):
 
 
 def cmd_train_sft(args) -> None:
-    from .data.chat import load_examples
     from .methods.sft import run_sft
 
     s = _settings(args)
-    examples = load_examples(args.data)
+    examples = _examples(args.data, s)
     run_sft(args.base, examples, s["system_prompt"], _train_settings(s, args.epochs, args.seed), args.out,
             m1_out=args.m1_out, snapshots=_keep_snapshots(args, s, len(examples)))
 
 
 def cmd_entropy(args) -> None:
-    from .data.chat import load_examples, write_jsonl
+    from .data.chat import write_jsonl
     from .methods.wmss import shard_bounds
     from .training import completion_entropies, load_causal_lm
 
     s = _settings(args)
     w = s["wmss"]
-    examples = load_examples(args.data)
+    examples = _examples(args.data, s)
     start, end = shard_bounds(len(examples), args.shard, args.shards)
     model, tokenizer = load_causal_lm(args.model, bf16=s["training"]["bf16"])
     rows = completion_entropies(model, tokenizer, examples[start:end],
@@ -163,14 +187,13 @@ def cmd_wdds_select(args) -> None:
 
 def cmd_train_continue(args) -> None:
     """Every method but sft: one further stage from M1 (App. E.5), or from M_t at Algorithm 1's iteration t."""
-    from .data.chat import load_examples
     from .methods import Run
     from .methods.wmss import resolve_active, run_continue
 
     s = _settings(args)
     run = Run.parse(args.run)
     w = s["wmss"]
-    examples = load_examples(args.data)
+    examples = _examples(args.data, s)
     keep = _keep_snapshots(args, s, len(examples))  # ck labels count steps of a full-data epoch
     if run.method.data == "wdds":
         if not args.active:
@@ -235,13 +258,12 @@ def cmd_eval_snapshots(args) -> None:
 
 
 def cmd_logit_stats(args) -> None:
-    from .data.chat import load_examples
     from .diagnostics import crossover_from_stats, model_logit_statistics, sample_examples, table6, table7
     from .training import load_causal_lm
 
     s = _settings(args)
     d = s["diagnostics"]
-    examples = sample_examples(load_examples(args.data), d["n_examples"], d["seed"])
+    examples = sample_examples(_examples(args.data, s), d["n_examples"], d["seed"])
     stats = {}
     for name, path in (("weak_init", args.weak), ("strong_pre", args.strong_pre), ("strong_post", args.strong_post),
                        ("sft", args.sft)):

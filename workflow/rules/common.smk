@@ -229,10 +229,18 @@ def backbone_extra_args(wildcards, input):
     return f"--corpus {input.corpus} --train {input.train}" if "corpus" in input.keys() else ""
 
 
+def prompting(backbone):
+    """The system prompt and family of a backbone: Qwen's tagged prompt, or Gemma's tag-free one (App. E.4; its
+    training completions lose their tags too)."""
+    family = EXP.backbone(backbone).family
+    key = "gemma_system_prompt" if family == "gemma" else "system_prompt"
+    return {"system_prompt": config["prompt"][key], "family": family}
+
+
 def sft_settings(wildcards):
     return _json(
         training=config["training"],
-        system_prompt=config["prompt"]["system_prompt"],
+        **prompting(wildcards.backbone),
         trajectory=_pick("trajectory", ["reference_epoch_steps"]),
         snapshots=snapshot_labels(wildcards.backbone, "sft"),
     )
@@ -272,11 +280,11 @@ def get_gap_entropies(wildcards):
     }
 
 
-def entropy_settings():
+def entropy_settings(wildcards):
     return _json(
         training=_pick("training", ["bf16"]),
         wmss=_pick("wmss", ["entropy_system_prompt", "entropy_max_length"]),
-        system_prompt=config["prompt"]["system_prompt"],
+        **prompting(wildcards.backbone),
     )
 
 
@@ -291,7 +299,7 @@ def continue_settings(wildcards):
     return _json(
         training=config["training"],
         wmss=_pick("wmss", ["freeze_weak", "joint_loss_mask", "joint_system_prompt"]),
-        system_prompt=config["prompt"]["system_prompt"],
+        **prompting(wildcards.backbone),
         trajectory=_pick("trajectory", ["reference_epoch_steps"]),
         snapshots=snapshot_labels(wildcards.backbone, wildcards.run),
     )
@@ -321,10 +329,10 @@ def continue_extra_args(wildcards, input):
     return f"--active {input.active}" if "active" in input.keys() else ""
 
 
-def diagnostics_settings():
+def diagnostics_settings(wildcards):
     return _json(
         diagnostics=config["diagnostics"],
-        system_prompt=config["prompt"]["system_prompt"],
+        **prompting(wildcards.backbone),
         max_length=config["training"]["max_length"],
     )
 
@@ -333,8 +341,18 @@ def trajectory_settings(wildcards):
     return _json(spec=config["tables"][wildcards.table])
 
 
-def eval_settings():
-    return _json(evaluation=config["evaluation"], system_prompt=config["prompt"]["system_prompt"])
+def eval_settings(wildcards):
+    extra = {}
+    if EXP.backbone(wildcards.backbone).family == "gemma" and EXP.evaluation.backend == "vllm":
+        extra["gemma_multimodal_base"] = f"{paths.base_model(NAME, wildcards.backbone)}/multimodal"
+    return _json(evaluation=config["evaluation"], **prompting(wildcards.backbone), **extra)
+
+
+def gemma_base_input(wildcards):
+    """vLLM evaluates a Gemma-3 checkpoint wrapped with M0's vision tower (App. E.4): M0 is an input then."""
+    if EXP.backbone(wildcards.backbone).family == "gemma" and EXP.evaluation.backend == "vllm":
+        return {"gemma_base": paths.base_model(NAME, wildcards.backbone)}
+    return {}
 
 
 def tables_settings():

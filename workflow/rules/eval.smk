@@ -3,6 +3,7 @@
 
 rule generate:
     input:
+        unpack(gemma_base_input),
         model=get_eval_model,
         bench=paths.benchmark(NAME, "{benchmark}"),
     output:
@@ -16,7 +17,7 @@ rule generate:
     container:
         CONTAINERS["eval"]
     params:
-        settings=eval_settings(),
+        settings=eval_settings,
     shell:
         "weakdriven generate --settings {params.settings:q} --model {input.model} --benchmark {wildcards.benchmark}"
         " --benchmark-file {input.bench} --seed {wildcards.seed} --out {output} > {log} 2>&1"
@@ -35,7 +36,7 @@ rule score:
     container:
         CONTAINERS["eval"]
     params:
-        settings=eval_settings(),
+        settings=eval_settings,
     shell:
         "weakdriven score --settings {params.settings:q} --generations {input.generations}"
         " --benchmark {wildcards.benchmark} --benchmark-file {input.bench} --backbone {wildcards.backbone}"
@@ -44,6 +45,7 @@ rule score:
 
 rule eval_snapshots:
     input:
+        unpack(gemma_base_input),
         snapshots=paths.snapshots(NAME, "{backbone}", "{seed}", "{run}"),
         final=paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
         bench=paths.benchmark(NAME, "{benchmark}"),
@@ -58,7 +60,7 @@ rule eval_snapshots:
     container:
         CONTAINERS["eval"]
     params:
-        settings=eval_settings(),
+        settings=eval_settings,
     shell:
         "weakdriven eval-snapshots --settings {params.settings:q} --snapshots {input.snapshots}"
         " --final-scores {input.final} --benchmark {wildcards.benchmark} --benchmark-file {input.bench}"

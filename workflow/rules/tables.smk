@@ -121,7 +121,7 @@ rule logit_stats:
     container:
         CONTAINERS["train"]
     params:
-        settings=diagnostics_settings(),
+        settings=diagnostics_settings,
         out_dir=output_parent("stats"),
     shell:
         "weakdriven logit-stats --settings {params.settings:q} --weak {input.weak} --strong-pre {input.strong_pre}"

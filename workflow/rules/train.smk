@@ -108,7 +108,7 @@ rule entropy_shard:
     container:
         CONTAINERS["train"]
     params:
-        settings=entropy_settings(),
+        settings=entropy_settings,
         model=get_entropy_model_path,
     shell:
         "weakdriven entropy --settings {params.settings:q} --model {params.model} --data {input.data}"
