@@ -80,8 +80,11 @@ def test_grading_runs_in_worker_processes_and_reports_errors():
 
 def test_benchmark_loader_errors_name_the_file(tmp_path):
     (tmp_path / "gsm8k.json").write_text(json.dumps([{"instruction": "q", "input": "", "answer": "1"}]))
-    with pytest.raises(ValueError, match="gsm8k.json: 1 rows, expected 1319"):
+    with pytest.raises(ValueError, match=r"gsm8k.json: sha256 \w{16}\.\.\. is not the GSM8K test set the paper used "
+                                         r"\(2cc616a1e0b23ea1\.\.\..*'benchmark_checksums: false'"):
         load_benchmark("GSM8K", tmp_path)
+    with pytest.raises(ValueError, match="gsm8k.json: 1 rows, expected 1319"):
+        load_benchmark("GSM8K", tmp_path, verify_sha256=False)
     with pytest.raises(FileNotFoundError, match="benchmark_dir"):
         load_benchmark("SVAMP", tmp_path)
 
@@ -91,7 +94,7 @@ def test_benchmark_loader_errors_name_the_file(tmp_path):
 def test_real_benchmarks_load_and_their_gold_answers_grade_correct(name):
     if not (BENCHMARK_DATA / BENCHMARKS[name].file).is_file():
         pytest.skip(f"{BENCHMARKS[name].file} is not among the real test sets here (tests/test_logic.py: fixture)")
-    rows = load_benchmark(name, BENCHMARK_DATA)
+    rows = load_benchmark(name, BENCHMARK_DATA)  # the sha256 of the paper's copy is checked on the way
     assert len(rows) == BENCHMARKS[name].rows and all(r["question"] and r["gold"] for r in rows)
     sample = rows[:: max(1, len(rows) // 40)]
     if BENCHMARKS[name].kind == "choice":

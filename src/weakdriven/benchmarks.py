@@ -6,6 +6,7 @@ written by the embedded preset's data rule. Every loader checks the row count an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,22 +43,39 @@ class Benchmark:
     gold_field: str = "answer"
     rows: int | None = None      # expected row count (the authors' evaluator enforces these)
     record: Callable[[dict], dict] | None = None  # rows that are not question fields + gold: row -> record fields
+    sha256: str | None = None    # of the file the paper's numbers were computed on (None: no reference copy seen)
+    origin: str = ""             # where that file comes from
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
-        Benchmark("AIME2025", "math", "aime2025.json", ("question",), rows=30),
-        Benchmark("MATH500", "math", "math500.jsonl", ("problem",), rows=500),
-        Benchmark("AMC23", "math", "amc23.json", ("instruction",), rows=40),
-        Benchmark("AQuA", "choice", "aqua.json", ("instruction", "input"), rows=254),
-        Benchmark("GSM8K", "math", "gsm8k.json", ("instruction", "input"), rows=1319),
-        Benchmark("MAWPS", "math", "mawps.json", ("instruction", "input"), rows=238),
-        Benchmark("SVAMP", "math", "svamp.json", ("instruction", "input"), rows=1000),
+        Benchmark("AIME2025", "math", "aime2025.json", ("question",), rows=30,
+                  sha256="de1b2907208f7e7302825a16af356e5f3782401e9c51150a46d83240e4f3db97",
+                  origin="the authors' bundled copy, built from opencompass/AIME2025 @ a6ad95f"),
+        Benchmark("MATH500", "math", "math500.jsonl", ("problem",), rows=500,
+                  sha256="35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132",
+                  origin="HuggingFaceH4/MATH-500 test split (its JSONL layout)"),
+        Benchmark("AMC23", "math", "amc23.json", ("instruction",), rows=40,
+                  sha256="09f77c83ef9d4f2674e0be82b865a0a27d30c1320d1e4372d3639360122a17c1",
+                  origin="the authors' bundled copy of math-ai/amc23 test"),
+        Benchmark("AQuA", "choice", "aqua.json", ("instruction", "input"), rows=254,
+                  sha256="de677f5f0139340009eb01f17c0db781b4161912cd1f4efa77292f2fcf3478ee",
+                  origin="the authors' bundled copy"),
+        Benchmark("GSM8K", "math", "gsm8k.json", ("instruction", "input"), rows=1319,
+                  sha256="2cc616a1e0b23ea1df29370476365cde71c4e0aa823fb06cc194c5a8a9381abe",
+                  origin="the authors' bundled copy"),
+        Benchmark("MAWPS", "math", "mawps.json", ("instruction", "input"), rows=238,
+                  sha256="c1a708979cbf2b3df9ac4020baacf3e8e73fcf089e1de7dd1b305b810bfaa15f",
+                  origin="the authors' bundled copy"),
+        Benchmark("SVAMP", "math", "svamp.json", ("instruction", "input"), rows=1000,
+                  sha256="ffed015784f738f317c5603177861d044c4fc94e09211d78b25e96d46c656e2c",
+                  origin="the authors' bundled copy"),
         Benchmark("LogiQA2", "choice", "logiqa2_test.jsonl", ("text", "question", "options"), "answer", rows=1572,
-                  record=_logiqa2),
+                  record=_logiqa2, sha256="71940b37ae0184b677c253a148d57ad4e75d6113447b1563c2ca82483e4e4f8d",
+                  origin="csitfun/LogiQA2.0 test split"),
         Benchmark("ReClor", "choice", "reclor_val.json", ("context", "question", "answers"), "label", rows=500,
-                  record=_reclor),
+                  record=_reclor, origin="ReClor release, val.json (no reference copy seen: not checksummed)"),
         Benchmark("synth-copy", "math", None),
         Benchmark("synth-next", "math", None),
         Benchmark("synth-add", "math", None),
@@ -82,14 +100,28 @@ def _read_rows(path: Path) -> list[dict]:
     return data
 
 
-def load_benchmark(name: str, benchmark_dir: str | Path) -> list[dict]:
-    """Normalised rows ``{id, question, gold}`` of a paper benchmark read from ``benchmark_dir``."""
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_benchmark(name: str, benchmark_dir: str | Path, verify_sha256: bool = True) -> list[dict]:
+    """Normalised rows ``{id, question, gold}`` (+ ``options`` for multiple choice) of a paper benchmark read from
+    ``benchmark_dir``. The file must be the one the paper's numbers were computed on (sha256) unless
+    ``verify_sha256`` is off (config key 'benchmark_checksums: false')."""
     bench = BENCHMARKS[name]
     if bench.file is None:
         raise ValueError(f"{name} is synthetic: it is written by the embedded preset's data rule")
     path = Path(benchmark_dir) / bench.file
     if not path.is_file():
         raise FileNotFoundError(f"{name}: test set {path} not found (set config key 'benchmark_dir')")
+    if verify_sha256 and bench.sha256 and (digest := file_sha256(path)) != bench.sha256:
+        raise ValueError(f"{path}: sha256 {digest[:16]}... is not the {name} test set the paper used "
+                         f"({bench.sha256[:16]}..., {bench.origin}); set config key 'benchmark_checksums: false' "
+                         "to evaluate on it anyway")
     rows = _read_rows(path)
     if bench.rows is not None and len(rows) != bench.rows:
         raise ValueError(f"{path}: {len(rows)} rows, expected {bench.rows} for {name}")
