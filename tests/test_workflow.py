@@ -189,3 +189,18 @@ def test_embedded_preset_end_to_end(tmp_path):
         "seed42/wmss_lam0.5"}  # never M0's or M1's
     assert not {"init_backbone", "sft", "make_embedded_data", "entropy_gap", "figure5"} & set(changed)
 
+
+
+def test_workflow_profile_names_only_rules_that_exist(tmp_path, paper_raw):
+    """A renamed rule must not silently lose its GPUs: every set-resources/set-threads key is a rule (sft_m1 exists
+    with training.m1_from: own_run only)."""
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    work = workflow_copy(tmp_path)
+    (work / "own.yaml").write_text(yaml.safe_dump(mutate(paper_raw, "training.m1_from", "own_run")))
+    rules = set(snakemake(REPO, "--list-rules").stdout.split())
+    rules |= set(snakemake(work, "--list-rules", "--configfile", "own.yaml").stdout.split())
+    assert {"entropy_shard", "train_continue", "generate", "eval_snapshots"} <= rules
+    for section in ("set-resources", "set-threads"):
+        assert set(profile[section]) <= rules, set(profile[section]) - rules
+    gpu_rules = {r for r, res in profile["set-resources"].items() if res.get("gpu")}
+    assert {"sft", "train_continue", "entropy_shard", "generate", "eval_snapshots", "logit_stats"} <= gpu_rules
