@@ -34,7 +34,8 @@ def test_paper_dry_run_lists_the_full_grid():
     assert counts["generate"] == counts["score"] == 3 * 2 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
     assert counts["trajectory_table"] == 2 and counts["figure5"] == 1 and counts["entropy_gap"] == 5
-    assert counts["prepare_benchmark"] == 7 and counts["tables"] == 1 and counts["logit_stats"] == 1
+    assert counts["prepare_benchmark"] == 7 and counts["score_table"] == 2 and counts["diff"] == 1
+    assert counts["logit_stats"] == 1
 
 
 def test_dry_run_prints_each_runs_models_and_kept_snapshots(tmp_path, paper_raw):
@@ -204,3 +205,13 @@ def test_workflow_profile_names_only_rules_that_exist(tmp_path, paper_raw):
         assert set(profile[section]) <= rules, set(profile[section]) - rules
     gpu_rules = {r for r, res in profile["set-resources"].items() if res.get("gpu")}
     assert {"sft", "train_continue", "entropy_shard", "generate", "eval_snapshots", "logit_stats"} <= gpu_rules
+
+
+def test_one_table_needs_only_its_own_runs():
+    """Regenerating Table 2 touches Qwen3-4B-Base only: no other backbone, no snapshot or Figure 5 run."""
+    result = snakemake(REPO, "-n", "-p", "results/paper/tables/table2.csv")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["sft"] == 1 and counts["train_continue"] == 3 and counts["score_table"] == 1  # wmss, +DS, +JT
+    assert counts["generate"] == 4 * 3 and "diff" not in counts and "eval_snapshots" not in counts
+    assert "qwen2.5-3b" not in result.stdout and "weakck" not in result.stdout

@@ -325,36 +325,40 @@ def cmd_trajectory_table(args) -> None:
     wide.to_csv(args.out, index=False)
 
 
-def cmd_tables(args) -> None:
-    import pandas as pd
-
-    from .tables import average_consistency, build_table1, build_table2, diff_against_paper, load_scores
+def cmd_score_table(args) -> None:
+    """Table 1 or 2 from its score files (pass@1, %)."""
+    from .tables import build_table1, build_table2, load_scores
 
     s = _settings(args)
+    spec = s["spec"]
     scores = load_scores(args.scores)
+    lambdas = spec.get("lambdas", [s["lam"]])
+    sub = scores[scores.backbone.isin(spec["backbones"]) & scores.run.isin(spec["runs"])
+                 & scores.benchmark.isin(spec["benchmarks"])]
+    builder = {"table1": build_table1, "table2": build_table2}[args.table]
+    builder(sub, spec["benchmarks"], label_lambda=len(lambdas) > 1).to_csv(args.out, index=False)
+
+
+def cmd_diff(args) -> None:
+    """Every built table against the paper's reported numbers, with the paper's own averages re-computed."""
+    import pandas as pd
+
+    from .tables import average_consistency, diff_against_paper
+
+    s = _settings(args)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    builders = {"table1": build_table1, "table2": build_table2}
-    diffs = []
-    for name, spec in s["tables"].items():
-        lambdas = spec.get("lambdas", [s["lam"]])
-        sub = scores[scores.backbone.isin(spec["backbones"]) & scores.run.isin(spec["runs"])
-                     & scores.benchmark.isin(spec["benchmarks"])]
-        wide = builders[name](sub, spec["benchmarks"], label_lambda=len(lambdas) > 1)
-        wide.to_csv(out / f"{name}.csv", index=False)
-        diffs.append(diff_against_paper(name, wide, s["comparable_with_paper"]))
-    for path in args.built or []:
-        name = Path(path).stem
-        diffs.append(diff_against_paper(name, pd.read_csv(path, keep_default_na=False), s["comparable_with_paper"]))
-    diff = pd.concat(diffs, ignore_index=True)
+    tables = {Path(p).stem: pd.read_csv(p, keep_default_na=False) for p in args.tables}
+    diff = pd.concat([diff_against_paper(name, wide, s["comparable_with_paper"]) for name, wide in tables.items()],
+                     ignore_index=True)
     diff.to_csv(out / "diff.csv", index=False)
     consistency = average_consistency()
     consistency.to_csv(out / "paper_consistency.csv", index=False)
     lines = [f"# Measured vs reported ({s['name']})", ""]
     if not s["comparable_with_paper"]:
         lines += ["This experiment is not the paper's configuration: every cell is marked *not comparable*.", ""]
-    for path in [out / f"{name}.csv" for name in s["tables"]] + [Path(p) for p in args.built or []]:
-        lines += [f"## {path.stem}", "", pd.read_csv(path).to_markdown(index=False), ""]
+    for path in args.tables:
+        lines += [f"## {Path(path).stem}", "", pd.read_csv(path).to_markdown(index=False), ""]
     counts = diff.groupby(["table", "status"]).size().rename("cells").reset_index()
     lines += ["## Diff status", "", counts.to_markdown(index=False), ""]
     bad = consistency[consistency.delta.abs() > 0.05]
@@ -364,6 +368,21 @@ def cmd_tables(args) -> None:
     if len(bad):
         lines += [bad.to_markdown(index=False), ""]
     (out / "diff.md").write_text("\n".join(lines))
+
+
+def cmd_cost(args) -> None:
+    """The jobs a target still needs and their estimated GPU-hours (config section ``cost``)."""
+    from .config import load_config
+    from .cost import cost_table, dry_run_jobs
+
+    configfile = args.configfile or "config/config.yaml"
+    exp = load_config(configfile)
+    jobs = dry_run_jobs(args.targets, args.configfile)
+    table = cost_table(jobs, exp)
+    print(table.to_string(index=False))
+    total = table.iloc[-1]
+    print(f"{', '.join(args.targets) or 'all'}: {total.jobs} jobs not done yet, {total.gpu_hours:.1f} GPU-hours "
+          f"(estimate from {configfile}: cost)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -444,9 +463,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scores", nargs="*", default=[], help="score records: M1's (figure4), the runs' (figure3/5)")
     p.add_argument("--gaps", nargs="*", default=[], help="entropy-gap records (figure5)")
     p.add_argument("--out", required=True)
-    p = stage("tables", cmd_tables, "build the configured tables and the diff against the paper")
+    p = stage("cost", cmd_cost, "GPU-hours of the jobs a target still needs (run in the repository root)")
+    p.add_argument("targets", nargs="*", help="Snakemake targets (tables, figures, one cell's score file); none: all")
+    p.add_argument("--configfile", help="the experiment config (default: config/config.yaml)")
+    p = stage("score-table", cmd_score_table, "Table 1 or 2 from its score files")
+    p.add_argument("--table", choices=["table1", "table2"], required=True)
     p.add_argument("--scores", nargs="+", required=True)
-    p.add_argument("--built", nargs="*", help="tables built by other rules (table6/7, table3, figure4/5) to diff")
+    p.add_argument("--out", required=True)
+    p = stage("diff", cmd_diff, "every built table against the paper; diff.csv, diff.md, paper_consistency.csv")
+    p.add_argument("--tables", nargs="+", required=True, help="table CSVs named <table>.csv (table1 ... figure5)")
     p.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)
     args.func(args)

@@ -62,12 +62,10 @@ def table_runs(spec):
     return runs
 
 
-def get_score_files():
-    files = set()
-    for spec in EXP.tables.values():
-        for backbone, seed, run in table_runs(spec):
-            for bench in spec.benchmarks:
-                files.add(paths.scores(NAME, backbone, seed, run, bench))
+def get_score_files(wildcards):
+    """The score files of one score table (table1 / table2): only what that table shows."""
+    spec = EXP.tables[wildcards.table]
+    files = {paths.scores(NAME, b, s, run, bench) for b, s, run in table_runs(spec) for bench in spec.benchmarks}
     return sorted(files)
 
 
@@ -135,7 +133,7 @@ def get_figure3_scores(wildcards):
 
 
 def get_built_tables():
-    """Tables built by their own rules; the `tables` rule diffs them against the paper."""
+    """Tables built from snapshots, entropy gaps or several runs; the `diff` rule compares them with the paper."""
     names = list(EXP.trajectory_tables) + [f for f in ("figure3", "figure5") if getattr(EXP, f)]
     return [paths.table(NAME, name) for name in names]
 
@@ -149,9 +147,9 @@ def get_diagnostics_tables():
     ]
 
 
-def get_diff_built(wildcards, input):
-    """The first diagnostics backbone's Tables 6/7 and every table built by its own rule."""
-    return " ".join(list(input.diagnostics[:2]) + list(input.built))
+def get_diff_tables(wildcards, input):
+    """Every configured table, and the first diagnostics backbone's Tables 6/7."""
+    return " ".join(list(input.tables) + list(input.diagnostics[:2]))
 
 
 def get_table_outputs():
@@ -355,13 +353,13 @@ def gemma_base_input(wildcards):
     return {}
 
 
-def tables_settings():
+def score_table_settings(wildcards):
+    spec = EXP.tables[wildcards.table]
     return _json(
-        tables={
-            t: dict(config["tables"][t], runs=sorted({r for _, _, r in table_runs(spec)}))
-            for t, spec in EXP.tables.items()
-        },
+        spec=dict(config["tables"][wildcards.table], runs=sorted({r for _, _, r in table_runs(spec)})),
         lam=config["wmss"]["lam"],
-        name=NAME,
-        comparable_with_paper=config["comparable_with_paper"],
     )
+
+
+def diff_settings():
+    return _json(name=NAME, comparable_with_paper=config["comparable_with_paper"])

@@ -1,0 +1,105 @@
+"""GPU-hours of the jobs a target still needs, before launching it: `weakdriven cost TARGET ...`.
+
+The job list is Snakemake's own dry-run (only jobs whose outputs are missing or outdated appear). Each job is priced
+from the config's ``cost`` section, calibrated on the paper's Table 11: one SFT epoch over the 111,657-row training set
+on Qwen3-4B-Base took 4h30m on 8 GPUs (36 GPU-hours). Training scales with the backbone's parameters and the rows;
+a mixed-logit stage runs two models (``mixed_loss_factor``); the WD-DS entropy pass is a forward pass
+(``forward_fraction`` of an epoch); generation is priced per sample (``gpu_seconds_per_sample`` at 4B, scaled).
+These are estimates for planning, not measurements.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .benchmarks import BENCHMARKS
+from .config import Experiment
+from .eval.generation import PROTOCOLS
+from .methods import Run
+
+_JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", re.M)
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    wildcards: dict[str, str]
+
+
+def dry_run_jobs(targets: list[str], configfile: str | None, workdir: str | Path = ".") -> list[Job]:
+    """The jobs Snakemake would run for ``targets`` (a dry-run of the workflow in ``workdir``)."""
+    beside = Path(sys.executable).parent / "snakemake"  # the environment's own snakemake, even if not on PATH
+    cmd = [str(beside) if beside.is_file() else "snakemake", "-n", *targets]
+    if configfile:
+        cmd += ["--configfile", configfile]
+    result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"snakemake dry-run failed:\n{result.stderr[-3000:]}")
+    return parse_jobs(result.stdout)
+
+
+def parse_jobs(dry_run: str) -> list[Job]:
+    jobs = []
+    for match in _JOB.finditer(dry_run):
+        wildcards = {}
+        for line in match[2].splitlines():
+            if line.strip().startswith("wildcards:"):
+                wildcards = dict(part.split("=", 1) for part in line.split(":", 1)[1].strip().split(", "))
+        jobs.append(Job(match[1], wildcards))
+    return jobs
+
+
+def _rows(exp: Experiment) -> int:
+    td = exp.train_data
+    return td.max_rows or td.expected_rows or td.n_train or 1
+
+
+def _benchmark_rows(name: str) -> int:
+    return BENCHMARKS[name].rows or 50
+
+
+def job_gpu_hours(job: Job, exp: Experiment) -> float:
+    """Estimated GPU-hours of one job (0 for CPU-only rules)."""
+    c = exp.raw["cost"]
+    wc = job.wildcards
+    if "backbone" not in wc:
+        return 0.0
+    size = exp.backbone(wc["backbone"]).params_b / c["reference_params_b"]
+    epoch = c["gpu_hours_per_epoch"] * size * _rows(exp) / c["reference_rows"]
+    if job.rule == "sft":
+        return exp.training.sft_epochs * epoch
+    if job.rule == "sft_m1":
+        return epoch
+    if job.rule == "train_continue":
+        run = Run.parse(wc["run"])
+        factor = c["mixed_loss_factor"] if run.method.loss == "mixed" else 1.0
+        if run.method.data == "wdds" and exp.wmss.dedup:
+            factor *= c["dedup_active_fraction"]
+        return exp.training.joint_epochs * epoch * factor
+    if job.rule == "entropy_shard":
+        return epoch * c["forward_fraction"] / exp.wmss.entropy_shards
+    if job.rule in ("generate", "eval_snapshots"):
+        samples = _benchmark_rows(wc["benchmark"]) * PROTOCOLS[exp.evaluation.protocol].n
+        models = len(exp.trajectory.checkpoints) if job.rule == "eval_snapshots" else 1
+        return samples * models * c["gpu_seconds_per_sample"] * size / 3600
+    if job.rule == "logit_stats":
+        return c["gpu_hours_per_diagnostics"] * size
+    return 0.0
+
+
+def cost_table(jobs: list[Job], exp: Experiment):
+    """Per rule: jobs and GPU-hours (a pandas frame), sorted by GPU-hours, with a total row."""
+    import pandas as pd
+
+    per_rule: dict[str, list[float]] = defaultdict(list)
+    for job in jobs:
+        per_rule[job.rule].append(job_gpu_hours(job, exp))
+    rows = [{"rule": rule, "jobs": len(hours), "gpu_hours": round(sum(hours), 2)} for rule, hours in per_rule.items()]
+    table = pd.DataFrame(rows, columns=["rule", "jobs", "gpu_hours"]).sort_values("gpu_hours", ascending=False)
+    total = {"rule": "total", "jobs": int(table.jobs.sum()), "gpu_hours": round(float(table.gpu_hours.sum()), 2)}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
