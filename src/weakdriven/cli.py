@@ -167,12 +167,10 @@ def cmd_merge_entropy(args) -> None:
 
 
 def cmd_wdds_select(args) -> None:
-    from .data.chat import read_jsonl
-    from .methods.wmss import select_active
+    from .methods.wmss import read_entropies, select_active
 
     w = _settings(args)["wmss"]
-    weak = {r["id"]: r["entropy"] for r in read_jsonl(args.weak, ("id",))}
-    strong = {r["id"]: r["entropy"] for r in read_jsonl(args.strong, ("id",))}
+    weak, strong = read_entropies(args.weak), read_entropies(args.strong)
     result = select_active(weak, strong, w["alpha"], w["beta"], w["gamma"], w["formula"], w["dedup"],
                            w["sampling_seed"], source=f"{args.weak} and {args.strong}")
     # Fig. 4 / Sec. 6.5: optimizer steps of one joint stage on the active set vs on the full set (123 vs 218 there)
@@ -283,17 +281,9 @@ def cmd_entropy_gap(args) -> None:
     """Figure 5's entropy separation of a weak/strong pair: mean and std over samples of H_weak - H_strong."""
     import numpy as np
 
-    from .data.chat import read_jsonl
+    from .methods.wmss import read_entropies
 
-    def entropies(path: str) -> dict[str, float]:
-        out = {}
-        for row in read_jsonl(path, ("id",)):
-            if not isinstance(row.get("entropy"), int | float) or not math.isfinite(row["entropy"]):
-                raise ValueError(f"{path}: sample {row['id']!r} has no finite 'entropy' ({row.get('entropy')!r})")
-            out[row["id"]] = float(row["entropy"])
-        return out
-
-    weak, strong = entropies(args.weak), entropies(args.strong)
+    weak, strong = read_entropies(args.weak), read_entropies(args.strong)
     if weak.keys() != strong.keys():
         raise ValueError(f"{args.weak} and {args.strong} cover different sample ids, "
                          f"e.g. {sorted(weak.keys() ^ strong.keys())[:5]}")

@@ -49,13 +49,18 @@ def grade_math(completion: str, gold: str, timeout_s: int = 5) -> bool:
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout_s))
 
 
+def grade_choice(completion: str, gold: str, options: list[str] | None = None) -> bool:
+    """Whether the completion's multiple-choice letter (or the one option text it states) is the gold letter."""
+    return extract_choice(completion, options) == gold.strip().strip("()").upper()
+
+
 def grade_one(args: tuple) -> tuple[bool, str | None]:
     """(correct, error) of one completion; runs in a worker process. ``args`` = (kind, completion, gold, timeout_s
     [, options])."""
     kind, completion, gold, timeout_s, *rest = args
     try:
         if kind == "choice":
-            return extract_choice(completion, rest[0] if rest else None) == gold.strip().strip("()").upper(), None
+            return grade_choice(completion, gold, rest[0] if rest else None), None
         return grade_math(completion, gold, timeout_s), None
     except Exception as err:  # a grader crash counts as wrong and is reported beside the accuracy
         return False, f"{type(err).__name__}: {err}"
@@ -78,5 +83,5 @@ def score_answer(benchmark: str, completion: str, gold: str) -> bool:
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; known: {sorted(BENCHMARKS)}")
     if BENCHMARKS[benchmark].kind == "choice":
-        return extract_choice(completion) == gold.strip().strip("()").upper()
+        return grade_choice(completion, gold)
     return grade_math(completion, gold)

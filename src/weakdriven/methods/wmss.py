@@ -53,6 +53,20 @@ def merge_entropy_shards(shards: dict[str, list[dict]], training_ids: list[str])
     return [by_id[i][1] for i in training_ids]
 
 
+def read_entropies(path: str | Path) -> dict[str, float]:
+    """Sample id -> entropy of an entropy file; a row without a finite entropy is named."""
+    import math
+
+    from ..data.chat import read_jsonl
+
+    out = {}
+    for row in read_jsonl(path, ("id",)):
+        if not isinstance(row.get("entropy"), int | float) or not math.isfinite(row["entropy"]):
+            raise ValueError(f"{path}: sample {row['id']!r} has no finite 'entropy' ({row.get('entropy')!r})")
+        out[row["id"]] = float(row["entropy"])
+    return out
+
+
 def select_active(h_weak: dict[str, float], h_strong: dict[str, float], alpha: float, beta: float, gamma: float,
                   formula: str, dedup: bool, seed: int, source: str = "entropy files") -> dict:
     """WD-DS Step A: the active set (sample ids in draw order) from per-sample entropies of the weak/strong models."""
