@@ -1,7 +1,11 @@
 """Peak memory and time per training step: SFT and WD-JT, naive (full [B, T, V] logits) vs chunked fused loss.
 
     python benchmarks/ce_memory.py                      # CPU: V = 151,936, T = 1024, hidden 64 (a few minutes)
+    python benchmarks/ce_memory.py --loss-only          # the mixed loss alone, forward + backward (Eq. 6)
     python benchmarks/ce_memory.py --device cuda --seq-len 4096 --hidden 256
+
+``--loss-only`` times the WD-JT loss on random final hidden states [N, d] and output embeddings [V, d] of both
+models: the naive path (two [N, V] logit tensors, mixed_logit_loss, autograd) against the fused chunked one.
 
 Each variant runs in its own process. Peak memory is the step's peak above the memory held before it (CPU: peak RSS
 via /proc/self/clear_refs + VmHWM; CUDA: torch.cuda.max_memory_allocated), measured on the second step so that the
@@ -17,6 +21,7 @@ import sys
 import time
 
 VARIANTS = ("sft-naive", "sft-chunked", "wdjt-naive", "wdjt-chunked")
+LOSS_VARIANTS = ("loss-naive", "loss-fused")
 
 
 def _rss_kb(field: str) -> int:
@@ -27,8 +32,39 @@ def _rss_kb(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def _loss_step(args):
+    """The mixed loss alone (forward + backward) on random hidden states and output embeddings of both models."""
+    import torch
+
+    from weakdriven.fused import fused_mixed_linear_cross_entropy
+    from weakdriven.methods.equations import mixed_logit_loss
+
+    torch.manual_seed(0)
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    n = args.batch * args.seq_len
+    tensors = [torch.randn(*shape, device=device, dtype=dtype, requires_grad=True)
+               for shape in ((n, args.hidden), (n, args.hidden), (args.vocab, args.hidden), (args.vocab, args.hidden))]
+    labels = torch.randint(0, args.vocab, (n,), device=device)
+
+    def step():
+        for t in tensors:
+            t.grad = None
+        h_w, h_s, w_w, w_s = tensors
+        if args.variant == "loss-naive":
+            loss = mixed_logit_loss(h_w @ w_w.T, h_s @ w_s.T, labels, 0.5)
+        else:
+            loss = fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, labels, 0.5, chunk_size=args.chunk_size)
+        loss.backward()
+        return float(loss)
+
+    return step
+
+
 def run_variant(args) -> dict:
     import torch
+
+    if args.variant.startswith("loss"):
+        return _measure(args, _loss_step(args), torch.device(args.device))
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from weakdriven.methods.equations import mixed_logit_loss
@@ -68,7 +104,13 @@ def run_variant(args) -> dict:
         opt.step()
         return float(loss)
 
-    step()  # warm-up: optimizer state allocated
+    return _measure(args, step, device)
+
+
+def _measure(args, step, device) -> dict:
+    import torch
+
+    step()  # warm-up: optimizer state / gradients allocated
     if device.type == "cuda":
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
@@ -101,21 +143,31 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1, help="sequences per step")
     p.add_argument("--hidden", type=int, default=64, help="hidden size of the two-layer test models")
     p.add_argument("--repeats", type=int, default=3, help="timed steps per variant (the minimum is reported)")
-    p.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    p.add_argument("--loss-only", action="store_true", help="the mixed loss alone on random hidden states")
+    p.add_argument("--dtype", default="float32", help="loss-only: dtype of the hidden states and embeddings")
+    p.add_argument("--chunk-size", type=int, default=None, help="loss-only: positions per chunk (default: auto)")
+    p.add_argument("--variant", choices=VARIANTS + LOSS_VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.variant:
         print(json.dumps(run_variant(args)))
         return
     rows = {}
-    for variant in VARIANTS:
+    for variant in LOSS_VARIANTS if args.loss_only else VARIANTS:
         cmd = [sys.executable, __file__, "--variant", variant] + [
-            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k != "variant"]
+            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+            if k not in ("variant", "loss_only") and v is not None]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         rows[variant] = json.loads(out.strip().splitlines()[-1])
-    print(f"device={args.device} V={args.vocab} T={args.seq_len} B={args.batch} hidden={args.hidden}")
+    print(f"device={args.device} V={args.vocab} T={args.seq_len} B={args.batch} hidden={args.hidden}"
+          + (f" dtype={args.dtype} (loss only)" if args.loss_only else ""))
     print(f"{'variant':14s} {'peak MB':>10s} {'step s':>9s} {'loss':>9s}")
     for r in rows.values():
         print(f"{r['variant']:14s} {r['peak_mb']:10.1f} {r['step_s']:9.3f} {r['loss']:9.4f}")
+    if args.loss_only:
+        naive, fused = rows["loss-naive"], rows["loss-fused"]
+        print(f"mixed loss: fused/naive peak memory {fused['peak_mb'] / naive['peak_mb']:.3f}x, time "
+              f"{fused['step_s'] / naive['step_s']:.3f}x, |loss diff| {abs(fused['loss'] - naive['loss']):.2e}")
+        return
     for name in ("sft", "wdjt"):
         naive, chunked = rows[f"{name}-naive"], rows[f"{name}-chunked"]
         print(f"{name}: chunked/naive peak memory {chunked['peak_mb'] / naive['peak_mb']:.3f}x, "

@@ -1,9 +1,12 @@
 """Embedded data, the AM-1.4M filter, benchmark loaders and grading (on real test sets when they are beside us)."""
 
 import json
+import os
+import re
+import subprocess
 
 import pytest
-from conftest import BENCHMARK_DATA
+from conftest import BENCHMARK_DATA, BIN
 
 from weakdriven.benchmarks import BENCHMARKS, load_benchmark
 from weakdriven.data.am import FORMAT, filter_math_rows
@@ -52,15 +55,97 @@ def test_am_filter_keeps_verified_rows_and_counts_each_drop_reason():
     assert kept[0] == {"id": "am-0", "question": "What is 2+2?", "completion": good, "answer": "4"}
 
 
-def test_am_loader_reads_a_local_file_in_hub_format(tmp_path):
-    from weakdriven.data.am import load_am_rows
+AM_REVISION = "53531c06634904118a2dcd83961918c4d69d1cdf"
 
-    path = tmp_path / "am.jsonl"
-    path.write_text("\n".join(json.dumps(am_row(f"q{i}", "<think>x</think><answer>\\boxed{1}</answer>", "1"))
-                              for i in range(3)))
-    rows = load_am_rows("local", path=str(path))
-    kept, counts = filter_math_rows(rows)
-    assert len(kept) == 3 and counts["kept"] == 3
+
+def am_hub_row(question, answer_text, reference, source="openR1Math_default", think="t"):
+    """A row as the dataset card shows it: user info (source, reference_answer, test_case), assistant info."""
+    content = f"<think>{think}\n</think>\n<answer>\n{answer_text}\n</answer>"
+    return {"messages": [
+        {"role": "user", "content": question,
+         "info": {"source": source, "reference_answer": reference, "test_case": None}},
+        {"role": "assistant", "content": content,
+         "info": {"source": "am-0309", "think_content": think + "\n", "answer_content": "\n" + answer_text + "\n"}},
+    ]}
+
+
+def am_hub_files():
+    """The three files of the hub repository: two zstd subsets (every reason once or more) and the plain sample."""
+    import zstandard
+
+    half = [am_hub_row("What is 2+2?", "So \\boxed{4}.", "4"),                       # kept
+            am_hub_row("What is 2+2?", "The answer is 4", "4"),                         # bad format (no box)
+            am_hub_row("Write a poem.", "Roses \\boxed{x}", None, "InfinityInstruct"),  # no reference
+            am_hub_row("Prove it.", "So \\boxed{3}.", "A proof by induction.", "NuminaMath_1.5")]  # unparsable ref
+    nine = [am_hub_row("What is 3*3?", "\\boxed{9}", "9"),                             # kept
+            am_hub_row("What is 3*3?", "\\boxed{6}", "9"),                             # incorrect
+            {"messages": [{"role": "user", "content": "hi", "info": {}}]},            # bad messages
+            am_hub_row("What is 1/2?", "\\boxed{\\frac{1}{2}}", "0.5")]                 # kept
+
+    def jsonl(rows):
+        return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+    zstd = zstandard.ZstdCompressor(level=3)
+    return {"am_0.5M.jsonl.zst": zstd.compress(jsonl(half)), "am_0.9M.jsonl.zst": zstd.compress(jsonl(nine)),
+            "am_0.9M_sample_1k.jsonl": jsonl(nine[:1] * 3)}
+
+
+def prepare_train(tmp_path, train_data, env):
+    out = tmp_path / "out" / "train.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([str(BIN / "weakdriven"), "prepare-train", "--settings",
+                             json.dumps({"train_data": train_data}), "--out", str(out)],
+                            capture_output=True, text=True, env=env)
+    return result, out
+
+
+def test_am_loader_reads_the_hub_layout_offline_and_logs_counts_per_reason(tmp_path):
+    from test_fetch import hf_cache
+
+    cache = tmp_path / "hf"
+    repo = cache / "hub" / "datasets--a-m-team--AM-DeepSeek-R1-Distilled-1.4M"
+    hf_cache(cache, "a-m-team/AM-DeepSeek-R1-Distilled-1.4M", am_hub_files())
+    (repo / "snapshots" / "89abcdef0123456789abcdef0123456789abcdef").rename(repo / "snapshots" / AM_REVISION)
+    env = dict(os.environ, HF_HOME=str(cache), HF_HUB_OFFLINE="1")
+    train_data = {"source": "hub", "hub_id": "a-m-team/AM-DeepSeek-R1-Distilled-1.4M", "revision": AM_REVISION,
+                  "domain": "math", "subsets": ["am_0.5M", "am_0.9M"], "expected_rows": 3, "max_rows": None}
+    result, out = prepare_train(tmp_path, train_data, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in kept] == ["am_0.5M-1", "am_0.9M-1", "am_0.9M-4"]
+    assert kept[0] == {"id": "am_0.5M-1", "question": "What is 2+2?", "answer": "4",
+                       "completion": "<think>t\n</think>\n<answer>\nSo \\boxed{4}.\n</answer>"}
+    counts = dict(re.findall(r"AM math filter: (.+?)\s+(\d+)$", result.stderr, re.M))
+    assert counts == {"kept": "3", "bad messages": "1", "bad format": "1", "no reference": "1",
+                      "unparsable reference": "1", "incorrect": "1"}
+    # a kept count other than the expected one: an error with every count, and no training file
+    result, out = prepare_train(tmp_path / "again", dict(train_data, expected_rows=111657), env)
+    assert result.returncode != 0 and not out.exists()
+    assert "kept 3 rows, config key 'train_data.expected_rows' says 111,657" in result.stderr
+    assert "incorrect 1 (paper: 61,737)" in result.stderr and "expected_rows: null" in result.stderr
+    # the sample subset is a plain JSONL file; another revision is not in the cache and fails offline
+    result, out = prepare_train(tmp_path / "sample", dict(train_data, subsets=["am_0.9M_sample_1k"],
+                                                          expected_rows=None), env)
+    assert result.returncode == 0 and len(out.read_text().splitlines()) == 3
+    result, out = prepare_train(tmp_path / "other", dict(train_data, revision="f" * 40), env)
+    assert result.returncode != 0 and not out.exists()
+
+
+def test_am_loader_names_a_damaged_file_and_line(tmp_path):
+    from weakdriven.data.am import am_files, iter_am_rows
+
+    files = am_hub_files()
+    (tmp_path / "am_0.5M.jsonl.zst").write_bytes(files["am_0.5M.jsonl.zst"][:-20])  # truncated download
+    (tmp_path / "am_0.9M.jsonl.zst").write_bytes(files["am_0.9M.jsonl.zst"])
+    with pytest.raises(ValueError, match=r"am_0.5M.jsonl.zst: damaged after line \d+"):
+        list(iter_am_rows(am_files("local", path=str(tmp_path))))
+    (tmp_path / "am_0.9M_sample_1k.jsonl").write_text('{"messages": []}\n{not json\n')
+    with pytest.raises(ValueError, match=r"am_0.9M_sample_1k.jsonl:2: not valid JSON"):
+        list(iter_am_rows(am_files("local", path=str(tmp_path), subsets=["am_0.9M_sample_1k"])))
+    with pytest.raises(FileNotFoundError, match=r"am_0.9M.jsonl.zst'\] \(prefetch"):
+        am_files("local", path=str(tmp_path / "empty"), subsets=["am_0.9M"])
+    with pytest.raises(ValueError, match=r"'train_data.subsets': \['am_2M'\]"):
+        am_files("local", path=str(tmp_path), subsets=["am_2M"])
 
 
 def test_choice_extraction():

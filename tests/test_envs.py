@@ -74,3 +74,18 @@ def test_scoring_and_tables_import_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_submit_host_requirements_agree_with_the_cpu_environment():
+    """One pip command installs the submit host (Snakemake, the SLURM plugin, this package); its pins are the ones
+    the tests ran with."""
+    lines = (REPO / "envs" / "requirements-submit.txt").read_text().splitlines()
+    submit = dict(PIN.match(line).groups() for line in lines if PIN.match(line))
+    cpu_lines = [*(REPO / "envs" / "requirements-cpu.txt").read_text().splitlines(),
+                 *(REPO / "envs" / "requirements-code.txt").read_text().splitlines()]
+    cpu = dict(PIN.match(line).groups() for line in cpu_lines if PIN.match(line))
+    assert {"snakemake", "snakemake-executor-plugin-slurm", "huggingface_hub", "evalplus"} <= set(submit)
+    assert "-e ." in lines
+    for name, version in submit.items():
+        if name in cpu:
+            assert cpu[name] == version, name

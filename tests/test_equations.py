@@ -206,7 +206,7 @@ def test_wdds_paper_formulas_match_reference(data, coefs):
 
 
 def test_select_active_draws_pool_size_and_checks_ids():
-    from weakdriven.methods.wmss import resolve_active, select_active
+    from weakdriven.methods.wdds import resolve_active, select_active
 
     weak = {f"s{i}": 1.0 + i for i in range(50)}
     strong = {f"s{i}": 1.0 + (i % 7) for i in range(50)}

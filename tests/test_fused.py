@@ -93,3 +93,30 @@ def test_chunked_entropy_equals_the_full_softmax_entropy():
     for chunk in (1, 5, None):
         torch.testing.assert_close(chunked_entropy(h, w, chunk), token_entropy(h @ w.T).detach(), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_float64_inputs_give_a_float64_loss_and_pass_gradcheck():
+    torch.manual_seed(3)
+    n, d, v = 6, 3, 7
+    shapes = ((n, d), (n, d), (v, d), (v, d))
+    inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
+    labels = torch.tensor([0, 6, -100, 3, 3, 1])
+    loss = fused_mixed_linear_cross_entropy(*inputs, labels, 0.3, chunk_size=2)
+    assert loss.dtype == torch.float64
+    assert torch.autograd.gradcheck(
+        lambda hw, hs, ww, ws: fused_mixed_linear_cross_entropy(hw, hs, ww, ws, labels, 0.3, chunk_size=2), inputs)
+    assert torch.autograd.gradcheck(lambda h, w: fused_linear_cross_entropy(h, w, labels, chunk_size=4),
+                                    inputs[1:4:2])
+
+
+def test_mixed_logits_are_one_linear_map_of_the_concatenated_inputs():
+    """[lam*h_s | (1-lam)*h_w] @ [W_s | W_w]^T = lam*z_s + (1-lam)*z_w: plain CE on the concatenation (what a fused
+    linear-CE kernel such as Liger's is fed) gives the mixed loss exactly."""
+    torch.manual_seed(4)
+    n, d, v, lam = 9, 4, 11, 0.5
+    h_w, h_s = torch.randn(n, d, dtype=torch.float64), torch.randn(n, d, dtype=torch.float64)
+    w_w, w_s = torch.randn(v, d, dtype=torch.float64), torch.randn(v, d, dtype=torch.float64)
+    labels = torch.randint(0, v, (n,))
+    cat_h, cat_w = torch.cat([lam * h_s, (1 - lam) * h_w], 1), torch.cat([w_s, w_w], 1)
+    torch.testing.assert_close(fused_linear_cross_entropy(cat_h, cat_w, labels),
+                               fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, labels, lam))

@@ -103,10 +103,46 @@ def test_score_records_reports_unbiased_pass_at_k_per_prompt():
     answers = {"p0": ["4", "4", "5", "6"], "p1": ["9", "1", "2", "3"]}  # 2 of 4 and 1 of 4 correct
     gens = [{"prompt_id": pid, "sample_index": i, "text": f"\\boxed{{{a}}}", "finish_reason": "stop",
              "protocol": "test"} for pid, texts in answers.items() for i, a in enumerate(texts)]
-    ev = {"grader_workers": 1, "grader_timeout_s": 5}
+    ev = {"grader_workers": 1, "grader_timeout_s": 5, "max_grader_errors": 0}
     scored = score_records("GSM8K", rows, gens, ev, "gens")
     assert scored["samples_per_prompt"] == 4 and scored["accuracy"] == 3 / 8
     assert scored["pass_at_k"] == {"1": pytest.approx(3 / 8), "4": pytest.approx(1.0)}
     assert pass_at_k(4, 2, 2) == pytest.approx(5 / 6)  # by hand: 1 - C(2,2)/C(4,2)
     with pytest.raises(ValueError, match=r"gens: prompts have different numbers of samples \[3, 4\]"):
         score_records("GSM8K", rows, gens[:-1], ev, "gens")
+
+
+HAS_AQUA = (BENCHMARK_DATA / "aqua.json").is_file()
+
+
+@pytest.mark.skipif(not HAS_AQUA, reason="the real AQuA test set is not beside the repo")
+def test_aqua_boxed_option_values_are_matched_against_the_option_texts():
+    """The authors' AQuA grader: a boxed letter or "answer is (X)" first, else the boxed value against the option
+    texts, which sit in the instruction ("Answer Choices: (A) 23.65 (B) ...")."""
+    rows = load_benchmark("AQuA", BENCHMARK_DATA)
+    raw = json.loads((BENCHMARK_DATA / "aqua.json").read_text())
+    assert len(rows) == 254 and all(len(r["options"]) == 5 for r in rows)
+    assert rows[0]["options"] == ["23.65", "1000", "35.62", "2.65", "1023.65"] and rows[0]["gold"] == "A"
+    assert rows[0]["question"] == raw[0]["instruction"].strip()  # the prompt is unchanged
+    golds = [r["gold"] for r in rows]
+    boxed_gold = grade_many("choice", [f"So the result is \\boxed{{{r['options']['ABCDE'.index(r['gold'])]}}}."
+                                       for r in rows], golds, 2, 5, [r["options"] for r in rows])
+    boxed_other = grade_many("choice", [f"\\boxed{{{r['options'][('ABCDE'.index(r['gold']) + 1) % 5]}}}"
+                                        for r in rows], golds, 2, 5, [r["options"] for r in rows])
+    right, wrong = sum(ok for ok, _ in boxed_gold), sum(ok for ok, _ in boxed_other)
+    assert right >= 250 and wrong == 0, (right, wrong)
+    # a letter wins over a value; a value that is no option is no answer
+    first = rows[0]
+    assert score_answer("AQuA", "\\boxed{23.65}", "A", first["options"])
+    assert score_answer("AQuA", "The answer is (A). \\boxed{23.65}", "A", first["options"])
+    assert not score_answer("AQuA", "The answer is (D). \\boxed{23.65}", "A", first["options"])
+    assert extract_choice("\\boxed{\\$23.65}", first["options"]) == "A"
+    assert extract_choice("\\boxed{24}", first["options"]) is None
+    assert not score_answer("AQuA", "\\boxed{23.65}", "A")  # without the options there is nothing to match
+
+
+def test_aqua_rows_without_answer_choices_are_refused(tmp_path):
+    bad = [{"instruction": "What is 2+2?", "input": "", "output": "", "answer": "A"}] * 254
+    (tmp_path / "aqua.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match=r"aqua.json: row 0: the instruction has no 'Answer Choices: \(A\) \.\.\. "):
+        load_benchmark("AQuA", tmp_path, verify_sha256=False)

@@ -263,7 +263,7 @@ def test_killed_joint_training_resumes_bitwise(world, tmp_path):
 
 
 def test_sharded_entropies_merge_to_the_unsharded_pass(world):
-    from weakdriven.methods.wmss import merge_entropy_shards, shard_bounds
+    from weakdriven.methods.wdds import merge_entropy_shards, shard_bounds
 
     _, tok, examples = world
     model = build_tiny_model(tok, ARCH, seed=4)
@@ -278,7 +278,7 @@ def test_sharded_entropies_merge_to_the_unsharded_pass(world):
 
 
 def test_shard_bounds_and_merge_errors():
-    from weakdriven.methods.wmss import merge_entropy_shards, shard_bounds
+    from weakdriven.methods.wdds import merge_entropy_shards, shard_bounds
 
     bounds = [shard_bounds(10, i, 4) for i in range(4)]
     assert bounds == [(0, 2), (2, 5), (5, 7), (7, 10)]

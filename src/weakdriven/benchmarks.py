@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,19 @@ def _multiple_choice(context: str, question: str, options: list, answer: int) ->
     lines = [context.strip(), question.strip(), *(f"{LETTERS[i]}. {str(o).strip()}" for i, o in enumerate(options))]
     return {"question": "\n".join(line for line in lines if line), "gold": LETTERS[answer],
             "options": [str(o).strip() for o in options]}
+
+
+_AQUA_CHOICES = re.compile(r"\(([A-E])\)\s*(.*?)\s*(?=\([A-E]\)|$)", re.S)
+
+
+def _aqua(row: dict) -> dict:  # the authors' AQuA: the options sit in the instruction ("Answer Choices: (A) 23.65 ...")
+    instruction, extra = str(row["instruction"]).strip(), str(row["input"]).strip()
+    _, marker, choices = instruction.rpartition("Answer Choices:")
+    found = _AQUA_CHOICES.findall(choices) if marker else []
+    if [letter for letter, _ in found] != list(LETTERS[:len(found)]) or len(found) < 2:
+        raise ValueError("the instruction has no 'Answer Choices: (A) ... (B) ...' list")
+    return {"question": "\n".join(t for t in (instruction, extra) if t), "gold": str(row["answer"]).strip(),
+            "options": [text for _, text in found]}
 
 
 def _logiqa2(row: dict) -> dict:    # csitfun/LogiQA2.0 test: text, question, options[4], answer (0-3)
@@ -134,7 +148,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("AMC23", "math", "amc23.json", ("instruction",), rows=40,
                   sha256="09f77c83ef9d4f2674e0be82b865a0a27d30c1320d1e4372d3639360122a17c1",
                   origin="the authors' bundled copy of math-ai/amc23 test", source=AUTHORS),
-        Benchmark("AQuA", "choice", "aqua.json", ("instruction", "input"), rows=254,
+        Benchmark("AQuA", "choice", "aqua.json", ("instruction", "input"), rows=254, record=_aqua,
                   sha256="de677f5f0139340009eb01f17c0db781b4161912cd1f4efa77292f2fcf3478ee",
                   origin="the authors' bundled copy", source=AUTHORS),
         Benchmark("GSM8K", "math", "gsm8k.json", ("instruction", "input"), rows=1319,

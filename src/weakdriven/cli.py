@@ -85,16 +85,17 @@ def cmd_make_embedded(args) -> None:
 
 
 def cmd_prepare_train(args) -> None:
-    from .data.am import filter_math_rows, load_am_rows
+    from .data.am import PAPER_SUBSETS, REASONS, am_files, check_kept_count, filter_math_rows, iter_am_rows
     from .data.chat import write_jsonl
 
     s = _settings(args)["train_data"]
-    rows = load_am_rows(s["source"], s.get("hub_id"), s.get("revision"), s.get("path"))
-    kept, counts = filter_math_rows(rows)
-    log.info("AM math filter: %s", dict(counts))
-    if s.get("expected_rows") and s["max_rows"] is None and len(kept) != s["expected_rows"]:
-        raise ValueError(f"filtering kept {len(kept)} rows, config key 'train_data.expected_rows' says "
-                         f"{s['expected_rows']}")
+    files = am_files(s["source"], s.get("hub_id"), s.get("revision"), s.get("path"),
+                     s.get("subsets", PAPER_SUBSETS))
+    log.info("AM rows from %s", [str(f) for _, f in files])
+    kept, counts = filter_math_rows(iter_am_rows(files))
+    for reason in REASONS:
+        log.info("AM math filter: %-20s %9d", reason, counts[reason])
+    check_kept_count(counts, s.get("expected_rows"))
     write_jsonl(args.out, kept[: s["max_rows"]] if s["max_rows"] else kept)
 
 
@@ -115,6 +116,17 @@ def cmd_fetch_benchmarks(args) -> None:
             print(f"{name}: NOT FETCHED: {err}")
     if missing:
         raise SystemExit(f"{len(missing)} of {len(names)} test sets are not in {args.benchmark_dir}: {missing}")
+
+
+def cmd_prefetch(args) -> None:
+    """Download every pinned backbone, the training data and the benchmarks (run it where there is internet)."""
+    from .config import load_config
+    from .prefetch import prefetch_to
+
+    exp = load_config(args.configfile)
+    prefetch_to(exp, args.out)
+    print(f"everything is in the cache (HF_HOME) and {exp.benchmark_dir}; jobs can run with HF_HUB_OFFLINE=1; "
+          f"record: {args.out}")
 
 
 def cmd_prepare_benchmark(args) -> None:
@@ -191,7 +203,8 @@ def cmd_train_sft(args) -> None:
 
 def cmd_entropy(args) -> None:
     from .data.chat import write_jsonl
-    from .methods.wmss import shard_bounds
+    from .device import job_device
+    from .methods.wdds import shard_bounds
     from .training import completion_entropies, load_causal_lm
 
     s = _settings(args)
@@ -199,7 +212,8 @@ def cmd_entropy(args) -> None:
     examples = _examples(args.data, s)
     start, end = shard_bounds(len(examples), args.shard, args.shards)
     model, tokenizer = load_causal_lm(args.model, bf16=s["training"]["bf16"],
-                                      attn_implementation=s["training"]["attn_implementation"])
+                                      attn_implementation=s["training"]["attn_implementation"],
+                                      device=job_device(s["gpus"]))
     rows = completion_entropies(model, tokenizer, examples[start:end],
                                 s["system_prompt"] if w["entropy_system_prompt"] else None, w["entropy_max_length"])
     write_jsonl(args.out, rows)
@@ -207,14 +221,14 @@ def cmd_entropy(args) -> None:
 
 def cmd_merge_entropy(args) -> None:
     from .data.chat import load_examples, read_jsonl, write_jsonl
-    from .methods.wmss import merge_entropy_shards
+    from .methods.wdds import merge_entropy_shards
 
     shards = {path: list(read_jsonl(path, ("id",))) for path in args.shards}
     write_jsonl(args.out, merge_entropy_shards(shards, [ex.id for ex in load_examples(args.data)]))
 
 
 def cmd_wdds_select(args) -> None:
-    from .methods.wmss import read_entropies, select_active
+    from .methods.wdds import read_entropies, select_active
 
     w = _settings(args)["wmss"]
     weak, strong = read_entropies(args.weak), read_entropies(args.strong)
@@ -233,7 +247,8 @@ def cmd_wdds_select(args) -> None:
 def cmd_train_continue(args) -> None:
     """Every method but sft: one further stage from M1 (App. E.5), or from M_t at Algorithm 1's iteration t."""
     from .methods import Run
-    from .methods.wmss import resolve_active, run_continue
+    from .methods.wdds import resolve_active
+    from .methods.wmss import run_continue
 
     s = _settings(args)
     run = Run.parse(args.run)
@@ -307,16 +322,18 @@ def cmd_eval_snapshots(args) -> None:
 
 
 def cmd_logit_stats(args) -> None:
+    from .device import job_device
     from .diagnostics import crossover_from_stats, model_logit_statistics, sample_examples, table6, table7
     from .training import load_causal_lm
 
     s = _settings(args)
     d = s["diagnostics"]
     examples = sample_examples(_examples(args.data, s), d["n_examples"], d["seed"])
+    device = job_device(s["gpus"])
     stats = {}
     for name, path in (("weak_init", args.weak), ("strong_pre", args.strong_pre), ("strong_post", args.strong_post),
                        ("sft", args.sft)):
-        model, tokenizer = load_causal_lm(path)
+        model, tokenizer = load_causal_lm(path, bf16=s["bf16"], device=device)
         stats[name] = model_logit_statistics(model, tokenizer, examples, s["system_prompt"], s["max_length"])
         log.info("logit statistics of %s (%s): %s", name, path, stats[name])
     out = Path(args.out_dir)
@@ -337,7 +354,7 @@ def cmd_entropy_gap(args) -> None:
     """Figure 5's entropy separation of a weak/strong pair: mean and std over samples of H_weak - H_strong."""
     import numpy as np
 
-    from .methods.wmss import read_entropies
+    from .methods.wdds import read_entropies
 
     weak, strong = read_entropies(args.weak), read_entropies(args.strong)
     if weak.keys() != strong.keys():
@@ -472,6 +489,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--benchmark-dir", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--no-verify", action="store_true", help="accept a test set whose sha256 differs from the paper's")
+    p = stage("prefetch", cmd_prefetch, "download the pinned backbones, training data and test sets (login node)")
+    p.add_argument("--configfile", default="config/config.yaml", help="the experiment (default: the paper's)")
+    p.add_argument("--out", default="resources/prefetch.json", help="the record of what is cached (JSON)")
     p = stage("fetch-benchmarks", cmd_fetch_benchmarks, "download the test sets from their pinned sources")
     p.add_argument("--benchmark-dir", required=True)
     p.add_argument("--benchmarks", nargs="*", help="names as in the paper's tables (default: all)")

@@ -58,10 +58,14 @@ class TrainData:
     revision: str | None = None
     path: str | None = None
     expected_rows: int | None = None
+    subsets: tuple[str, ...] = ("am_0.5M", "am_0.9M")  # files of the hub dataset (its card's configs)
     n_train: int | None = None
     n_test: int | None = None
     n_pretrain: int | None = None
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subsets", tuple(self.subsets))
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,12 @@ class Wmss:
     sampling_seed: int
 
     def __post_init__(self) -> None:
-        if self.alpha + self.beta + self.gamma == 0:
-            raise ConfigError("config keys 'wmss.alpha', 'wmss.beta', 'wmss.gamma' are all 0: WD-DS has no weight")
+        # alpha, beta, gamma are the mass shares of WD-DS's three terms (official code; Eq. 9's mixture)
+        total = self.alpha + self.beta + self.gamma
+        if min(self.alpha, self.beta, self.gamma) < 0 or abs(total - 1.0) > 1e-6:
+            raise ConfigError(f"config keys 'wmss.alpha', 'wmss.beta', 'wmss.gamma' ({self.alpha}, {self.beta}, "
+                              f"{self.gamma}) must be non-negative and sum to 1 (a mixture of WD-DS's three terms); "
+                              f"they sum to {total:g}")
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,7 @@ class Evaluation:
     batch_size: int
     grader_workers: int
     grader_timeout_s: int
+    max_grader_errors: int  # samples without a verdict (crashed grader or judge) a score job tolerates
     code: CodeJudging
 
 
@@ -218,8 +227,9 @@ class Experiment:
             if b.source == "local" and not (Path(b.path) / "config.json").is_file():
                 raise ConfigError(f"config key 'backbones.{i}.path': {b.path} is not a checkpoint (no config.json)")
         td = raw["train_data"]
-        if td["source"] == "local" and not Path(td["path"]).is_file():
-            raise ConfigError(f"config key 'train_data.path': file {td['path']} does not exist")
+        if td["source"] == "local" and not Path(td["path"]).exists():
+            raise ConfigError(f"config key 'train_data.path': {td['path']} does not exist (a JSONL file, or a "
+                              "directory in the hub dataset's layout)")
         tables, trajectory_tables, figure5, figure3 = {}, {}, None, None
         trajectory = Trajectory(tuple(raw["trajectory"]["checkpoints"]), raw["trajectory"]["reference_epoch_steps"])
         for table, spec in raw["tables"].items():
@@ -256,6 +266,9 @@ class Experiment:
         if cl["train_nodes"] > 1 and cl["launcher"] != "srun-torchrun":
             raise ConfigError(f"config key 'cluster.train_nodes': {cl['train_nodes']} nodes need 'cluster.launcher: "
                               f"srun-torchrun' (one torchrun per node), not {cl['launcher']!r}")
+        if raw["evaluation"]["backend"] == "vllm" and cl["eval_gpus"] == 0:
+            raise ConfigError("config key 'evaluation.backend': vllm needs GPUs, but 'cluster.eval_gpus' is 0; "
+                              "give generation jobs GPUs or use the transformers backend")
         ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]),
                   code=CodeJudging(**raw["evaluation"]["code"]))
         return cls(
@@ -285,11 +298,36 @@ class Experiment:
         raise ConfigError(f"unknown backbone {name!r}; defined backbones are {[b.name for b in self.backbones]}")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"{self.name}: config key {key!r} is given twice (lines {seen[key] + 1} and "
+                                  f"{key_node.start_mark.line + 1}); keep one")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file (a config) read strictly: a key given twice is an error naming both lines."""
+    path = Path(path)
+    loader = _StrictLoader(path.read_text())
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path) -> Experiment:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    raw = yaml.safe_load(path.read_text())
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return Experiment.from_dict(raw)

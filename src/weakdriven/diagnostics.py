@@ -60,16 +60,17 @@ def model_logit_statistics(model, tokenizer, examples: list[Example], system_pro
                            max_length: int) -> dict[str, float]:
     """Table 6/7 statistics of one model over the completion positions of ``examples``."""
     model.eval()
+    device = next(model.parameters()).device  # placed by the stage (weakdriven.device.job_device)
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in STAT_ORDER}
     for ex in examples:
         enc = encode_example(tokenizer, ex, system_prompt, max_length, "completion")
-        ids = torch.tensor([enc["input_ids"]])
+        ids = torch.tensor([enc["input_ids"]], device=device)
         logits = model(input_ids=ids).logits[0, :-1]
         targets = ids[0, 1:]
-        keep = torch.tensor(enc["completion_mask"][1:], dtype=torch.bool)
+        keep = torch.tensor(enc["completion_mask"][1:], dtype=torch.bool, device=device)
         stats = position_statistics(logits[keep], targets[keep])
         for k in STAT_ORDER:
-            parts[k].append(stats[k])
+            parts[k].append(stats[k].cpu())
     return aggregate({k: torch.cat(v) for k, v in parts.items()})
 
 

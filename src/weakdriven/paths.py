@@ -1,6 +1,7 @@
 """Every output path of the harness, built in one place (used by the Snakemake rules and the Python code).
 
 results/<experiment>/
+  prefetch.json                          what `weakdriven prefetch` put into the HF cache / benchmark_dir (a local rule)
   data/train.jsonl                       training records (id, question, completion, answer)
   data/pretrain.txt                      embedded preset only: plain-text corpus for M0
   benchmarks/<bench>.jsonl               normalised test records (id, question, gold)
@@ -27,6 +28,10 @@ RESULTS = "results"
 
 def root(exp: str) -> str:
     return f"{RESULTS}/{exp}"
+
+
+def prefetched(exp: str) -> str:
+    return f"{root(exp)}/prefetch.json"
 
 
 def train_data(exp: str) -> str:

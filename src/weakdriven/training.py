@@ -1,6 +1,7 @@
 """Training through the transformers Trainer: pre-training (embedded preset), SFT, and WD-JT on a weak/strong pair.
 
-The same code runs on a laptop CPU and, launched by accelerate (DeepSpeed config by name), on a GPU cluster.
+The same code runs on a laptop CPU and, one process per GPU under torchrun (DDP, or DeepSpeed by config name), on a
+GPU cluster; the device is chosen by ``weakdriven.device.job_device``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from .data.chat import IGNORE_INDEX, Example, encode_example
+from .device import job_device, model_dtype, to_device
 from .fused import fused_linear_cross_entropy, fused_mixed_linear_cross_entropy
 
 log = logging.getLogger(__name__)
@@ -45,18 +47,21 @@ class TrainSettings:
     save_steps: int = 0  # resumable checkpoints every N optimizer steps (0: none)
     deepspeed: str | None = None  # a config name under config/deepspeed/ (zero2, zero3) or None
     attn_implementation: str = "sdpa"  # transformers' attention kernel: sdpa, flash_attention_2 (GPU), eager
+    gpus: int = 0  # GPUs the config gives the job (cluster.train_gpus): > 0 and none visible is an error
 
 
-def load_causal_lm(path: str | Path, bf16: bool = False, attn_implementation: str = "sdpa"):
+def load_causal_lm(path: str | Path, bf16: bool = False, attn_implementation: str = "sdpa", device=None):
     """A checkpoint and its tokenizer; ``attn_implementation`` = transformers' attention kernel (flash_attention_2
-    needs the flash-attn package and a GPU: the train container has both)."""
+    needs the flash-attn package and a GPU: the train container has both). ``device``: where the model is put (a
+    stage that runs it passes ``job_device(...)``); None leaves it on the CPU for a trainer to place."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} is not a Hugging Face checkpoint (no config.json)")
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
+    from .checks import checked_checkpoint
+
+    path = checked_checkpoint(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=model_dtype(bf16), attn_implementation=attn_implementation)
+    if device is not None:
+        model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -265,7 +270,10 @@ def _training_arguments(settings: TrainSettings, out_dir: Path):
     # Several processes started by a launcher (torchrun sets MASTER_ADDR) on CPU: DDP over gloo (tests, CPU clusters);
     # on GPUs the Trainer picks NCCL by itself.
     launched = world_size > 1 and "MASTER_ADDR" in os.environ
-    cpu_ddp = {"use_cpu": True, "ddp_backend": "gloo"} if launched and not torch.cuda.is_available() else {}
+    # The device rule: the Trainer places the model on the GPU it would pick (cuda:LOCAL_RANK) or on the CPU; a job
+    # that the config gives GPUs but that sees none stops here, before any data is read.
+    on_cpu = job_device(settings.gpus, "cluster.train_gpus").type == "cpu"
+    cpu_ddp = {"use_cpu": True, "ddp_backend": "gloo"} if launched and on_cpu else {}
     return TrainingArguments(
         **cpu_ddp,
         output_dir=str(out_dir),
@@ -458,11 +466,12 @@ def completion_entropies(model, tokenizer, examples: list[Example], system_promp
     from .methods.equations import sequence_entropy
 
     model.eval()
+    device = next(model.parameters()).device  # placed by the stage (job_device)
     rows = []
     for start in range(0, len(examples), batch_size):
         batch = examples[start:start + batch_size]
-        padded = Collator(tokenizer.pad_token_id, completion_mask=True)(
-            [encode_example(tokenizer, ex, system_prompt, max_length, "completion") for ex in batch])
+        padded = to_device(Collator(tokenizer.pad_token_id, completion_mask=True)(
+            [encode_example(tokenizer, ex, system_prompt, max_length, "completion") for ex in batch]), device)
         hidden, weight = _hidden_and_head(model, padded["input_ids"], padded["attention_mask"])
         token_h = chunked_entropy(hidden, weight).view(padded["input_ids"].shape)
         target_mask = shifted_targets(padded["completion_mask"]).clamp(min=0).float()  # position t predicts t+1

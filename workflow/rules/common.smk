@@ -16,10 +16,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from weakdriven import paths
 from weakdriven.benchmarks import BENCHMARKS
 from weakdriven.cluster import launch_prefix
-from weakdriven.config import Experiment
+from weakdriven.config import Experiment, read_yaml
 from weakdriven.cost import Job, job_gpu_hours
 from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import BASE, M1, METHODS, RUN_PATTERN, Run
+from weakdriven.prefetch import items as prefetch_items, prefetch_to
 
 # Provenance: jobs (also inside containers, which see no .git) record the workflow checkout's commit.
 _git = Path(workflow.basedir)
@@ -30,7 +31,11 @@ _commit = (
 )
 if _commit is not None and _commit.returncode == 0:
     os.environ.setdefault("WEAKDRIVEN_GIT_COMMIT", _commit.stdout.strip())
-    _dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_git, capture_output=True)
+    _dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=_git,
+        capture_output=True,
+    )
     os.environ.setdefault("WEAKDRIVEN_GIT_DIRTY", "1" if _dirty.stdout.strip() else "0")
 # ... and the sha256 of the env and container definition files their software was built from
 os.environ.setdefault(
@@ -43,6 +48,8 @@ os.environ.setdefault(
         }
     ),
 )
+for _configfile in workflow.configfiles:  # a key given twice: refused (Snakemake's YAML reader keeps the last)
+    read_yaml(_configfile)
 validate(config, schema="../schemas/config.schema.yaml")
 EXP = Experiment.from_dict(config)  # cross-reference checks; raises ConfigError naming the key
 NAME = EXP.name
@@ -55,6 +62,15 @@ PROTOCOL = EXP.evaluation.protocol  # the default protocol; a score table may na
 def one_of(names):
     """A wildcard constraint matching exactly these names (benchmark names hold regex characters: "HumanEval+")."""
     return "|".join(re.escape(n) for n in names)
+
+
+_downloads = [vars(item) for item in prefetch_items(EXP)]
+PREFETCH = json.dumps(_downloads, sort_keys=True) if _downloads else ""  # none: the embedded preset
+
+
+def prefetch_input(wildcards):
+    """Rules that read downloads wait for `prefetch` (it runs on the submit host, where there is internet)."""
+    return {"prefetched": paths.prefetched(NAME)} if PREFETCH else {}
 
 
 CODE_BENCHMARKS = one_of(b for b, spec in BENCHMARKS.items() if spec.kind == "code")
@@ -269,7 +285,7 @@ def backbone_settings(wildcards):
 
 def backbone_inputs(wildcards):
     if EXP.backbone(wildcards.backbone).source != "embedded":
-        return {}
+        return prefetch_input(wildcards)
     return {"corpus": paths.pretrain_corpus(NAME), "train": paths.train_data(NAME)}
 
 
@@ -279,7 +295,8 @@ def backbone_extra_args(wildcards, input):
 
 def prompting(backbone, domain="math"):
     """The system prompt and family of a backbone: Qwen's tagged prompt, or Gemma's tag-free one for the domain
-    (math, logic, code; App. E.4; its training completions lose their tags too). Training data is math."""
+    (math, logic, code; App. E.4; its training completions lose their tags too). Training data is math.
+    """
     family = EXP.backbone(backbone).family
     prompt = config["prompt"]["gemma_system_prompt"][domain] if family == "gemma" else config["prompt"]["system_prompt"]
     return {"system_prompt": prompt, "family": family}
@@ -287,7 +304,7 @@ def prompting(backbone, domain="math"):
 
 def sft_settings(wildcards):
     return _json(
-        training=config["training"],
+        training=dict(config["training"], gpus=job_gpus("sft")),
         **prompting(wildcards.backbone),
         trajectory=_pick("trajectory", ["reference_epoch_steps"]),
         snapshots=snapshot_labels(wildcards.backbone, "sft"),
@@ -330,6 +347,7 @@ def get_gap_entropies(wildcards):
 
 def entropy_settings(wildcards):
     return _json(
+        gpus=job_gpus("entropy_shard"),
         training=_pick("training", ["bf16", "attn_implementation"]),
         wmss=_pick("wmss", ["entropy_system_prompt", "entropy_max_length"]),
         **prompting(wildcards.backbone),
@@ -345,7 +363,7 @@ def wdds_settings():
 
 def continue_settings(wildcards):
     return _json(
-        training=config["training"],
+        training=dict(config["training"], gpus=job_gpus("train_continue")),
         wmss=_pick("wmss", ["freeze_weak", "joint_loss_mask", "joint_system_prompt"]),
         **prompting(wildcards.backbone),
         trajectory=_pick("trajectory", ["reference_epoch_steps"]),
@@ -379,6 +397,8 @@ def continue_extra_args(wildcards, input):
 
 def diagnostics_settings(wildcards):
     return _json(
+        gpus=job_gpus("logit_stats"),
+        bf16=config["training"]["bf16"],
         diagnostics=config["diagnostics"],
         **prompting(wildcards.backbone),
         max_length=config["training"]["max_length"],
@@ -426,7 +446,12 @@ def eval_settings(wildcards):
     evaluation = dict(config["evaluation"], protocol=wildcards.get("protocol", PROTOCOL))
     tensor_parallel = max(1, config["cluster"]["eval_gpus"])
     return _json(
-        evaluation=evaluation, tensor_parallel=tensor_parallel, **prompting(wildcards.backbone, domain), **extra
+        evaluation=evaluation,
+        tensor_parallel=tensor_parallel,
+        gpus=job_gpus("generate"),
+        bf16=config["training"]["bf16"],
+        **prompting(wildcards.backbone, domain),
+        **extra,
     )
 
 
@@ -441,7 +466,9 @@ def score_table_settings(wildcards):
     spec = EXP.tables[wildcards.table]
     return _json(
         spec=dict(
-            config["tables"][wildcards.table], runs=sorted({r for _, _, r in table_runs(spec)}), protocol=spec.protocol
+            config["tables"][wildcards.table],
+            runs=sorted({r for _, _, r in table_runs(spec)}),
+            protocol=spec.protocol,
         ),
         lam=config["wmss"]["lam"],
     )

@@ -1,4 +1,21 @@
-# Training data and benchmark test sets.
+# Training data and benchmark test sets; what they download comes from `prefetch`, a local rule (the submit host
+# has internet, compute nodes usually not: jobs read the shared HF cache offline).
+
+
+if PREFETCH:
+
+    localrules:
+        prefetch,
+
+    rule prefetch:
+        output:
+            paths.prefetched(NAME),
+        log:
+            paths.log(NAME, "data/prefetch"),
+        params:
+            pins=PREFETCH,  # reruns when a pin changes
+        run:
+            prefetch_to(EXP, output[0], log[0])  # on the submit host, in Snakemake's own environment
 
 
 if EXP.train_data.source == "embedded":
@@ -23,6 +40,8 @@ if EXP.train_data.source == "embedded":
 else:
 
     rule prepare_train_data:
+        input:
+            unpack(prefetch_input),
         output:
             paths.train_data(NAME),
         log:
@@ -38,6 +57,8 @@ else:
 
 
 rule prepare_benchmark:
+    input:
+        unpack(prefetch_input),
     output:
         paths.benchmark(NAME, "{benchmark}"),
     log:

@@ -207,14 +207,17 @@ def judge_program(judge: str) -> str:
 def judge_sample(task: dict, completion: str, *, timeout_s: float = 60.0, memory_mb: int = 4096,
                  isolation: str = "bwrap", test_timeout_s: float = 6.0) -> tuple[bool, str | None]:
     """(passed, error) of one completion on one code task. ``error`` is None when the judge gave a verdict (pass or
-    fail), else why there is none (the judge crashed, ran out of time, or its output lacks the marker) - reported
-    beside the accuracy as a grader error, and counted as a fail."""
+    fail), else why there is none (the judge crashed, ran out of time, or its output lacks the marker): a grader
+    error, which fails the score job beyond ``evaluation.max_grader_errors``. A sandbox that cannot start raises
+    ``SandboxUnavailable``."""
     from .sandbox import run_sandboxed
 
     try:
         solution = solution_code(task, completion)
-    except Exception as err:  # the sanitizer on unparsable text: a fail, with its reason
-        return False, f"sanitize: {type(err).__name__}: {err}"
+    except ImportError:  # a judge library missing from the environment: the job's fault, not the sample's
+        raise
+    except Exception:  # the sanitizer gave up on the sample's text: no program to run, a fail
+        return False, None
     payload = dict(task, solution=solution, timeout_s=timeout_s, memory_mb=memory_mb, test_timeout_s=test_timeout_s)
     marker = secrets.token_hex(16)
     # the judge's wall clock: evalplus/bigcodebench stop a sample at timeout_s; LCB runs each test to its limit at most
@@ -235,5 +238,8 @@ def judge_sample(task: dict, completion: str, *, timeout_s: float = 60.0, memory
 
 def judge_many(tasks: list[dict], completions: list[str], workers: int, **kwargs) -> list[tuple[bool, str | None]]:
     """Verdicts of many samples; ``workers`` sandboxes at a time (each waits on its own processes)."""
+    from .sandbox import resolve_isolation
+
+    kwargs["isolation"] = resolve_isolation(kwargs.get("isolation", "auto"))  # once, before any sample
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(lambda tc: judge_sample(tc[0], tc[1], **kwargs), zip(tasks, completions, strict=True)))

@@ -41,22 +41,27 @@ def _records(prompt_ids, outputs, protocol: Protocol, checkpoint: str) -> list[d
 
 
 def generate_transformers(model_dir: str, prompts: list[str], prompt_ids: list[str], protocol: Protocol,
-                          max_new_tokens: int, batch_size: int, seed: int, checkpoint: str) -> list[dict]:
+                          max_new_tokens: int, batch_size: int, seed: int, checkpoint: str, device=None,
+                          bf16: bool = False) -> list[dict]:
+    """``device``: the job's (``weakdriven.device.job_device``; None = the CPU)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..device import model_dtype, to_device
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    device = device or torch.device("cpu")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=model_dtype(bf16)).to(device).eval()
     stop_ids = model.generation_config.eos_token_id
     stop_ids = set(stop_ids if isinstance(stop_ids, list) else [stop_ids])
     sampling = protocol.temperature > 0
     outputs = []
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start:start + batch_size]
-        enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = to_device(tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False), device)
         with torch.no_grad():
             out = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=sampling, num_return_sequences=protocol.n,

@@ -19,14 +19,70 @@ def _normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
+def last_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` (nested braces kept), or None."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    depth, i = 1, start + len("\\boxed{")
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i:j]
+    return None
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|-?\.\d+")
+
+
+def _value_text(text: str) -> str:
+    """An answer or option text without LaTeX markup, dollar signs and spaces, lower case."""
+    text = re.sub(r"\\(?:text|mathrm|textbf)\{([^{}]*)\}", r"\1", text)
+    text = re.sub(r"\\d?frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", text)
+    text = text.replace("\\$", "").replace("$", "").replace("\\%", "%").replace("\\,", "").replace("\\!", "")
+    return re.sub(r"\s+", "", text).lower()
+
+
+def _first_number(text: str) -> float | None:
+    match = _NUMBER.search(text)
+    if not match:
+        return None
+    number = match[0].replace(",", "").replace(" ", "")
+    try:
+        if "/" in number:
+            num, den = number.split("/")
+            return float(num) / float(den)
+        return float(number)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def match_option_value(value: str, options: list[str]) -> str | None:
+    """The letter of the one option whose text is the boxed ``value`` (AQuA: ``\\boxed{23.65}`` for "(A) 23.65"):
+    the same text once markup, dollar signs and spaces are dropped, else the same leading number (23.65 = "23.65
+    miles", 1/2 = 0.5). None when no option or several options match."""
+    text = _value_text(value)
+    hits = [i for i, option in enumerate(options) if text and _value_text(option) == text]
+    if not hits and (number := _first_number(text)) is not None:
+        hits = [i for i, option in enumerate(options)
+                if (other := _first_number(_value_text(option))) is not None
+                and abs(other - number) <= 1e-9 * max(1.0, abs(number))]
+    return "ABCDE"[hits[0]] if len(hits) == 1 else None
+
+
 def extract_choice(completion: str, options: list[str] | None = None) -> str | None:
     """The multiple-choice letter of a completion: ``\\boxed{C}``, "answer is (C)" / "answer is C", ``<answer>C
-    </answer>``, a line holding only "(C)"; else, given the option texts, the one option whose text the final answer
-    (the <answer> block, or the last line) states. The last match of the first form found wins."""
+    </answer>``, a line holding only "(C)" (the last match of the first form found wins); else, given the option
+    texts, the option whose value the last ``\\boxed{}`` holds (the authors' AQuA grader), else the one option whose
+    text the final answer (the <answer> block, or the last line) states."""
     for pattern in _LETTER_PATTERNS:
         found = pattern.findall(completion)
         if found:
             return found[-1].upper()
+    if options and (boxed := last_boxed(completion)) is not None:
+        letter = match_option_value(boxed, options)
+        if letter:
+            return letter
     if options:
         tagged = _ANSWER_TAG.findall(completion)
         lines = [line for line in completion.strip().splitlines() if line.strip()]
@@ -74,14 +130,15 @@ def grade_many(kind: str, completions: list[str], golds: list[str], workers: int
         return list(pool.map(grade_one, jobs, chunksize=16))
 
 
-def score_answer(benchmark: str, completion: str, gold: str) -> bool:
+def score_answer(benchmark: str, completion: str, gold: str, options: list[str] | None = None) -> bool:
     """Whether ``completion`` answers ``gold`` on ``benchmark`` (a math or logic benchmark, named as in the paper's
-    tables: "GSM8K", "MATH500", "AQuA", "LogiQA2", ...): math-verify for math, letter extraction for multiple choice.
-    Runs in the calling process (math-verify's timeouts need its main thread); the workflow grades in workers."""
+    tables: "GSM8K", "MATH500", "AQuA", "LogiQA2", ...): math-verify for math, letter extraction for multiple choice
+    (given the option texts, a boxed option value or the text of one option counts too). Runs in the calling process
+    (math-verify's timeouts need its main thread); the workflow grades in workers."""
     from ..benchmarks import BENCHMARKS
 
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; known: {sorted(BENCHMARKS)}")
     if BENCHMARKS[benchmark].kind == "choice":
-        return grade_choice(completion, gold)
+        return grade_choice(completion, gold, options)
     return grade_math(completion, gold)

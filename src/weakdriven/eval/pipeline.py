@@ -9,6 +9,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+class GraderError(RuntimeError):
+    """More samples than the config allows got no verdict (a crashed judge or grader): no score is written."""
+
+
 def benchmark_rows(path: str | Path) -> list[dict]:
     from ..data.chat import read_jsonl
 
@@ -53,7 +57,10 @@ def generate_records(model: str | Path, benchmark: str, rows: list[dict], settin
                 wrap_for_vllm(model, settings["gemma_multimodal_base"], wrapped)
                 return generate_vllm(str(wrapped), prompts, ids, protocol, max_new, seed, checkpoint, tensor_parallel)
         return generate_vllm(model, prompts, ids, protocol, max_new, seed, checkpoint, tensor_parallel)
-    return generate_transformers(model, prompts, ids, protocol, max_new, ev["batch_size"], seed, checkpoint)
+    from ..device import job_device
+
+    return generate_transformers(model, prompts, ids, protocol, max_new, ev["batch_size"], seed, checkpoint,
+                                 device=job_device(settings["gpus"]), bf16=settings["bf16"])
 
 
 def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation: dict, source: str) -> dict:
@@ -82,6 +89,12 @@ def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation
         verdicts = grade_many(BENCHMARKS[benchmark].kind, [g["text"] for g in gens],
                               [gold[g["prompt_id"]] for g in gens], evaluation["grader_workers"],
                               evaluation["grader_timeout_s"], [options[g["prompt_id"]] for g in gens])
+    errors = [(g["prompt_id"], err) for g, (_, err) in zip(gens, verdicts, strict=True) if err is not None]
+    if len(errors) > evaluation["max_grader_errors"]:
+        shown = "; ".join(f"{pid}: {err}" for pid, err in errors[:3])
+        raise GraderError(f"{source}: {len(errors)} of {len(gens)} samples got no verdict from the grader (config "
+                          f"key 'evaluation.max_grader_errors' allows {evaluation['max_grader_errors']}), e.g. "
+                          f"{shown}")
     correct = sum(ok for ok, _ in verdicts)
     per_prompt: dict[str, list[int]] = {}
     for g, (ok, _) in zip(gens, verdicts, strict=True):

@@ -6,7 +6,14 @@ directories hidden, new network / PID / IPC / UTS namespaces, the environment cl
 the only writable place (inside the new /tmp). Run as root, a small launcher inside the sandbox sets the limits and
 drops to user ``nobody`` before it starts the program, so that the process limit applies (root is exempt from it).
 ``isolation="container"`` is for clusters whose evaluation container is the isolation and has no bwrap: the same
-limits and private directory, no namespaces.
+limits and private directory, no namespaces. ``isolation="auto"`` picks ``container`` inside a container (apptainer,
+singularity, docker, podman: user namespaces for bwrap are rarely available there) and ``bwrap`` elsewhere.
+
+A sandbox that cannot start (bwrap refused by the kernel, an interpreter that user ``nobody`` cannot reach) raises
+``SandboxUnavailable``: it is an error of the job, never a failed sample. The launcher announces itself on stderr
+before anything else runs; without that announcement the run did not happen. Interpreters inside a directory that
+``nobody`` cannot traverse (a clone in a private 0700 directory) are bound into the sandbox through fresh 0755
+parents, so the sandbox works wherever the project lives.
 
 Limits: address space ``memory_mb``, CPU time (``timeout_s`` + 1 s), file size, processes, output (the program is
 killed once stdout + stderr exceed ``output_limit`` bytes), and a wall-clock kill of the whole process group after
@@ -20,6 +27,7 @@ the marker catches programs that stop early.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import selectors
@@ -34,6 +42,50 @@ from pathlib import Path
 
 NOBODY = 65534
 HIDDEN = ("/root", "/home")  # home directories: hidden behind an empty tmpfs
+ISOLATIONS = ("auto", "bwrap", "container")
+STARTED = "weakdriven-sandbox-started"  # the launcher's first line on stderr
+EXEC_FAILED = "weakdriven-sandbox-exec-failed"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox itself could not run a program: a fault of the job's environment, not of the sample."""
+
+
+def in_container() -> bool:
+    """Whether this process runs inside an apptainer/singularity, docker or podman container."""
+    return bool(os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
+                or any(os.path.exists(p) for p in ("/.singularity.d", "/.dockerenv", "/run/.containerenv")))
+
+
+@functools.cache
+def _bwrap_works() -> bool:
+    """Whether bwrap can lay out this module's sandbox here (it needs user namespaces, often missing in containers)."""
+    if shutil.which("bwrap") is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="weakdriven-probe-") as tmp:
+        try:
+            probe = subprocess.run(_bwrap_command(Path(tmp), [sys.executable, "-I", "-c", "pass"], sys.executable),
+                                   capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    return probe.returncode == 0
+
+
+def resolve_isolation(isolation: str) -> str:
+    """The isolation a run uses (config key ``evaluation.code.isolation``): ``auto`` is ``bwrap`` where bwrap works,
+    else ``container`` inside a container; anywhere else it is an error (no sample is run without isolation)."""
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"config key 'evaluation.code.isolation': {isolation!r} is not one of {ISOLATIONS}")
+    if isolation != "auto":
+        return isolation
+    if _bwrap_works():
+        return "bwrap"
+    if in_container():
+        return "container"
+    raise SandboxUnavailable(
+        "config key 'evaluation.code.isolation' is 'auto', but bwrap cannot start a sandbox here and this is not a "
+        "container: install bubblewrap (Debian/Ubuntu package 'bubblewrap') with user namespaces enabled, or score "
+        "code in the code container")
 
 
 @dataclass(frozen=True)
@@ -52,13 +104,18 @@ class SandboxResult:
 
 _LAUNCHER = """
 import os, resource, sys
+os.write(2, b"STARTED\\n")
 limits = {name: int(value) for name, value in (a.split('=') for a in sys.argv[1].split(','))}
 for name, value in limits.items():
     resource.setrlimit(getattr(resource, name), (value, value))
 if os.getuid() == 0:
     os.setgroups([]); os.setgid(NOBODY); os.setuid(NOBODY)
-os.execv(sys.argv[2], sys.argv[2:])
-""".replace("NOBODY", str(NOBODY))
+try:
+    os.execv(sys.argv[2], sys.argv[2:])
+except OSError as err:
+    os.write(2, ("EXEC_FAILED %s: %s\\n" % (type(err).__name__, err)).encode())
+    os._exit(125)
+""".replace("NOBODY", str(NOBODY)).replace("EXEC_FAILED", EXEC_FAILED).replace("STARTED", STARTED)
 
 
 def _processes_of_current_user() -> int:
@@ -81,29 +138,60 @@ def _limits(timeout_s: float, memory_mb: int, file_size_mb: int, max_processes: 
     return ",".join(f"{k}={v}" for k, v in limits.items())
 
 
-def _visible_python_dirs() -> list[str]:
-    """Interpreter and environment directories under a hidden or replaced path, bound back read-only by their first
-    component below it (e.g. /root/.pyenv), so that user ``nobody`` can traverse to them."""
-    dirs = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parents[1])}
-    tops = set()
-    for d in dirs:
-        for h in (*HIDDEN, "/tmp"):
-            if d.startswith(h + "/"):
-                tops.add(f"{h}/{d[len(h) + 1:].split('/')[0]}")
-    return sorted(tops)
+def _python_dirs(python: str) -> list[str]:
+    """The interpreter's and its environment's directories (a venv and the Python it was made from)."""
+    dirs = {sys.prefix, sys.base_prefix, str(Path(python).absolute().parents[1]),
+            str(Path(python).resolve().parents[1])}
+    return sorted(d for d in dirs if d != "/")
 
 
-def _bwrap_command(workdir: Path, inner: list[str]) -> list[str]:
+def untraversable_ancestor(path: str) -> str | None:
+    """The first directory on the way to ``path`` that other users (``nobody``) cannot enter, if any."""
+    current = Path("/")
+    for part in Path(path).absolute().parts[1:]:
+        current = current / part
+        try:
+            if current.is_dir() and not os.stat(current).st_mode & 0o001:
+                return str(current)
+        except OSError:
+            return str(current)
+    return None
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _bwrap_command(workdir: Path, inner: list[str], python: str) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        raise RuntimeError("bwrap (Debian/Ubuntu package 'bubblewrap') is not installed; install it, or pass "
-                           "isolation='container' where the evaluation container is the isolation")
+        raise SandboxUnavailable(
+            "bwrap (Debian/Ubuntu package 'bubblewrap') is not installed: install it, or set config key "
+            "'evaluation.code.isolation' to 'container' (or 'auto') where the evaluation container is the isolation")
     cmd = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
            "--perms", "1777", "--tmpfs", "/dev/shm"]  # a private shared-memory dir (multiprocessing needs one)
+    covered = ["/tmp"]
     for hidden in HIDDEN:
         if os.path.isdir(hidden):
             cmd += ["--tmpfs", hidden]
-    for d in _visible_python_dirs():
+            covered.append(hidden)
+    # Interpreter directories under a hidden path, or behind a directory nobody may enter (a private clone), are
+    # bound back read-only; bwrap creates their parents 0755 inside the tmpfs laid over the blocking directory.
+    binds = []
+    for d in _python_dirs(python):
+        blocked = untraversable_ancestor(d) if os.getuid() == 0 else None
+        if blocked and not any(_under(blocked, c) for c in covered):
+            cmd += ["--perms", "0755", "--tmpfs", blocked]
+            covered.append(blocked)
+        if any(_under(d, c) for c in covered):
+            binds.append(d)
+    made = set()
+    for d in binds:
+        root = max((c for c in covered if _under(d, c)), key=len)
+        for parent in reversed(Path(d).parents):  # bwrap would make the missing parents 0700: nobody could not pass
+            if _under(str(parent), root) and str(parent) != root and str(parent) not in made:
+                cmd += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
         cmd += ["--ro-bind", d, d]
     cmd += ["--bind", str(workdir), "/tmp/work", "--chdir", "/tmp/work",
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
@@ -149,9 +237,13 @@ def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024, 
                   isolation: str = "bwrap", python: str | None = None) -> SandboxResult:
     """Run the Python program text ``program`` in the sandbox; returns its return code, output and whether the
     wall clock (``timeout_s``) killed it. Nothing outside its private directory (removed afterwards) can change."""
-    if isolation not in ("bwrap", "container"):
-        raise ValueError(f"isolation must be 'bwrap' or 'container', not {isolation!r}")
+    isolation = resolve_isolation(isolation)
     python = python or sys.executable
+    if isolation == "container" and os.getuid() == 0 and (
+            blocked := untraversable_ancestor(python) or untraversable_ancestor(str(Path(python).resolve()))):
+        raise SandboxUnavailable(
+            f"user nobody, who runs the sample, cannot enter {blocked} on the way to {python}: make it traversable "
+            f"(chmod o+x {blocked}), or use config key 'evaluation.code.isolation: bwrap' outside a container")
     workdir = Path(tempfile.mkdtemp(prefix="weakdriven-sandbox-"))
     try:
         (workdir / "main.py").write_text(program)
@@ -161,7 +253,7 @@ def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024, 
         limits = _limits(timeout_s, memory_mb, file_size_mb, max_processes)
         inner = [python, "-I", "-c", _LAUNCHER, limits, python, "-I", "main.py"]
         if isolation == "bwrap":
-            cmd, cwd, env = _bwrap_command(workdir, inner), None, None
+            cmd, cwd, env = _bwrap_command(workdir, inner, python), None, None
         else:
             cmd, cwd = inner, workdir
             env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -182,11 +274,27 @@ def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024, 
             proc.stdout.close()
             proc.stderr.close()
         killed = timed_out or truncated
+        stderr = err.decode(errors="replace")
+        _check_started(stderr, isolation, proc.returncode, python)
         return SandboxResult(returncode=None if killed else proc.returncode, timed_out=timed_out,
-                             stdout=out.decode(errors="replace"), stderr=err.decode(errors="replace"),
+                             stdout=out.decode(errors="replace"), stderr=stderr.split("\n", 1)[1],
                              output_truncated=truncated, wall_s=round(time.monotonic() - started, 3))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _check_started(stderr: str, isolation: str, returncode: int | None, python: str) -> None:
+    """Raise SandboxUnavailable unless the launcher ran and started the program."""
+    setting = "config key 'evaluation.code.isolation'"
+    if not stderr.startswith(STARTED + "\n"):
+        hint = ("inside a container bwrap usually cannot create namespaces: set it to 'container' (or 'auto')"
+                if isolation == "bwrap" else "check that the interpreter runs")
+        raise SandboxUnavailable(f"the {isolation} sandbox did not start (return code {returncode}): "
+                                 f"{stderr.strip()[-500:] or 'no output'}; {setting} is {isolation!r}: {hint}")
+    failed = [line for line in stderr.splitlines()[1:2] if line.startswith(EXEC_FAILED)]
+    if failed:
+        raise SandboxUnavailable(f"the {isolation} sandbox started but could not run {python} as user nobody: "
+                                 f"{failed[0][len(EXEC_FAILED) + 1:]}; {setting} is {isolation!r}")
 
 
 def check_program(solution: str, tests: str, **kwargs) -> tuple[bool, SandboxResult]:
