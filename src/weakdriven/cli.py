@@ -258,7 +258,9 @@ def cmd_train_continue(args) -> None:
     if run.method.data == "wdds":
         if not args.active:
             raise ValueError(f"run {args.run} trains on the WD-DS active set: pass --active")
-        examples = resolve_active(examples, json.loads(Path(args.active).read_text())["ids"], args.active)
+        from .checks import read_json
+
+        examples = resolve_active(examples, read_json(args.active)["ids"], args.active)
     run_continue(run.method, run.lam, args.weak, args.strong, examples, s["system_prompt"],
                  _train_settings(s, s["training"]["joint_epochs"], args.seed), args.out,
                  freeze_weak=w["freeze_weak"], joint_loss_mask=w["joint_loss_mask"],
@@ -286,7 +288,9 @@ def cmd_score(args) -> None:
     scored = score_records(args.benchmark, benchmark_rows(args.benchmark_file), gens, ev, args.generations)
     result = {"benchmark": args.benchmark, "backbone": args.backbone, "seed": args.seed, "run": args.run,
               "method": method.name, "lam": lam, **scored, "provenance": _provenance(args)}
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    from .checks import write_atomic
+
+    write_atomic(args.out, json.dumps(result, indent=1))
     log.info("%s %s: %d/%d correct", args.run, args.benchmark, scored["correct"], scored["n"])
 
 
@@ -297,7 +301,9 @@ def cmd_eval_snapshots(args) -> None:
     from .eval.pipeline import benchmark_rows, generate_records, score_records
 
     s = _settings(args)
-    manifest = json.loads((Path(args.snapshots) / "manifest.json").read_text())
+    from .checks import read_json
+
+    manifest = read_json(Path(args.snapshots) / "manifest.json")
     rows = benchmark_rows(args.benchmark_file)
     out = []
     for label, info in manifest["snapshots"].items():
@@ -309,7 +315,7 @@ def cmd_eval_snapshots(args) -> None:
         out.append({"checkpoint": label, "step": info["step"],
                     **score_records(args.benchmark, rows, gens, s["evaluation"], f"{args.run} {label}")})
     scored = ["n", "correct", "accuracy", "truncated", "grader_errors", "protocol", "checkpoint_sha256"]
-    final = json.loads(Path(args.final_scores).read_text())
+    final = read_json(args.final_scores)
     if (final["run"], final["benchmark"]) != (args.run, args.benchmark):
         raise ValueError(f"{args.final_scores} scores {final['run']} on {final['benchmark']}, not {args.run} on "
                          f"{args.benchmark}")
@@ -383,28 +389,36 @@ def cmd_trajectory_table(args) -> None:
         wide = build_figure4(load_snapshot_scores(args.snapshots), load_scores(args.scores), spec["methods"],
                              spec["benchmarks"])
     else:
-        gaps = pd.DataFrame([json.loads(Path(p).read_text()) for p in args.gaps])
+        from .checks import read_json
+
+        gaps = pd.DataFrame([read_json(p) for p in args.gaps])
         wide = build_figure5(gaps, load_scores(args.scores), spec["benchmarks"])
-    wide.to_csv(args.out, index=False)
+    from .checks import write_atomic
+
+    write_atomic(args.out, wide.to_csv(index=False))
     _cite(args.out, [*(args.snapshots or []), *(args.scores or [])], args)
 
 
 def cmd_score_table(args) -> None:
     """Table 1 or 2 (pass@1, %) or Table 10 (pass@k, %) from its score files."""
-    from .tables import build_table1, build_table2, build_table10, load_scores
+    from itertools import product
+
+    from .checks import write_atomic
+    from .tables import build_table1, build_table2, build_table10, check_cells, load_scores
 
     s = _settings(args)
     spec = s["spec"]
     scores = load_scores(args.scores)
     lambdas = spec.get("lambdas", [s["lam"]])
     sub = scores[scores.backbone.isin(spec["backbones"]) & scores.run.isin(spec["runs"])
-                 & scores.benchmark.isin(spec["benchmarks"])]
+                 & scores.benchmark.isin(spec["benchmarks"]) & scores.seed.isin(s["seeds"])]
+    check_cells(sub, list(product(spec["backbones"], s["seeds"], spec["runs"], spec["benchmarks"])), args.table)
     wrong = sub[sub.protocol != spec["protocol"]]
     if len(wrong):
         raise ValueError(f"{args.table} is evaluated under protocol {spec['protocol']!r}; score records of "
                          f"{sorted(set(wrong.run))} were made under {sorted(set(wrong.protocol))}")
     builder = {"table1": build_table1, "table2": build_table2, "table10": build_table10}[args.table]
-    builder(sub, spec["benchmarks"], label_lambda=len(lambdas) > 1).to_csv(args.out, index=False)
+    write_atomic(args.out, builder(sub, spec["benchmarks"], label_lambda=len(lambdas) > 1).to_csv(index=False))
     _cite(args.out, args.scores, args)
 
 

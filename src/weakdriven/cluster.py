@@ -1,4 +1,10 @@
-"""How a training job starts its processes (config ``cluster.launcher``).
+"""What a job asks the cluster for, and how a training job starts its processes (config ``cluster.launcher``).
+
+Host memory scales with the backbone: ``MEMORY_MB_PER_B`` megabytes per billion parameters, at least
+``MIN_MEMORY_MB``, so the embedded preset's tiny model asks for little and runs on a small test cluster. A training
+job's 8 processes each load their model(s) in fp32 on the host before moving them to their GPU (4 GB per B per model
+and process), twice that as headroom: 64 GB per B for SFT, 128 for the WD-JT pair; a one-GPU job 16 GB per B; 8 GB
+per B to copy M0. Estimates, not measurements.
 
 - ``none``: the plain command, one process (CPU, or one GPU).
 - ``torchrun``: one node, one process per GPU: ``torchrun --standalone --nproc_per_node G -m weakdriven.cli``.
@@ -13,8 +19,27 @@ the outputs (training.py).
 
 from __future__ import annotations
 
+import math
+
 LAUNCHERS = ("none", "torchrun", "srun-torchrun")
 RDZV_PORT = 29500
+MIN_MEMORY_MB = 2000
+MEMORY_MB_PER_B = {
+    "init_backbone": 8000,
+    "sft": 64000, "sft_m1": 64000, "train_continue": 128000,
+    "entropy_shard": 16000, "generate": 16000, "eval_snapshots": 16000, "logit_stats": 16000,
+}
+JUDGE_OVERHEAD_MB = 8000  # the judges' parent process and the benchmark's task payloads
+
+
+def job_memory_mb(rule: str, params_b: float) -> int:
+    """Host memory (MB) of a job of ``rule`` on a backbone of ``params_b`` billion parameters."""
+    return max(MIN_MEMORY_MB, math.ceil(MEMORY_MB_PER_B[rule] * params_b))
+
+
+def score_code_memory_mb(workers: int, memory_mb: int) -> int:
+    """Host memory (MB) of a code-scoring job: ``workers`` sandboxes of ``memory_mb`` address space each."""
+    return workers * memory_mb + JUDGE_OVERHEAD_MB
 
 
 def launch_prefix(launcher: str, nodes: int, procs_per_node: int) -> str:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from weakdriven import paths
 from weakdriven.benchmarks import BENCHMARKS
-from weakdriven.cluster import launch_prefix
+from weakdriven.cluster import job_memory_mb, launch_prefix, score_code_memory_mb
 from weakdriven.config import Experiment, read_yaml
 from weakdriven.cost import Job, job_gpu_hours
 from weakdriven.eval.generation import PROTOCOLS
@@ -417,6 +417,15 @@ def job_gpus(rule):
     return config["cluster"]["train_gpus"] if rule in TRAIN_RULES else config["cluster"]["eval_gpus"]
 
 
+def job_mem_mb(rule):
+    """Host memory (MB) of a job: scaled by the backbone's size (weakdriven.cluster)."""
+
+    def mem(wildcards):
+        return job_memory_mb(rule, EXP.backbone(wildcards.backbone).params_b)
+
+    return mem
+
+
 def launcher(rule):
     """How a training job starts its processes (weakdriven.cluster): one per GPU through torchrun, on one node or,
     with srun-torchrun, on cluster.train_nodes nodes."""
@@ -471,6 +480,7 @@ def score_table_settings(wildcards):
             protocol=spec.protocol,
         ),
         lam=config["wmss"]["lam"],
+        seeds=config["seeds"],
     )
 
 

@@ -50,6 +50,8 @@ else:
             "../../envs/eval.yaml"
         container:
             CONTAINERS["eval"]
+        resources:
+            mem_mb=64000 if EXP.train_data.source == "hub" else 4000,  # the 1.4M hub rows pass through memory
         params:
             settings=_json(train_data=config["train_data"]),
         shell:

@@ -19,6 +19,7 @@ rule generate:
         CONTAINERS["eval"]
     resources:
         gpu=job_gpus("generate"),
+        mem_mb=job_mem_mb("generate"),
         runtime=job_runtime("generate"),
     params:
         settings=eval_settings,
@@ -65,6 +66,8 @@ rule score_code:
         "../../envs/code.yaml"
     container:
         CONTAINERS["code"]
+    resources:
+        mem_mb=score_code_memory_mb(EXP.evaluation.code.workers, EXP.evaluation.code.memory_mb),
     params:
         settings=eval_settings,
     shell:
@@ -91,6 +94,7 @@ rule eval_snapshots:
         CONTAINERS["eval"]
     resources:
         gpu=job_gpus("eval_snapshots"),
+        mem_mb=job_mem_mb("eval_snapshots"),
         runtime=job_runtime("eval_snapshots"),
     params:
         settings=eval_settings,

@@ -140,6 +140,7 @@ rule logit_stats:
         CONTAINERS["train"]
     resources:
         gpu=job_gpus("logit_stats"),
+        mem_mb=job_mem_mb("logit_stats"),
         runtime=job_runtime("logit_stats"),
     params:
         settings=diagnostics_settings,

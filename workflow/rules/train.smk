@@ -15,6 +15,8 @@ rule init_backbone:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
+    resources:
+        mem_mb=job_mem_mb("init_backbone"),
     params:
         settings=backbone_settings,
         extra=backbone_extra_args,
@@ -42,6 +44,7 @@ if EXP.training.m1_from == "sft_epoch1":
             CONTAINERS["train"]
         resources:
             gpu=job_gpus("sft"),
+            mem_mb=job_mem_mb("sft"),
             nodes=train_nodes("sft"),
             runtime=job_runtime("sft"),
         params:
@@ -71,6 +74,7 @@ else:
             CONTAINERS["train"]
         resources:
             gpu=job_gpus("sft"),
+            mem_mb=job_mem_mb("sft"),
             nodes=train_nodes("sft"),
             runtime=job_runtime("sft"),
         params:
@@ -98,6 +102,7 @@ else:
             CONTAINERS["train"]
         resources:
             gpu=job_gpus("sft_m1"),
+            mem_mb=job_mem_mb("sft_m1"),
             nodes=train_nodes("sft_m1"),
             runtime=job_runtime("sft_m1"),
         params:
@@ -124,6 +129,7 @@ rule entropy_shard:
         CONTAINERS["train"]
     resources:
         gpu=job_gpus("entropy_shard"),
+        mem_mb=job_mem_mb("entropy_shard"),
         runtime=job_runtime("entropy_shard"),
     params:
         settings=entropy_settings,
@@ -185,6 +191,7 @@ rule train_continue:
         CONTAINERS["train"]
     resources:
         gpu=job_gpus("train_continue"),
+        mem_mb=job_mem_mb("train_continue"),
         nodes=train_nodes("train_continue"),
         runtime=job_runtime("train_continue"),
     params:

@@ -35,10 +35,17 @@ def read_jsonl(path: str | Path, required: tuple[str, ...]) -> Iterator[dict]:
 
 
 def write_jsonl(path: str | Path, rows) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    """Rows as JSON Lines, written to a temporary file beside ``path`` and renamed into place once complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.part")
+    try:
+        with open(part, "w") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def load_examples(path: str | Path) -> list[Example]:

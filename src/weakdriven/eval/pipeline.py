@@ -30,12 +30,13 @@ def generate_records(model: str | Path, benchmark: str, rows: list[dict], settin
     """
     from transformers import AutoTokenizer
 
+    from ..checks import checked_checkpoint
     from ..data.chat import prompt_text
     from ..training import checkpoint_sha256
     from .generation import PROTOCOLS, generate_transformers, generate_vllm
 
     ev = settings["evaluation"]
-    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer = AutoTokenizer.from_pretrained(checked_checkpoint(model))
     prompts = [prompt_text(tokenizer, r["question"], settings["system_prompt"]) for r in rows]
     too_long = [r["id"] for r, p in zip(rows, prompts, strict=True)
                 if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev["max_prompt_tokens"]]

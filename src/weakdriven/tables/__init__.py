@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from importlib import resources
 
 import numpy as np
@@ -89,22 +89,51 @@ def average_consistency() -> pd.DataFrame:
 SCORE_FIELDS = ("benchmark", "backbone", "seed", "run", "method", "lam", "n", "correct", "accuracy")
 
 
+# eval/<backbone>/seed<s>/<run>/<protocol>/<benchmark>.scores.json (paths.scores): the cell a record must belong to
+SCORE_PATH = re.compile(r"eval/(?P<backbone>[^/]+)/seed(?P<seed>\d+)/(?P<run>[^/]+)/(?P<protocol>[^/]+)/"
+                        r"(?P<benchmark>[^/]+)\.scores\.json$")
+CELL = ("backbone", "seed", "run", "benchmark")
+
+
 def load_scores(files: list[str]) -> pd.DataFrame:
-    """Score files (one per run x benchmark) -> a frame with accuracy in percent; a bad file is named."""
+    """Score files (one per run x benchmark) -> a frame with accuracy in percent. A truncated file, a record that
+    lacks a field, or one whose backbone/seed/run/protocol/benchmark is not the cell its path names is an error
+    naming the file."""
+    from ..checks import read_json
+
     records = []
     for path in files:
-        with open(path) as fh:
-            record = json.load(fh)
+        record = read_json(path)
         missing = [k for k in SCORE_FIELDS if k not in record]
         if missing:
             raise ValueError(f"{path}: score record lacks {missing}")
         if not 0 <= record["correct"] <= record["n"] or record["n"] == 0:
             raise ValueError(f"{path}: correct={record['correct']} is not within n={record['n']}")
+        if (cell := SCORE_PATH.search(str(path))) is not None:
+            named = {**cell.groupdict(), "seed": int(cell["seed"])}
+            wrong = {k: record.get(k) for k, v in named.items() if record.get(k) != v}
+            if wrong:
+                raise ValueError(f"{path}: the record is of {wrong}, not of the cell its path names "
+                                 f"{ {k: named[k] for k in wrong} }: it was copied or written by another job")
         records.append(record)
     df = pd.DataFrame(records)
     df["lam"] = pd.to_numeric(df["lam"], errors="coerce")
     df["accuracy_pct"] = 100.0 * df["accuracy"]
     return df
+
+
+def check_cells(scores: pd.DataFrame, expected: list[tuple], table: str) -> None:
+    """Every expected (backbone, seed, run, benchmark) cell has exactly one score record: a missing seed or record
+    would otherwise give an empty cell or an average over fewer seeds."""
+    from collections import Counter
+
+    have = Counter(zip(*(scores[k] for k in CELL), strict=True))
+    missing = [cell for cell in expected if not have[cell]]
+    twice = sorted(cell for cell, n in have.items() if n > 1)
+    if missing or twice:
+        raise ValueError(f"{table}: {len(missing)} of {len(expected)} cells (backbone, seed, run, benchmark) have no "
+                         f"score record, e.g. {missing[:5]}; {len(twice)} have more than one, e.g. {twice[:5]}; "
+                         "the table is not built")
 
 
 def _row_labels(scores: pd.DataFrame, names: dict[str, str], label_lambda: bool) -> pd.Series:
