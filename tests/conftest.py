@@ -86,3 +86,15 @@ def tiny_training_inputs(tmp_path_factory):
     model.save_pretrained(root / "base")
     tok.save_pretrained(root / "base")
     return root
+
+
+@pytest.fixture(scope="session")
+def embedded_local(tmp_path_factory):
+    """The embedded preset run once per session on this machine, one thread per job (OMP_NUM_THREADS=1: the float
+    reductions of the SLURM run it is compared with are then identical); returns the workflow copy it ran in."""
+    work = workflow_copy(tmp_path_factory.mktemp("embedded-local"))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = snakemake(work, "--profile", "profiles/local", "--configfile", "config/embedded.yaml", timeout=1800,
+                    env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return work

@@ -136,11 +136,9 @@ def test_m1_from_own_run_adds_a_separate_one_epoch_sft(tmp_path, paper_raw):
 
 
 @pytest.mark.e2e
-def test_embedded_preset_end_to_end(tmp_path):
+def test_embedded_preset_end_to_end(embedded_local):
     """The README's demo on a copy of the workflow: data -> M0 -> SFT -> WMSS + ablations -> eval -> tables."""
-    work = workflow_copy(tmp_path)
-    run = snakemake(work, "--profile", "profiles/local", "--configfile", "config/embedded.yaml", timeout=1200)
-    assert run.returncode == 0, run.stderr[-3000:]
+    work = embedded_local
     tables = work / "results" / "embedded" / "tables"
     t1, t2 = pd.read_csv(tables / "table1.csv"), pd.read_csv(tables / "table2.csv")
     assert list(t1.columns) == ["group", "row", "synth-copy", "synth-next", "synth-add", "Math Avg."]

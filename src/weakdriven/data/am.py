@@ -15,7 +15,6 @@ answer; math-verify parses that reference; math-verify accepts the assistant tex
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -159,18 +158,12 @@ def iter_am_rows(files: list[tuple[str, Path]]) -> Iterator[tuple[str, dict]]:
     naming it."""
     import zstandard
 
+    from .chat import parse_json_lines
+
     for subset, path in files:
         lineno = 0
         try:
-            for lineno, line in enumerate(_lines(path), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}:{lineno}: a row must be a JSON object")
+            for lineno, row in parse_json_lines(_lines(path), path):
                 yield f"{subset}-{lineno}", row
         except (zstandard.ZstdError, UnicodeDecodeError, EOFError) as err:
             raise ValueError(f"{path}: damaged after line {lineno} ({type(err).__name__}: {err}); download it "

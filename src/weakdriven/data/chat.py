@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +18,25 @@ class Example:
     answer: str
 
 
+def parse_json_lines(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, row) of each non-empty line; a line that is not a JSON object is an error naming the file and
+    the line."""
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{lineno}: a row must be a JSON object")
+        yield lineno, row
+
+
 def read_jsonl(path: str | Path, required: tuple[str, ...]) -> Iterator[dict]:
     """Yield rows of a JSONL file, failing with the file and line number on a bad row."""
     with open(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+        for lineno, row in parse_json_lines(fh, path):
             missing = [k for k in required if not isinstance(row.get(k), str)]
             if missing:
                 raise ValueError(f"{path}:{lineno}: missing or non-string field(s) {missing}")
