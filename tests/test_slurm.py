@@ -38,8 +38,8 @@ def test_the_whole_embedded_preset_runs_through_slurm_and_equals_a_local_run(clu
     submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", log)
     total = int(re.search(r"^total\s+(\d+)$", log, re.M)[1])
     assert len(submitted) == total - 1, log[-3000:]  # every job but the target rule `all` went through SLURM
-    for job_id in submitted[:: max(1, len(submitted) // 10)]:  # SLURM itself knows them, and they completed
-        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
+    for job_id in submitted[-10:]:  # SLURM itself knows them, and they completed (the last ones: slurmctld may
+        shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)  # forget old jobs)
         assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
     slurm_logs = {p.stem for p in (slurm / ".snakemake" / "slurm_logs").rglob("*.log")}
     assert slurm_logs >= set(submitted)

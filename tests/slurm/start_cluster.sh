@@ -31,6 +31,8 @@ SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 ReturnToService=2
+# keep finished jobs queryable with scontrol for 10 h (default 300 s: a long test run's first jobs were gone)
+MinJobAge=36000
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=${CPUS} RealMemory=${MEM} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP DefMemPerCPU=1000
 CONF
@@ -39,7 +41,7 @@ if [ ! -s /etc/munge/munge.key ]; then
   chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
 fi
 pgrep -x munged >/dev/null || su -s /bin/sh munge -c /usr/sbin/munged
-pgrep -x slurmctld >/dev/null || slurmctld
+if pgrep -x slurmctld >/dev/null; then scontrol reconfigure; else slurmctld; fi  # a running one rereads the file
 pgrep -x slurmd >/dev/null || slurmd -N localhost
 for _ in $(seq 60); do
   state=$(sinfo -h -o %T 2>/dev/null | head -1 || true)
