@@ -124,3 +124,23 @@ def test_settings_that_cannot_run_are_refused_at_load(paper_raw, key, value, mes
     with pytest.raises(ConfigError, match=message):
         Experiment.from_dict(mutate(paper_raw, key, value))
 
+
+
+def test_the_trajectory_table_stage_refuses_a_missing_cell(tmp_path):
+    """Figure 3 by hand with M1's record but not the WMSS run's: refused, naming the cell; with both it builds."""
+    m1 = record(tmp_path, run="m1", bench="GSM8K", accuracy=0.3)
+    settings = {"spec": {"backbones": ["b"], "epochs": 2, "benchmarks": ["GSM8K"]},
+                "cells": {"scores": [["b", 42, "m1", "GSM8K"], ["b", 42, "wmss_lam0.5", "GSM8K"]]}}
+    out = tmp_path / "figure3.csv"
+
+    def build(*files):
+        return subprocess.run([str(BIN / "weakdriven"), "trajectory-table", "--settings", json.dumps(settings),
+                               "--table", "figure3", "--scores", *map(str, files), "--out", str(out)],
+                              capture_output=True, text=True)
+
+    refused = build(m1)
+    assert refused.returncode != 0 and not out.exists()
+    assert "figure3 (scores): 1 of 2 cells" in refused.stderr and "('b', 42, 'wmss_lam0.5', 'GSM8K')" in refused.stderr
+    built = build(m1, record(tmp_path, run="wmss_lam0.5", bench="GSM8K", accuracy=0.6))
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert out.read_text().splitlines() == ["group,row,GSM8K,Avg.", "b,Epoch 1,30.0,30.0", "b,Epoch 2,60.0,60.0"]

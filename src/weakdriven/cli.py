@@ -375,28 +375,49 @@ def cmd_entropy_gap(args) -> None:
 
 
 def cmd_trajectory_table(args) -> None:
-    """Table 3 or Figures 3-5 from snapshot scores, score records and entropy gaps."""
+    """Table 3 or Figures 3-5 from snapshot scores, score records and entropy gaps; every cell the settings list
+    (``cells``: scores, snapshots, gaps) must be there exactly once."""
     import pandas as pd
 
-    from .tables import build_figure3, build_figure4, build_figure5, build_table3, load_scores, load_snapshot_scores
+    from .checks import read_json, write_atomic
+    from .tables import (
+        build_figure3,
+        build_figure4,
+        build_figure5,
+        build_table3,
+        check_cells,
+        load_scores,
+        load_snapshot_scores,
+    )
 
-    spec = _settings(args)["spec"]
+    s = _settings(args)
+    spec, cells = s["spec"], s.get("cells", {})
+    scores = load_scores(args.scores) if args.scores else None
+    snaps = load_snapshot_scores(args.snapshots) if args.snapshots else None
+    gaps = pd.DataFrame([read_json(p) for p in args.gaps]) if args.gaps else None
+    for kind, frame in (("scores", scores), ("snapshots", snaps)):
+        if kind in cells:
+            if frame is None:
+                raise ValueError(f"{args.table}: no {kind} given, the table needs {len(cells[kind])}")
+            finals = frame[frame.checkpoint == "final"] if kind == "snapshots" else frame  # one row per file
+            check_cells(finals, [tuple(c) for c in cells[kind]], f"{args.table} ({kind})")
+    if "gaps" in cells:
+        have = sorted(map(tuple, gaps[["backbone", "seed", "weak"]].values.tolist())) if gaps is not None else []
+        wanted = sorted(tuple(c) for c in cells["gaps"])
+        if have != wanted:
+            raise ValueError(f"{args.table}: entropy-gap records {have} are not the (backbone, seed, weak) cells "
+                             f"{wanted}; the table is not built")
     if args.table == "figure3":
-        wide = build_figure3(load_scores(args.scores), spec["benchmarks"])
+        wide = build_figure3(scores, spec["benchmarks"])
     elif args.table == "table3":
-        wide = build_table3(load_snapshot_scores(args.snapshots), spec["methods"], spec["benchmarks"])
+        wide = build_table3(snaps, spec["methods"], spec["benchmarks"])
     elif args.table == "figure4":
-        wide = build_figure4(load_snapshot_scores(args.snapshots), load_scores(args.scores), spec["methods"],
-                             spec["benchmarks"])
+        wide = build_figure4(snaps, scores, spec["methods"], spec["benchmarks"])
     else:
-        from .checks import read_json
-
-        gaps = pd.DataFrame([read_json(p) for p in args.gaps])
-        wide = build_figure5(gaps, load_scores(args.scores), spec["benchmarks"])
-    from .checks import write_atomic
-
+        wide = build_figure5(gaps, scores, spec["benchmarks"])
     write_atomic(args.out, wide.to_csv(index=False))
     _cite(args.out, [*(args.snapshots or []), *(args.scores or [])], args)
+
 
 
 def cmd_score_table(args) -> None:

@@ -406,7 +406,35 @@ def diagnostics_settings(wildcards):
 
 
 def trajectory_settings(wildcards):
-    return _json(spec=config["tables"][wildcards.table])
+    """Table 3 / Figure 4: the spec and every (backbone, seed, run, benchmark) cell their inputs must cover."""
+    spec = EXP.trajectory_tables[wildcards.table]
+    runs = [(b, s, trajectory_run(m)) for b in spec.backbones for s in EXP.seeds for m in spec.methods]
+    cells = {"snapshots": [[*r, bench] for r in runs for bench in spec.benchmarks]}
+    if wildcards.table == "figure4":  # step 0: M1's scores
+        cells["scores"] = [[b, s, M1, bench] for b in spec.backbones for s in EXP.seeds for bench in spec.benchmarks]
+    return _json(spec=config["tables"][wildcards.table], cells=cells)
+
+
+def figure3_settings(wildcards):
+    spec = EXP.figure3
+    cells = [
+        [b, s, run, bench]
+        for b in spec.backbones
+        for s in EXP.seeds
+        for run in figure3_runs()
+        for bench in spec.benchmarks
+    ]
+    return _json(spec=config["tables"]["figure3"], cells={"scores": cells})
+
+
+def figure5_settings(wildcards):
+    spec = EXP.figure5
+    keys = [(b, s) for b in spec.backbones for s in EXP.seeds]
+    cells = {
+        "scores": [[b, s, figure5_run(w), bench] for b, s in keys for w in spec.weak for bench in spec.benchmarks],
+        "gaps": [[b, s, w] for b, s in keys for w in spec.weak],
+    }
+    return _json(spec=config["tables"]["figure5"], cells=cells)
 
 
 # ---- cluster resources: GPUs from config.cluster, runtimes from the cost model (src/weakdriven/cost.py) -----------

@@ -77,7 +77,7 @@ rule figure3:
     container:
         CONTAINERS["tables"]
     params:
-        settings=lambda wildcards: _json(spec=config["tables"]["figure3"]),
+        settings=figure3_settings,
     shell:
         "weakdriven trajectory-table --settings {params.settings:q} --table figure3 --scores {input.scores}"
         " --out {output} > {log} 2>&1"
@@ -95,7 +95,7 @@ rule figure5:
     container:
         CONTAINERS["tables"]
     params:
-        settings=lambda wildcards: _json(spec=config["tables"]["figure5"]),
+        settings=figure5_settings,
     shell:
         "weakdriven trajectory-table --settings {params.settings:q} --table figure5 --gaps {input.gaps}"
         " --scores {input.scores} --out {output} > {log} 2>&1"
