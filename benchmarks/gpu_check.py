@@ -50,8 +50,6 @@ def _reset(device):
 
 def stage_checks(root: Path, device, gpus: int) -> list[dict]:
     """Every model-running stage once, through the same code the workflow runs."""
-    import torch
-
     from weakdriven.cli import main as cli
     from weakdriven.data.chat import load_examples
     from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
@@ -104,9 +102,8 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
     timed("generate (transformers)", lambda: generate_records(
         root / "wmss", "synth-next", bench, {"evaluation": evaluation, "system_prompt": prompt, "gpus": gpus,
                                              "bf16": bf16}, 0, "gpu_check"))
-    weights = json.loads((root / "wmss" / "train_summary.json").read_text())
-    rows.append({"stage": "wmss summary", "steps": weights["steps"], "loss": weights["last_logged_loss"]})
-    del torch
+    summary = json.loads((root / "wmss" / "train_summary.json").read_text())
+    rows.append({"stage": "wmss summary", "steps": summary["steps"], "loss": summary["last_logged_loss"]})
     return rows
 
 
