@@ -54,10 +54,9 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
     from weakdriven.data.chat import load_examples
     from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
     from weakdriven.eval.pipeline import generate_records
-    from weakdriven.methods import METHODS
+    from weakdriven.methods import Run, TrainJob
     from weakdriven.methods.sft import run_sft
-    from weakdriven.methods.wmss import run_continue
-    from weakdriven.training import TrainSettings
+    from weakdriven.settings import TrainSettings
 
     make_embedded_data(root / "w", n_train=32, n_test=8, n_pretrain=32, seed=0)
     data = root / "w" / "data" / "train.jsonl"
@@ -81,9 +80,11 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
                              epochs=0.125, bf16=bf16, gradient_checkpointing=True, logging_steps=1, seed=0, gpus=gpus)
     examples = load_examples(data)
     timed("train-sft (bf16, 1 step)", lambda: run_sft(root / "m0", examples, prompt, settings, root / "sft"))
-    timed("train-continue wmss (bf16)", lambda: run_continue(
-        METHODS["wmss"], 0.5, root / "m0", root / "sft", examples, prompt, settings, root / "wmss",
-        freeze_weak=False, joint_loss_mask="completion", joint_system_prompt=True))
+    run = Run.parse("wmss_lam0.5")
+    options = {"freeze_weak": False, "joint_loss_mask": "completion", "joint_system_prompt": True}
+    timed("train wmss (bf16)", lambda: run.method.train(TrainJob(
+        run=run, strong=str(root / "sft"), weak=str(root / "m0"), examples=examples, system_prompt=prompt,
+        settings=settings, out=str(root / "wmss"), keep=None, options=options)))
     entropy = {"gpus": gpus, "training": {"bf16": bf16, "attn_implementation": "sdpa"},
                "wmss": {"entropy_system_prompt": False, "entropy_max_length": 128}, "system_prompt": prompt,
                "family": "qwen"}

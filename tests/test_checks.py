@@ -11,7 +11,7 @@ from conftest import BIN, mutate
 from weakdriven.checks import DamagedFile, checked_checkpoint, read_json, write_atomic
 from weakdriven.config import ConfigError, Experiment, load_config
 from weakdriven.data.chat import write_jsonl
-from weakdriven.tables import check_cells, load_scores
+from weakdriven.tables.scores import check_cells, load_scores
 
 
 def record(root, backbone="b", seed=42, run="sft", protocol="paper-greedy", bench="GSM8K", accuracy=0.5, **extra):
@@ -54,21 +54,30 @@ def test_a_table_needs_every_cell_exactly_once(tmp_path):
         check_cells(pd.concat([scores, scores.iloc[:1]]), cells, "table1")
 
 
-def test_the_score_table_stage_refuses_a_missing_seed_and_writes_nothing(tmp_path):
+def test_the_table_stage_refuses_a_missing_seed_and_writes_nothing(tmp_path):
     files = [record(tmp_path, seed=s, run=r, bench=b) for s in (1, 2) for r in ("sft", "wmss_lam0.5")
              for b in ("GSM8K", "MATH500") if (s, r, b) != (2, "wmss_lam0.5", "MATH500")]
-    settings = {"spec": {"backbones": ["b"], "methods": ["sft", "wmss"], "benchmarks": ["GSM8K", "MATH500"],
-                         "runs": ["sft", "wmss_lam0.5"], "protocol": "paper-greedy"}, "lam": 0.5, "seeds": [1, 2]}
+    needs = {"scores": [["b", s, r, b, "paper-greedy"] for s in (1, 2) for r in ("sft", "wmss_lam0.5")
+                        for b in ("GSM8K", "MATH500")]}
+    settings = {"spec": {"benchmarks": ["GSM8K", "MATH500"], "label_lambda": False}, "needs": needs}
     out = tmp_path / "tables" / "table1.csv"
-    result = subprocess.run([str(BIN / "weakdriven"), "score-table", "--settings", json.dumps(settings), "--table",
-                             "table1", "--scores", *map(str, files), "--out", str(out)], capture_output=True, text=True)
+
+    def build(files):
+        return subprocess.run([str(BIN / "weakdriven"), "table", "--settings", json.dumps(settings), "--table",
+                               "table1", "--scores", *map(str, files), "--out", str(out)], capture_output=True,
+                              text=True)
+
+    result = build(files)
     assert result.returncode != 0 and not out.exists()
-    assert "table1: 1 of 8 cells" in result.stderr and "('b', 2, 'wmss_lam0.5', 'MATH500')" in result.stderr
-    files.append(record(tmp_path, seed=2, run="wmss_lam0.5", bench="MATH500"))
-    result = subprocess.run([str(BIN / "weakdriven"), "score-table", "--settings", json.dumps(settings), "--table",
-                             "table1", "--scores", *map(str, files), "--out", str(out)], capture_output=True, text=True)
+    assert "table1 (scores): 1 of 8 cells" in result.stderr and "('b', 2, 'wmss_lam0.5', 'MATH500')" in result.stderr
+    files.append(record(tmp_path, seed=2, run="wmss_lam0.5", bench="MATH500", protocol="sampled-3x"))
+    result = build(files)  # the record of another protocol is not the cell the table needs
+    assert result.returncode != 0 and not out.exists() and "1 of 8 cells" in result.stderr
+    files[-1] = record(tmp_path, seed=2, run="wmss_lam0.5", bench="MATH500")
+    result = build(files)
     assert result.returncode == 0, result.stderr[-2000:]
     assert out.is_file() and not list(out.parent.glob(".table1.csv*"))
+    assert out.read_text().splitlines()[0] == "group,row,GSM8K,MATH500,Math Avg."
 
 
 def test_truncated_weights_are_named_before_any_model_is_built(tmp_path):
@@ -126,15 +135,16 @@ def test_settings_that_cannot_run_are_refused_at_load(paper_raw, key, value, mes
 
 
 
-def test_the_trajectory_table_stage_refuses_a_missing_cell(tmp_path):
+def test_the_table_stage_refuses_a_missing_cell_of_any_kind(tmp_path):
     """Figure 3 by hand with M1's record but not the WMSS run's: refused, naming the cell; with both it builds."""
     m1 = record(tmp_path, run="m1", bench="GSM8K", accuracy=0.3)
-    settings = {"spec": {"backbones": ["b"], "epochs": 2, "benchmarks": ["GSM8K"]},
-                "cells": {"scores": [["b", 42, "m1", "GSM8K"], ["b", 42, "wmss_lam0.5", "GSM8K"]]}}
+    settings = {"spec": {"benchmarks": ["GSM8K"]},
+                "needs": {"scores": [["b", 42, "m1", "GSM8K", "paper-greedy"],
+                                     ["b", 42, "wmss_lam0.5", "GSM8K", "paper-greedy"]]}}
     out = tmp_path / "figure3.csv"
 
     def build(*files):
-        return subprocess.run([str(BIN / "weakdriven"), "trajectory-table", "--settings", json.dumps(settings),
+        return subprocess.run([str(BIN / "weakdriven"), "table", "--settings", json.dumps(settings),
                                "--table", "figure3", "--scores", *map(str, files), "--out", str(out)],
                               capture_output=True, text=True)
 

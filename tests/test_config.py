@@ -8,7 +8,7 @@ from conftest import DELETE, REPO, mutate, snakemake, workflow_copy
 
 from weakdriven.benchmarks import BENCHMARKS
 from weakdriven.cluster import LAUNCHERS
-from weakdriven.config import SCHEMA_PATH, ConfigError, Experiment, load_config
+from weakdriven.config import SCHEMA_PATH, ConfigError, Experiment, load_config, schema
 from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import METHODS
 
@@ -28,13 +28,28 @@ def test_embedded_preset_restates_every_paper_key(paper_raw, embedded_raw):
         assert set(paper_raw[section]) == set(embedded_raw[section]), section
 
 
-def test_schema_enums_equal_the_registries():
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    assert set(schema["$defs"]["method"]["enum"]) == set(METHODS)
-    assert set(schema["$defs"]["mixed_method"]["enum"]) == {m for m, spec in METHODS.items() if spec.loss == "mixed"}
-    assert set(schema["$defs"]["benchmark"]["enum"]) == set(BENCHMARKS)
-    assert set(schema["$defs"]["protocol"]["enum"]) == set(PROTOCOLS)
-    assert set(schema["properties"]["cluster"]["properties"]["launcher"]["enum"]) == set(LAUNCHERS)
+def test_schema_takes_its_names_from_the_registries(embedded_raw):
+    written = yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]
+    assert all("enum" not in written[d] for d in ("method", "mixed_method", "benchmark", "protocol", "launcher"))
+    defs = schema()["$defs"]
+    assert defs["method"]["enum"] == list(METHODS) and "neftune" in METHODS
+    assert defs["mixed_method"]["enum"] == ["wmss", "wdjt_only", "wdjt_frozen"]
+    assert defs["benchmark"]["enum"] == list(BENCHMARKS)
+    assert defs["protocol"]["enum"] == list(PROTOCOLS)
+    assert defs["launcher"]["enum"] == list(LAUNCHERS)
+    bad = {**embedded_raw, "tables": {"table1": {**embedded_raw["tables"]["table1"], "methods": ["sft", "undial"]}}}
+    with pytest.raises(ConfigError, match=r"tables\.table1\.methods\.1.*'undial' is not one of \['sft', 'neftune'"):
+        Experiment.from_dict(bad)
+
+
+def test_method_settings_are_typed_with_the_method_defaults(embedded_raw):
+    exp = Experiment.from_dict(embedded_raw)
+    assert (exp.methods["neftune"].noise_alpha, exp.methods["neftune"].start) == (5.0, "m1")
+    assert Experiment.from_dict({**embedded_raw, "methods": {}}).methods["neftune"].noise_alpha == 5.0
+    for value, key in ((0, "noise_alpha"), ("m2", "start")):
+        raw = {**embedded_raw, "methods": {"neftune": {**embedded_raw["methods"]["neftune"], key: value}}}
+        with pytest.raises(ConfigError, match=f"methods.neftune.{key}"):
+            Experiment.from_dict(raw)
 
 
 @pytest.mark.parametrize(

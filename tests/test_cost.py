@@ -1,6 +1,7 @@
 """`weakdriven cost TARGET`: the jobs a target still needs, priced from the config's Table 11 calibration."""
 
 import subprocess
+from dataclasses import replace
 
 import pytest
 from conftest import BIN, REPO
@@ -19,8 +20,12 @@ def test_jobs_are_priced_from_table_11(exp):
     # Table 11: one SFT epoch on Qwen3-4B-Base = 4h30m x 8 GPUs = 36 GPU-h; the SFT baseline trains 2 epochs
     assert job_gpu_hours(Job("sft", bb), exp) == pytest.approx(72.0)
     assert job_gpu_hours(Job("sft", {**bb, "backbone": "qwen3-8b-base"}), exp) == pytest.approx(72.0 * 8.2 / 4.0)
-    assert job_gpu_hours(Job("train_continue", {**bb, "run": "wmss_lam0.5"}), exp) == pytest.approx(72.0)  # 2 models
-    assert job_gpu_hours(Job("train_continue", {**bb, "run": "wdds_only"}), exp) == pytest.approx(36.0)
+    assert job_gpu_hours(Job("train", {**bb, "run": "wmss_lam0.5"}), exp) == pytest.approx(72.0)  # 2 models
+    assert job_gpu_hours(Job("train", {**bb, "run": "wdds_only"}), exp) == pytest.approx(36.0)
+    # NEFTune: SFT's cost; 1 epoch after the warm start (Table 11: 4h30m), or SFT's 2 epochs from M0
+    assert job_gpu_hours(Job("train", {**bb, "run": "neftune"}), exp) == pytest.approx(36.0)
+    from_base = replace(exp, methods={"neftune": replace(exp.methods["neftune"], start="base")})
+    assert job_gpu_hours(Job("train", {**bb, "run": "neftune"}), from_base) == pytest.approx(72.0)
     assert job_gpu_hours(Job("entropy_shard", {**bb, "which": "base", "shard": "0", "shards": "8"}), exp) == \
         pytest.approx(36.0 * 0.33 / 8)
     assert job_gpu_hours(Job("generate", {**bb, "run": "sft", "benchmark": "MATH500"}), exp) == \
@@ -45,7 +50,7 @@ def test_cost_command_prints_each_tables_gpu_hours(exp):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:-1]}
     # Table 3 needs Qwen3-4B-Base's SFT (M1), WD-JT only and the frozen base
-    assert lines["sft"] == ["1", "72.00"] and lines["train_continue"] == ["2", "144.00"]
+    assert lines["sft"] == ["1", "72.00"] and lines["train"] == ["2", "144.00"]
     assert result.stdout.splitlines()[-1].startswith("results/paper/tables/table3.csv: ")
     assert "GPU-hours" in result.stdout.splitlines()[-1]
 

@@ -6,15 +6,13 @@ import pandas as pd
 import pytest
 
 from weakdriven import reported_numbers
-from weakdriven.tables import (
-    build_figure3,
-    build_figure4,
-    build_figure5,
-    build_table3,
-    diff_against_paper,
-    load_scores,
-    load_snapshot_scores,
-)
+from weakdriven.tables.diff import diff_against_paper
+from weakdriven.tables.figure3 import build_figure3
+from weakdriven.tables.figure4 import build_figure4
+from weakdriven.tables.figure5 import build_figure5
+from weakdriven.tables.scores import load_scores, load_snapshot_scores
+from weakdriven.tables.table3 import build_table3
+from weakdriven.tables.table10 import build_table10
 
 TABLE3 = {  # App. B.1 Table 3, MATH500 / GSM8K: WD-JT only, frozen base
     "ck50": ((66.6, 86.2), (62.0, 79.6)), "ck100": ((69.0, 86.4), (62.2, 82.9)),
@@ -163,8 +161,6 @@ def test_table10_builder_reproduces_the_papers_wmss_column(tmp_path):
     values = {names[g]: {r: v / 100 for r, v in zip(block.row, block.value, strict=True)}
               for g, block in wmss.groupby("group")}
     scores = load_scores(passk_records(tmp_path, values))
-    from weakdriven.tables import build_table10
-
     wide = build_table10(scores, ["AIME2025", "AMC23", "MATH500"])
     assert list(wide.columns) == ["group", "row", "WMSS"]
     assert list(wide.row[:6]) == ["1", "4", "8", "16", "32", "64"] and wide.group[0] == "AIME 2025"
@@ -175,8 +171,6 @@ def test_table10_builder_reproduces_the_papers_wmss_column(tmp_path):
 
 
 def test_table10_refuses_greedy_records_and_mixed_backbones(tmp_path):
-    from weakdriven.tables import build_table10
-
     greedy = load_scores(passk_records(tmp_path, {"MATH500": {}}, protocol="paper-greedy"))
     with pytest.raises(ValueError, match="has no pass@k: its protocol 'paper-greedy' draws one sample"):
         build_table10(greedy, ["MATH500"])

@@ -14,6 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from .settings import TrainSettings
+
 log = logging.getLogger("weakdriven")
 
 
@@ -45,17 +47,6 @@ def _cite(out: str | Path, inputs: list[str], args) -> None:
     from .provenance import sidecar, table_provenance
 
     sidecar(out).write_text(json.dumps(table_provenance(inputs, getattr(args, "settings", None)), indent=1))
-
-
-def _train_settings(s: dict, epochs: float, seed: int, **overrides):
-    """TrainSettings from the ``training`` settings of a rule (``overrides`` replace keys it does not carry)."""
-    from dataclasses import fields
-
-    from .training import TrainSettings
-
-    t = {**s["training"], **overrides}
-    names = {f.name for f in fields(TrainSettings)} - {"epochs", "seed"}
-    return TrainSettings(epochs=epochs, seed=seed, **{k: t[k] for k in names if k in t})
 
 
 def _examples(path: str, s: dict):
@@ -174,8 +165,9 @@ def cmd_init_backbone(args) -> None:
         model = build_tiny_model(tokenizer, b["architecture"], seed=b["pretrain"]["seed"])
         lines = Path(args.corpus).read_text().splitlines()
         p = b["pretrain"]
-        settings = _train_settings(s, p["epochs"], p["seed"], learning_rate=p["learning_rate"],
-                                   per_device_batch_size=p["batch_size"], global_batch_size=p["batch_size"])
+        settings = TrainSettings.from_dict(s["training"], epochs=p["epochs"], seed=p["seed"],
+                                           learning_rate=p["learning_rate"], per_device_batch_size=p["batch_size"],
+                                           global_batch_size=p["batch_size"])
         train_causal_lm(model, tokenizer, encode_corpus(tokenizer, lines, settings.max_length), settings, out)
 
 
@@ -196,7 +188,8 @@ def cmd_train_sft(args) -> None:
 
     s = _settings(args)
     examples = _examples(args.data, s)
-    run_sft(args.base, examples, s["system_prompt"], _train_settings(s, args.epochs, args.seed), args.out,
+    settings = TrainSettings.from_dict(s["training"], epochs=args.epochs, seed=args.seed)
+    run_sft(args.base, examples, s["system_prompt"], settings, args.out,
             m1_out=args.m1_out, snapshots=_keep_snapshots(args, s, len(examples)))
     _stamp(Path(args.out) / "train_summary.json", args)
 
@@ -244,27 +237,26 @@ def cmd_wdds_select(args) -> None:
     log.info("WD-DS: %d active of %d (%d unique)", result["n_active"], result["n_pool"], result["n_unique"])
 
 
-def cmd_train_continue(args) -> None:
-    """Every method but sft: one further stage from M1 (App. E.5), or from M_t at Algorithm 1's iteration t."""
-    from .methods import Run
+def cmd_train(args) -> None:
+    """Every method but sft: the method plug-in trains from the start models the workflow resolved for it."""
+    from .checks import read_json
+    from .methods import Run, TrainJob
     from .methods.wdds import resolve_active
-    from .methods.wmss import run_continue
 
     s = _settings(args)
     run = Run.parse(args.run)
-    w = s["wmss"]
     examples = _examples(args.data, s)
     keep = _keep_snapshots(args, s, len(examples))  # ck labels count steps of a full-data epoch
     if run.method.data == "wdds":
         if not args.active:
             raise ValueError(f"run {args.run} trains on the WD-DS active set: pass --active")
-        from .checks import read_json
-
         examples = resolve_active(examples, read_json(args.active)["ids"], args.active)
-    run_continue(run.method, run.lam, args.weak, args.strong, examples, s["system_prompt"],
-                 _train_settings(s, s["training"]["joint_epochs"], args.seed), args.out,
-                 freeze_weak=w["freeze_weak"], joint_loss_mask=w["joint_loss_mask"],
-                 joint_system_prompt=w["joint_system_prompt"], keep=keep)
+    if run.method.loss == "mixed" and not args.weak:
+        raise ValueError(f"run {args.run} trains a weak/strong pair: pass --weak")
+    job = TrainJob(run=run, strong=args.strong, weak=args.weak, examples=examples, system_prompt=s["system_prompt"],
+                   settings=TrainSettings.from_dict(s["training"], seed=args.seed), out=args.out, keep=keep,
+                   options=s["wmss"])
+    run.method.train(job)
     _stamp(Path(args.out) / "train_summary.json", args)
 
 
@@ -374,115 +366,35 @@ def cmd_entropy_gap(args) -> None:
     }, indent=1))
 
 
-def cmd_trajectory_table(args) -> None:
-    """Table 3 or Figures 3-5 from snapshot scores, score records and entropy gaps; every cell the settings list
-    (``cells``: scores, snapshots, gaps) must be there exactly once."""
-    import pandas as pd
-
-    from .checks import read_json, write_atomic
-    from .tables import (
-        build_figure3,
-        build_figure4,
-        build_figure5,
-        build_table3,
-        check_cells,
-        load_scores,
-        load_snapshot_scores,
-    )
-
-    s = _settings(args)
-    spec, cells = s["spec"], s.get("cells", {})
-    scores = load_scores(args.scores) if args.scores else None
-    snaps = load_snapshot_scores(args.snapshots) if args.snapshots else None
-    gaps = pd.DataFrame([read_json(p) for p in args.gaps]) if args.gaps else None
-    for kind, frame in (("scores", scores), ("snapshots", snaps)):
-        if kind in cells:
-            if frame is None:
-                raise ValueError(f"{args.table}: no {kind} given, the table needs {len(cells[kind])}")
-            finals = frame[frame.checkpoint == "final"] if kind == "snapshots" else frame  # one row per file
-            check_cells(finals, [tuple(c) for c in cells[kind]], f"{args.table} ({kind})")
-    if "gaps" in cells:
-        have = sorted(map(tuple, gaps[["backbone", "seed", "weak"]].values.tolist())) if gaps is not None else []
-        wanted = sorted(tuple(c) for c in cells["gaps"])
-        if have != wanted:
-            raise ValueError(f"{args.table}: entropy-gap records {have} are not the (backbone, seed, weak) cells "
-                             f"{wanted}; the table is not built")
-    if args.table == "figure3":
-        wide = build_figure3(scores, spec["benchmarks"])
-    elif args.table == "table3":
-        wide = build_table3(snaps, spec["methods"], spec["benchmarks"])
-    elif args.table == "figure4":
-        wide = build_figure4(snaps, scores, spec["methods"], spec["benchmarks"])
-    else:
-        wide = build_figure5(gaps, scores, spec["benchmarks"])
-    write_atomic(args.out, wide.to_csv(index=False))
-    _cite(args.out, [*(args.snapshots or []), *(args.scores or [])], args)
-
-
-
-def cmd_score_table(args) -> None:
-    """Table 1 or 2 (pass@1, %) or Table 10 (pass@k, %) from its score files."""
-    from itertools import product
-
+def cmd_table(args) -> None:
+    """One paper artifact from exactly the inputs it declares (tables/<name>.py); every cell must be there once."""
     from .checks import write_atomic
-    from .tables import build_table1, build_table2, build_table10, check_cells, load_scores
+    from .tables import TABLES, Needs
+    from .tables.base import build
 
     s = _settings(args)
-    spec = s["spec"]
-    scores = load_scores(args.scores)
-    lambdas = spec.get("lambdas", [s["lam"]])
-    sub = scores[scores.backbone.isin(spec["backbones"]) & scores.run.isin(spec["runs"])
-                 & scores.benchmark.isin(spec["benchmarks"]) & scores.seed.isin(s["seeds"])]
-    check_cells(sub, list(product(spec["backbones"], s["seeds"], spec["runs"], spec["benchmarks"])), args.table)
-    wrong = sub[sub.protocol != spec["protocol"]]
-    if len(wrong):
-        raise ValueError(f"{args.table} is evaluated under protocol {spec['protocol']!r}; score records of "
-                         f"{sorted(set(wrong.run))} were made under {sorted(set(wrong.protocol))}")
-    builder = {"table1": build_table1, "table2": build_table2, "table10": build_table10}[args.table]
-    write_atomic(args.out, builder(sub, spec["benchmarks"], label_lambda=len(lambdas) > 1).to_csv(index=False))
-    _cite(args.out, args.scores, args)
+    files = {"scores": args.scores, "snapshots": args.snapshots, "gaps": args.gaps, "files": args.files}
+    wide = build(TABLES[args.table], s["spec"], Needs.from_dict(s["needs"]), files)
+    write_atomic(args.out, wide.to_csv(index=False))
+    _cite(args.out, [*args.snapshots, *args.scores, *args.files], args)
+
+
+def cmd_table_diff(args) -> None:
+    """One built table against the paper's reported numbers, cell by cell."""
+    from .checks import write_atomic
+    from .tables.diff import diff_against_paper, read_table
+
+    s = _settings(args)
+    diff = diff_against_paper(Path(args.table).stem, read_table(args.table), s["comparable_with_paper"])
+    write_atomic(args.out, diff.to_csv(index=False))
 
 
 def cmd_diff(args) -> None:
     """Every built table against the paper's reported numbers, with the paper's own averages re-computed."""
-    import pandas as pd
-
-    from .tables import average_consistency, diff_against_paper
+    from .tables.diff import write_diff
 
     s = _settings(args)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tables = {Path(p).stem: pd.read_csv(p, keep_default_na=False, dtype={"group": str, "row": str})
-              for p in args.tables}
-    diff = pd.concat([diff_against_paper(name, wide, s["comparable_with_paper"]) for name, wide in tables.items()],
-                     ignore_index=True)
-    diff.to_csv(out / "diff.csv", index=False)
-    consistency = average_consistency()
-    consistency.to_csv(out / "paper_consistency.csv", index=False)
-    lines = [f"# Measured vs reported ({s['name']})", ""]
-    if not s["comparable_with_paper"]:
-        lines += ["This experiment is not the paper's configuration: every cell is marked *not comparable*.", ""]
-    for path in args.tables:
-        lines += [f"## {Path(path).stem}", "", pd.read_csv(path).to_markdown(index=False), ""]
-    from .provenance import read_provenance
-
-    lines += ["## Provenance", "", "Commits of the score files / training runs each table was built from (details: "
-              "`<table>.provenance.json` beside each table):", ""]
-    for path in args.tables:
-        prov = read_provenance(path) or {}
-        missing = sum(1 for i in prov.get("inputs", []) if i.get("provenance") is None)
-        commits = ", ".join(c[:12] for c in prov.get("input_commits", [])) or "none recorded"
-        lines.append(f"- {Path(path).stem}: {commits}" + (f" ({missing} inputs without a record)" if missing else ""))
-    lines.append("")
-    counts = diff.groupby(["table", "status"]).size().rename("cells").reset_index()
-    lines += ["## Diff status", "", counts.to_markdown(index=False), ""]
-    bad = consistency[consistency.delta.abs() > 0.05]
-    lines += ["## The paper's own averages", "",
-              f"{len(consistency)} printed averages and gains re-computed from their cells; "
-              f"{len(bad)} differ by more than 0.05 (rounding of 1-decimal cells allows up to 0.1):", ""]
-    if len(bad):
-        lines += [bad.to_markdown(index=False), ""]
-    (out / "diff.md").write_text("\n".join(lines))
+    write_diff(args.tables, args.out_dir, s["name"], s["comparable_with_paper"])
 
 
 def cmd_cost(args) -> None:
@@ -553,9 +465,10 @@ def main(argv: list[str] | None = None) -> None:
     p = stage("wdds-select", cmd_wdds_select, "WD-DS sampling weights (Eq. 9) and the active set")
     for opt in ("--weak", "--strong", "--out"):
         p.add_argument(opt, required=True)
-    p = stage("train-continue", cmd_train_continue, "every method but sft: one stage from M1 (or M_t)")
-    for opt in ("--run", "--weak", "--strong", "--data", "--out"):
+    p = stage("train", cmd_train, "every method but sft: one run from its start model(s)")
+    for opt in ("--run", "--strong", "--data", "--out"):
         p.add_argument(opt, required=True)
+    p.add_argument("--weak", help="the weak start (mixed-logit methods)")
     p.add_argument("--active", help="WD-DS active set (methods that use it)")
     p.add_argument("--seed", type=int, required=True)
     snapshot_options(p)
@@ -578,18 +491,18 @@ def main(argv: list[str] | None = None) -> None:
     for opt in ("--weak", "--strong", "--backbone", "--weak-label", "--out"):
         p.add_argument(opt, required=True)
     p.add_argument("--seed", type=int, required=True)
-    p = stage("trajectory-table", cmd_trajectory_table, "Table 3 or Figure 3, 4 or 5 data")
-    p.add_argument("--table", choices=["table3", "figure3", "figure4", "figure5"], required=True)
-    p.add_argument("--snapshots", nargs="*", default=[], help="snapshot score CSVs (eval-snapshots)")
-    p.add_argument("--scores", nargs="*", default=[], help="score records: M1's (figure4), the runs' (figure3/5)")
-    p.add_argument("--gaps", nargs="*", default=[], help="entropy-gap records (figure5)")
-    p.add_argument("--out", required=True)
     p = stage("cost", cmd_cost, "GPU-hours of the jobs a target still needs (run in the repository root)")
     p.add_argument("targets", nargs="*", help="Snakemake targets (tables, figures, one cell's score file); none: all")
     p.add_argument("--configfile", help="the experiment config (default: config/config.yaml)")
-    p = stage("score-table", cmd_score_table, "Table 1 or 2 from its score files")
-    p.add_argument("--table", choices=["table1", "table2", "table10"], required=True)
-    p.add_argument("--scores", nargs="+", required=True)
+    p = stage("table", cmd_table, "one paper table or figure from the inputs it declares")
+    p.add_argument("--table", required=True, help="a registered table (weakdriven.tables.TABLES)")
+    p.add_argument("--scores", nargs="*", default=[], help="score records")
+    p.add_argument("--snapshots", nargs="*", default=[], help="snapshot score CSVs (eval-snapshots)")
+    p.add_argument("--gaps", nargs="*", default=[], help="entropy-gap records (Figure 5)")
+    p.add_argument("--files", nargs="*", default=[], help="other inputs (the diagnostics' Tables 6 and 7)")
+    p.add_argument("--out", required=True)
+    p = stage("table-diff", cmd_table_diff, "one built table against the paper, cell by cell")
+    p.add_argument("--table", required=True, help="the table CSV, named <table>.csv")
     p.add_argument("--out", required=True)
     p = stage("diff", cmd_diff, "every built table against the paper; diff.csv, diff.md, paper_consistency.csv")
     p.add_argument("--tables", nargs="+", required=True, help="table CSVs named <table>.csv (table1 ... figure5)")

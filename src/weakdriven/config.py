@@ -13,7 +13,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .benchmarks import BENCHMARKS
+from .cluster import LAUNCHERS
 from .eval.generation import PROTOCOLS
+from .methods import METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -27,9 +30,20 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def validate_schema(raw: dict[str, Any]) -> None:
+def schema() -> dict[str, Any]:
+    """The config schema with its name enums filled from the registries (the file lists no names itself)."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    defs = schema["$defs"]
+    defs["method"] = {"enum": list(METHODS)}
+    defs["mixed_method"] = {"enum": [name for name, m in METHODS.items() if m.loss == "mixed"]}
+    defs["benchmark"] = {"enum": list(BENCHMARKS)}
+    defs["protocol"] = {"enum": list(PROTOCOLS)}
+    defs["launcher"] = {"enum": list(LAUNCHERS)}
+    return schema
+
+
+def validate_schema(raw: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"config key '{_key(e.absolute_path)}': {e.message}" for e in errors]
@@ -213,6 +227,7 @@ class Experiment:
     figure5: Figure5Spec | None = None
     figure3: Figure3Spec | None = None
     diagnostics_backbones: tuple[str, ...] = ()
+    methods: dict[str, Any] = field(default_factory=dict)  # typed ``methods.<name>`` sections (method plug-ins)
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
@@ -288,6 +303,8 @@ class Experiment:
             figure5=figure5,
             figure3=figure3,
             diagnostics_backbones=tuple(raw["diagnostics"]["backbones"]),
+            methods={name: m.settings_type(**raw["methods"].get(name, {}))
+                     for name, m in METHODS.items() if m.settings_type is not None},
             raw=raw,
         )
 

@@ -75,12 +75,9 @@ def job_gpu_hours(job: Job, exp: Experiment) -> float:
         return exp.training.sft_epochs * epoch
     if job.rule == "sft_m1":
         return epoch
-    if job.rule == "train_continue":
-        run = Run.parse(wc["run"])
-        factor = c["mixed_loss_factor"] if run.method.loss == "mixed" else 1.0
-        if run.method.data == "wdds" and exp.wmss.dedup:
-            factor *= c["dedup_active_fraction"]
-        return exp.training.joint_epochs * epoch * factor
+    if job.rule == "train":
+        method = Run.parse(wc["run"]).method
+        return method.epochs(exp) * epoch * method.cost_factor(exp)
     if job.rule == "entropy_shard":
         return epoch * c["forward_fraction"] / exp.wmss.entropy_shards
     if job.rule in ("generate", "eval_snapshots"):

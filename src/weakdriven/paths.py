@@ -17,7 +17,8 @@ results/<experiment>/
                                          initialization; protocol: paper-greedy, sampled-3x or passk)
   eval/<backbone>/seed<s>/<run>/snapshots/<bench>.csv                      scores of the run's snapshots
   diagnostics/<backbone>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
-  tables/<table>.csv, tables/diff.csv, tables/diff.md
+  tables/<table>.csv, tables/<table>.diff.csv   a table and its own diff against the paper
+  tables/diff.csv, tables/diff.md        every table's diff, and the report
   logs/, timings/                        rule logs and Snakemake benchmark records (training time)
 """
 
@@ -102,6 +103,10 @@ def diagnostics(exp: str, backbone: str, seed: int | str, name: str) -> str:
 
 def table(exp: str, name: str) -> str:
     return f"{root(exp)}/tables/{name}.csv"
+
+
+def table_diff(exp: str, name: str) -> str:
+    return f"{root(exp)}/tables/{name}.diff.csv"
 
 
 def diff(exp: str, suffix: str = "csv") -> str:

@@ -122,6 +122,8 @@ def table_provenance(inputs: list[str], settings: str | dict | None = None) -> d
     cited = []
     for path in inputs:
         prov = read_provenance(path)
+        if prov is not None and "table" in prov and "git_commit" not in prov:  # a table's: cite its own record
+            prov = prov["table"]
         if prov is None:
             cited.append({"file": str(path), "provenance": None})
             continue

@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -23,31 +23,10 @@ from torch import nn
 from .data.chat import IGNORE_INDEX, Example, encode_example
 from .device import job_device, model_dtype, to_device
 from .fused import fused_linear_cross_entropy, fused_mixed_linear_cross_entropy
+from .methods.base import SNAPSHOT
+from .settings import TrainSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """What one training stage needs; built by the rules from the config's ``training`` section."""
-
-    learning_rate: float
-    lr_scheduler: str
-    warmup_ratio: float
-    weight_decay: float
-    max_grad_norm: float
-    max_length: int
-    per_device_batch_size: int
-    global_batch_size: int
-    epochs: float
-    bf16: bool
-    gradient_checkpointing: bool
-    logging_steps: int
-    seed: int
-    save_steps: int = 0  # resumable checkpoints every N optimizer steps (0: none)
-    deepspeed: str | None = None  # a config name under config/deepspeed/ (zero2, zero3) or None
-    attn_implementation: str = "sdpa"  # transformers' attention kernel: sdpa, flash_attention_2 (GPU), eager
-    gpus: int = 0  # GPUs the config gives the job (cluster.train_gpus): > 0 and none visible is an error
 
 
 def load_causal_lm(path: str | Path, bf16: bool = False, attn_implementation: str = "sdpa", device=None):
@@ -172,6 +151,10 @@ class FusedCausalLM(nn.Module):
     def retained(self) -> tuple[str, nn.Module]:
         return "model.", self.model
 
+    def get_input_embeddings(self) -> nn.Module:
+        """Where the Trainer hooks NEFTune's embedding noise (``TrainingArguments.neftune_noise_alpha``)."""
+        return self.model.get_input_embeddings()
+
     def forward(self, input_ids, attention_mask, labels, num_items_in_batch=None):
         hidden, weight = _hidden_and_head(self.model, input_ids, attention_mask)
         targets = shifted_targets(labels).reshape(-1)
@@ -274,8 +257,13 @@ def _training_arguments(settings: TrainSettings, out_dir: Path):
     # that the config gives GPUs but that sees none stops here, before any data is read.
     on_cpu = job_device(settings.gpus, "cluster.train_gpus").type == "cpu"
     cpu_ddp = {"use_cpu": True, "ddp_backend": "gloo"} if launched and on_cpu else {}
+    known = {f.name for f in fields(TrainingArguments)}
+    unknown = sorted(set(settings.trainer_arguments) - known)
+    if unknown:
+        raise ValueError(f"trainer arguments {unknown} are not fields of transformers.TrainingArguments")
     return TrainingArguments(
         **cpu_ddp,
+        **settings.trainer_arguments,
         output_dir=str(out_dir),
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.per_device_batch_size,
@@ -324,8 +312,6 @@ def relative_checkpoint_steps(labels: list[str], n_rows: int, global_batch_size:
     The paper's labels count steps of its own epoch (Fig. 4: 218 steps = 111,657 rows / 512); they are rescaled to this
     run's epoch so that ck-50 marks the same share of the data seen under any batch size or data set.
     """
-    from .methods import SNAPSHOT
-
     epoch_steps = max(n_rows // global_batch_size, 1)
     steps = {}
     for label in labels:

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from weakdriven import paths
@@ -21,6 +19,8 @@ from weakdriven.cost import Job, job_gpu_hours
 from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import BASE, M1, METHODS, RUN_PATTERN, Run
 from weakdriven.prefetch import items as prefetch_items, prefetch_to
+from weakdriven.tables import TABLES, configured as configured_tables
+from weakdriven.tables.base import trajectory_run
 
 # Provenance: jobs (also inside containers, which see no .git) record the workflow checkout's commit.
 _git = Path(workflow.basedir)
@@ -50,8 +50,8 @@ os.environ.setdefault(
 )
 for _configfile in workflow.configfiles:  # a key given twice: refused (Snakemake's YAML reader keeps the last)
     read_yaml(_configfile)
-validate(config, schema="../schemas/config.schema.yaml")
-EXP = Experiment.from_dict(config)  # cross-reference checks; raises ConfigError naming the key
+# the schema (names from the registries) and cross-reference checks; a ConfigError names the key
+EXP = Experiment.from_dict(config)
 NAME = EXP.name
 ROOT = paths.root(NAME)
 PAPER_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is not None]
@@ -103,43 +103,32 @@ def _pick(section, keys):
     return {k: config[section][k] for k in keys}
 
 
-# ---- what the tables need ------------------------------------------------------------------------------------
-def table_run(method, lam=None):
-    """The run a table cell of ``method`` shows: iterative methods after ``wmss.iterations`` outer iterations."""
-    m = METHODS[method]
-    return Run(m, lam if m.uses_lambda else None, EXP.wmss.iterations if m.iterative else 1).name
+# ---- the tables (plug-ins: weakdriven.tables) ----------------------------------------------------------------------
+TABLE_NAMES = [t.name for t in configured_tables(EXP)]
 
 
-def table_runs(spec):
-    """(backbone, seed, run) of every model a table evaluates."""
-    runs = []
-    for backbone in spec.backbones:
-        for seed in EXP.seeds:
-            for method in spec.methods:
-                lambdas = spec.lambdas if METHODS[method].uses_lambda else (None,)
-                runs.extend((backbone, seed, table_run(method, lam)) for lam in lambdas)
-    return runs
+def table_inputs(wildcards):
+    """Exactly the files the table declares it reads (tables/<name>.py: needs)."""
+    return TABLES[wildcards.table].needs(EXP).paths(NAME)
 
 
-def get_score_files(wildcards):
-    """The score files of one score table (table1 / table2): only what that table shows."""
-    spec = EXP.tables[wildcards.table]
-    files = {
-        paths.scores(NAME, b, s, run, bench, spec.protocol)
-        for b, s, run in table_runs(spec)
-        for bench in spec.benchmarks
-    }
-    return sorted(files)
+def table_settings(wildcards):
+    table = TABLES[wildcards.table]
+    return _json(spec=table.spec(EXP), needs=table.needs(EXP).to_dict())
 
 
-def trajectory_run(method):
-    """Table 3 / Figure 4 follow one outer iteration at the default lambda (the paper's setting)."""
-    return METHODS[method].run_name(EXP.wmss.lam)
+def table_args(wildcards, input):
+    return " ".join(
+        f"--{kind} {' '.join(input[kind])}" for kind in ("scores", "snapshots", "gaps", "files") if kind in input.keys()
+    )
 
 
-def figure5_run(weak):
-    m = METHODS[EXP.figure5.method]
-    return Run(m, EXP.wmss.lam if m.uses_lambda else None, weak=weak).name
+def get_table_outputs():
+    return (
+        [paths.table(NAME, t) for t in TABLE_NAMES]
+        + [paths.table_diff(NAME, t) for t in TABLE_NAMES]
+        + [paths.diff(NAME, "csv"), paths.diff(NAME, "md")]
+    )
 
 
 def snapshot_labels(backbone, run):
@@ -148,81 +137,12 @@ def snapshot_labels(backbone, run):
         fig5 = EXP.figure5
         return [w for w in fig5.weak if w != BASE] if fig5 and backbone in fig5.backbones else []
     wanted = {
-        (b, trajectory_run(m)) for spec in EXP.trajectory_tables.values() for b in spec.backbones for m in spec.methods
+        (b, trajectory_run(EXP, m))
+        for spec in EXP.trajectory_tables.values()
+        for b in spec.backbones
+        for m in spec.methods
     }
     return list(EXP.trajectory.checkpoints) if (backbone, run) in wanted else []
-
-
-def get_trajectory_inputs(wildcards):
-    spec = EXP.trajectory_tables[wildcards.table]
-    runs = [(b, s, trajectory_run(m)) for b in spec.backbones for s in EXP.seeds for m in spec.methods]
-    inputs = {"snapshots": [paths.snapshot_scores(NAME, *r, bench) for r in runs for bench in spec.benchmarks]}
-    if wildcards.table == "figure4":  # step 0: the shared initialization M1
-        inputs["scores"] = [
-            paths.scores(NAME, b, s, M1, bench, PROTOCOL)
-            for b in spec.backbones
-            for s in EXP.seeds
-            for bench in spec.benchmarks
-        ]
-    return inputs
-
-
-def get_figure5_inputs(wildcards):
-    spec = EXP.figure5
-    keys = [(b, s) for b in spec.backbones for s in EXP.seeds]
-    return {
-        "gaps": [paths.diagnostics(NAME, b, s, f"entropy_gap/{w}.json") for b, s in keys for w in spec.weak],
-        "scores": [
-            paths.scores(NAME, b, s, figure5_run(w), bench, PROTOCOL)
-            for b, s in keys
-            for w in spec.weak
-            for bench in spec.benchmarks
-        ],
-    }
-
-
-def figure3_runs():
-    """Epoch 1 = M1; epoch t + 1 = WMSS after outer iteration t (one epoch each)."""
-    wmss = METHODS["wmss"]
-    return [M1] + [Run(wmss, EXP.wmss.lam, t).name for t in range(1, EXP.figure3.epochs)]
-
-
-def get_figure3_scores(wildcards):
-    spec = EXP.figure3
-    return [
-        paths.scores(NAME, b, s, run, bench, PROTOCOL)
-        for b in spec.backbones
-        for s in EXP.seeds
-        for run in figure3_runs()
-        for bench in spec.benchmarks
-    ]
-
-
-def get_built_tables():
-    """Tables built from snapshots, entropy gaps or several runs; the `diff` rule compares them with the paper."""
-    names = list(EXP.trajectory_tables) + [f for f in ("figure3", "figure5") if getattr(EXP, f)]
-    return [paths.table(NAME, name) for name in names]
-
-
-def get_diagnostics_tables():
-    """Tables 6/7 of each diagnostics backbone (first seed); the first backbone's enter the diff."""
-    return [
-        paths.diagnostics(NAME, backbone, EXP.seeds[0], f"{t}.csv")
-        for backbone in EXP.diagnostics_backbones
-        for t in ("table6", "table7")
-    ]
-
-
-def get_diff_tables(wildcards, input):
-    """Every configured table, and the first diagnostics backbone's Tables 6/7."""
-    return " ".join(list(input.tables) + list(input.diagnostics[:2]))
-
-
-def get_table_outputs():
-    return [paths.table(NAME, t) for t in EXP.tables] + [
-        paths.diff(NAME, "csv"),
-        paths.diff(NAME, "md"),
-    ]
 
 
 # ---- params derived from outputs (no hard-coded prefixes: works without a shared filesystem) -----------------
@@ -361,9 +281,16 @@ def wdds_settings():
     )
 
 
-def continue_settings(wildcards):
+def train_settings(wildcards):
+    """The generic training rule: the method's budget and trainer arguments, the WMSS family's options."""
+    method = Run.parse(wildcards.run).method
     return _json(
-        training=dict(config["training"], gpus=job_gpus("train_continue")),
+        training=dict(
+            config["training"],
+            gpus=job_gpus("train"),
+            epochs=method.epochs(EXP),
+            trainer_arguments=method.trainer_arguments(EXP),
+        ),
         wmss=_pick("wmss", ["freeze_weak", "joint_loss_mask", "joint_system_prompt"]),
         **prompting(wildcards.backbone),
         trajectory=_pick("trajectory", ["reference_epoch_steps"]),
@@ -371,28 +298,28 @@ def continue_settings(wildcards):
     )
 
 
-def continue_inputs(wildcards):
-    """Algorithm 1 line 13: (weak, strong) = (M_{t-1}, M_t); the WD-DS active set of that very pair."""
+def train_inputs(wildcards):
+    """The method's start models (Algorithm 1 line 13 for the WMSS family: (weak, strong) = (M_{t-1}, M_t)), the
+    training set and, for a method that trains on it, the WD-DS active set of its very weak/strong pair."""
     run = Run.parse(wildcards.run)
     b, s = wildcards.backbone, wildcards.seed
-    inputs = {
-        "weak": model_input(b, s, run.weak_key),
-        "strong": model_input(b, s, run.strong_key),
-        "data": paths.train_data(NAME),
-    }
+    keys = run.method.models(run, EXP)
+    inputs = {side: model_input(b, s, key) for side, key in keys.items()}
+    inputs["data"] = paths.train_data(NAME)
     if run.method.data == "wdds":
-        inputs["active"] = paths.wdds_active(NAME, b, s, run.weak_key, run.strong_key)
+        inputs["active"] = paths.wdds_active(NAME, b, s, keys["weak"], keys["strong"])
     return inputs
 
 
-def continue_models(wildcards):
+def train_args(wildcards, input):
+    """--strong, --weak (if any) and --active (if any) of the `train` command."""
     run = Run.parse(wildcards.run)
     b, s = wildcards.backbone, wildcards.seed
-    return f"--weak {model_path(b, s, run.weak_key)} --strong {model_path(b, s, run.strong_key)}"
-
-
-def continue_extra_args(wildcards, input):
-    return f"--active {input.active}" if "active" in input.keys() else ""
+    keys = run.method.models(run, EXP)
+    args = [f"--{side} {model_path(b, s, key)}" for side, key in keys.items()]
+    if "active" in input.keys():
+        args.append(f"--active {input.active}")
+    return " ".join(args)
 
 
 def diagnostics_settings(wildcards):
@@ -405,40 +332,8 @@ def diagnostics_settings(wildcards):
     )
 
 
-def trajectory_settings(wildcards):
-    """Table 3 / Figure 4: the spec and every (backbone, seed, run, benchmark) cell their inputs must cover."""
-    spec = EXP.trajectory_tables[wildcards.table]
-    runs = [(b, s, trajectory_run(m)) for b in spec.backbones for s in EXP.seeds for m in spec.methods]
-    cells = {"snapshots": [[*r, bench] for r in runs for bench in spec.benchmarks]}
-    if wildcards.table == "figure4":  # step 0: M1's scores
-        cells["scores"] = [[b, s, M1, bench] for b in spec.backbones for s in EXP.seeds for bench in spec.benchmarks]
-    return _json(spec=config["tables"][wildcards.table], cells=cells)
-
-
-def figure3_settings(wildcards):
-    spec = EXP.figure3
-    cells = [
-        [b, s, run, bench]
-        for b in spec.backbones
-        for s in EXP.seeds
-        for run in figure3_runs()
-        for bench in spec.benchmarks
-    ]
-    return _json(spec=config["tables"]["figure3"], cells={"scores": cells})
-
-
-def figure5_settings(wildcards):
-    spec = EXP.figure5
-    keys = [(b, s) for b in spec.backbones for s in EXP.seeds]
-    cells = {
-        "scores": [[b, s, figure5_run(w), bench] for b, s in keys for w in spec.weak for bench in spec.benchmarks],
-        "gaps": [[b, s, w] for b, s in keys for w in spec.weak],
-    }
-    return _json(spec=config["tables"]["figure5"], cells=cells)
-
-
 # ---- cluster resources: GPUs from config.cluster, runtimes from the cost model (src/weakdriven/cost.py) -----------
-TRAIN_RULES = ("sft", "sft_m1", "train_continue")
+TRAIN_RULES = ("sft", "sft_m1", "train")
 
 
 def job_gpus(rule):
@@ -497,19 +392,6 @@ def gemma_base_input(wildcards):
     if EXP.backbone(wildcards.backbone).family == "gemma" and EXP.evaluation.backend == "vllm":
         return {"gemma_base": paths.base_model(NAME, wildcards.backbone)}
     return {}
-
-
-def score_table_settings(wildcards):
-    spec = EXP.tables[wildcards.table]
-    return _json(
-        spec=dict(
-            config["tables"][wildcards.table],
-            runs=sorted({r for _, _, r in table_runs(spec)}),
-            protocol=spec.protocol,
-        ),
-        lam=config["wmss"]["lam"],
-        seeds=config["seeds"],
-    )
 
 
 def diff_settings():

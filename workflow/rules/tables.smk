@@ -1,30 +1,50 @@
-# The paper's tables (each its own target: a table needs only its own runs), and the diff against the paper.
+# The paper's tables: one generic rule builds any registered table (weakdriven.tables) from exactly the inputs it
+# declares, so a table needs only its own runs; each table has its own diff target, and `diff` collects them all.
 
 
-rule score_table:
+rule table:
     input:
-        scores=get_score_files,
+        unpack(table_inputs),
     output:
         paths.table(NAME, "{table}"),
     log:
         paths.log(NAME, "tables/{table}"),
     wildcard_constraints:
-        table="|".join(EXP.tables) or "no-score-table",
+        table=one_of(TABLE_NAMES) or "no-table",
     conda:
         "../../envs/tables.yaml"
     container:
         CONTAINERS["tables"]
     params:
-        settings=score_table_settings,
+        settings=table_settings,
+        inputs=table_args,
     shell:
-        "weakdriven score-table --settings {params.settings:q} --table {wildcards.table} --scores {input.scores}"
-        " --out {output} > {log} 2>&1"
+        "weakdriven table --settings {params.settings:q} --table {wildcards.table} {params.inputs} --out {output}"
+        " > {log} 2>&1"
+
+
+rule table_diff:
+    input:
+        paths.table(NAME, "{table}"),
+    output:
+        paths.table_diff(NAME, "{table}"),
+    log:
+        paths.log(NAME, "tables/{table}.diff"),
+    wildcard_constraints:
+        table=one_of(TABLE_NAMES) or "no-table",
+    conda:
+        "../../envs/tables.yaml"
+    container:
+        CONTAINERS["tables"]
+    params:
+        settings=diff_settings(),
+    shell:
+        "weakdriven table-diff --settings {params.settings:q} --table {input} --out {output} > {log} 2>&1"
 
 
 rule diff:
     input:
-        tables=[paths.table(NAME, t) for t in EXP.tables] + get_built_tables(),
-        diagnostics=get_diagnostics_tables(),
+        tables=[paths.table(NAME, t) for t in TABLE_NAMES],
     output:
         diff=paths.diff(NAME, "csv"),
         report=paths.diff(NAME, "md"),
@@ -38,67 +58,9 @@ rule diff:
     params:
         settings=diff_settings(),
         out_dir=output_parent("diff"),
-        tables=get_diff_tables,
     shell:
-        "weakdriven diff --settings {params.settings:q} --tables {params.tables} --out-dir {params.out_dir}"
+        "weakdriven diff --settings {params.settings:q} --tables {input.tables} --out-dir {params.out_dir}"
         " > {log} 2>&1"
-
-
-rule trajectory_table:
-    input:
-        unpack(get_trajectory_inputs),
-    output:
-        paths.table(NAME, "{table}"),
-    log:
-        paths.log(NAME, "tables/{table}"),
-    wildcard_constraints:
-        table="table3|figure4",
-    conda:
-        "../../envs/tables.yaml"
-    container:
-        CONTAINERS["tables"]
-    params:
-        settings=trajectory_settings,
-        scores=lambda wildcards, input: " ".join(input.get("scores", [])),
-    shell:
-        "weakdriven trajectory-table --settings {params.settings:q} --table {wildcards.table}"
-        " --snapshots {input.snapshots} --scores {params.scores} --out {output} > {log} 2>&1"
-
-
-rule figure3:
-    input:
-        scores=get_figure3_scores,
-    output:
-        paths.table(NAME, "figure3"),
-    log:
-        paths.log(NAME, "tables/figure3"),
-    conda:
-        "../../envs/tables.yaml"
-    container:
-        CONTAINERS["tables"]
-    params:
-        settings=figure3_settings,
-    shell:
-        "weakdriven trajectory-table --settings {params.settings:q} --table figure3 --scores {input.scores}"
-        " --out {output} > {log} 2>&1"
-
-
-rule figure5:
-    input:
-        unpack(get_figure5_inputs),
-    output:
-        paths.table(NAME, "figure5"),
-    log:
-        paths.log(NAME, "tables/figure5"),
-    conda:
-        "../../envs/tables.yaml"
-    container:
-        CONTAINERS["tables"]
-    params:
-        settings=figure5_settings,
-    shell:
-        "weakdriven trajectory-table --settings {params.settings:q} --table figure5 --gaps {input.gaps}"
-        " --scores {input.scores} --out {output} > {log} 2>&1"
 
 
 rule entropy_gap:

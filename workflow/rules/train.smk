@@ -1,5 +1,6 @@
-# M0, SFT (M1 = its epoch-1 checkpoint), WD-DS entropies and selection, and the methods that start from M1 (or from
-# M_t, at outer iteration t of Algorithm 1). Training rules also keep the relative checkpoints the tables ask for.
+# M0, SFT (M1 = its epoch-1 checkpoint), WD-DS entropies and selection, and one generic `train` rule for every other
+# method: the method plug-in says which models it starts from and what it trains on. Training rules also keep the
+# relative checkpoints the tables ask for.
 
 
 rule init_backbone:
@@ -173,9 +174,9 @@ rule wdds_select:
         " --out {output} > {log} 2>&1"
 
 
-rule train_continue:
+rule train:
     input:
-        unpack(continue_inputs),
+        unpack(train_inputs),
     output:
         final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "{run}")),
         snapshots=directory(paths.snapshots(NAME, "{backbone}", "{seed}", "{run}")),
@@ -190,16 +191,15 @@ rule train_continue:
     container:
         CONTAINERS["train"]
     resources:
-        gpu=job_gpus("train_continue"),
-        mem_mb=job_mem_mb("train_continue"),
-        nodes=train_nodes("train_continue"),
-        runtime=job_runtime("train_continue"),
+        gpu=job_gpus("train"),
+        mem_mb=job_mem_mb("train"),
+        nodes=train_nodes("train"),
+        runtime=job_runtime("train"),
     params:
-        launch=launcher("train_continue"),
-        settings=continue_settings,
-        models=continue_models,
-        extra=continue_extra_args,
+        launch=launcher("train"),
+        settings=train_settings,
+        models=train_args,
     shell:
-        "{params.launch} train-continue --settings {params.settings:q} --run {wildcards.run} {params.models}"
-        " --data {input.data} {params.extra} --seed {wildcards.seed} --out {output.final}"
+        "{params.launch} train --settings {params.settings:q} --run {wildcards.run} {params.models}"
+        " --data {input.data} --seed {wildcards.seed} --out {output.final}"
         " --snapshots-out {output.snapshots} > {log} 2>&1"

@@ -1,0 +1,157 @@
+"""What a method plug-in declares, and the run names that say which model a job trains.
+
+A method is one file under ``methods/`` holding a :class:`Method` (or a subclass) and one line in the registry
+(``methods/__init__.py``). The workflow asks the method, never a list of names, for:
+
+* its start models (:meth:`Method.models`): the strong side it starts from (M0 = ``base``, M1 = ``m1``, or M_t at
+  Algorithm 1's iteration t), the weak side of a mixed-logit method, and the WD-DS active set it trains on;
+* its budget (:meth:`Method.epochs`) and its extra ``TrainingArguments`` (:meth:`Method.trainer_arguments`);
+* its cost factor against one epoch of SFT (:meth:`Method.cost_factor`, for ``weakdriven cost`` and runtimes);
+* its trainer (:meth:`Method.train`, run by the generic ``train`` rule);
+* its typed config section ``methods.<name>`` (``settings_type``), if it has knobs of its own.
+
+This module imports no torch: the workflow and the table jobs import the registry.
+
+A *run* is one trained model: a method plus what varies it. Its name is also its directory under runs/:
+    sft                          the SFT baseline (M1 is its epoch-1 checkpoint)
+    neftune                      a method without coordinates
+    wmss_lam0.5                  WMSS, lambda = 0.5, outer iteration 1 of Algorithm 1 (weak M0, strong M1) -> M2
+    wmss_lam0.5_k2               outer iteration 2 (weak M1, strong M2) -> M3 (``wmss.iterations: 2``)
+    wdjt_only_lam0.5_weakck50    the weak side is the SFT run's relative checkpoint ck-50 instead of M0 (Figure 5)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Experiment
+
+M1 = "m1"                      # model key of the SFT run's epoch-1 checkpoint (the shared initialization)
+BASE = "base"                  # model key of M0
+SNAPSHOT = re.compile(r"ck(\d+)")  # relative checkpoint labels: ck50 = step 50 of the paper's 218-step epoch
+RUN_PATTERN = r"[a-z_]+?(?:_lam\d+(?:\.\d+)?)?(?:_k\d+)?(?:_weakck\d+)?"
+_RUN = re.compile(r"(?P<method>[a-z_]+?)(?:_lam(?P<lam>\d+(?:\.\d+)?))?(?:_k(?P<k>\d+))?(?:_weak(?P<weak>ck\d+))?")
+
+REGISTRY: dict[str, Method] = {}  # filled by methods/__init__.py (``register``): the only list of methods
+
+
+def register(*methods: Method) -> dict[str, Method]:
+    for m in methods:
+        if m.name in REGISTRY:
+            raise ValueError(f"method {m.name!r} is registered twice")
+        REGISTRY[m.name] = m
+    return REGISTRY
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str                 # row label as the paper prints it
+    loss: str = "sft"          # "sft": CE of the strong model; "mixed": CE of z_mix (Eq. 6), needs a weak side
+    data: str = "full"         # "full": the training set; "wdds": the WD-DS active set of its weak/strong pair
+    uses_lambda: bool = False
+    freeze_weak: bool = False  # True: the weak branch is never updated (App. B.1's "Frozen base")
+    iterative: bool = False    # Algorithm 1's outer loop (K > 1) applies
+    start: str = M1            # strong start of iteration 1: M1 (App. E.5's shared warm start) or M0 (BASE)
+    settings_type: type | None = None  # the frozen dataclass of its config section ``methods.<name>``
+
+    def run_name(self, lam: float | None = None) -> str:
+        return Run(self, lam).name
+
+    def settings(self, exp: Experiment) -> Any:
+        """Its typed ``methods.<name>`` section (None for a method without one)."""
+        return exp.methods.get(self.name)
+
+    def start_key(self, exp: Experiment) -> str:
+        """Model key of the strong start at iteration 1 (``base`` or ``m1``)."""
+        return self.start
+
+    def models(self, run: Run, exp: Experiment) -> dict[str, str]:
+        """Model keys a run starts from: ``strong`` (always), ``weak`` (mixed loss, or the pair WD-DS compares)."""
+        keys = {"weak": run.weak_key} if self.loss == "mixed" or self.data == "wdds" else {}
+        keys["strong"] = run.strong_key if run.iteration > 1 else self.start_key(exp)
+        return keys
+
+    def epochs(self, exp: Experiment) -> float:
+        """Its share of the 2-epoch budget (App. E.5): what is left after its start."""
+        return exp.training.sft_epochs if self.start_key(exp) == BASE else exp.training.joint_epochs
+
+    def trainer_arguments(self, exp: Experiment) -> dict[str, Any]:
+        """``transformers.TrainingArguments`` fields the method sets itself (passed through unchanged)."""
+        return {}
+
+    def cost_factor(self, exp: Experiment) -> float:
+        """GPU time of one of its epochs relative to one SFT epoch on the full set."""
+        factor = exp.raw["cost"]["mixed_loss_factor"] if self.loss == "mixed" else 1.0
+        if self.data == "wdds" and exp.wmss.dedup:
+            factor *= exp.raw["cost"]["dedup_active_fraction"]
+        return factor
+
+    def train(self, job) -> dict:
+        """Train one run (a :class:`weakdriven.methods.TrainJob`); returns the training summary."""
+        raise NotImplementedError(f"method {self.name!r} has no trainer")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained model: ``method`` at ``lam``, outer ``iteration`` t of Algorithm 1, weak side ``weak``."""
+
+    method: Method
+    lam: float | None = None
+    iteration: int = 1
+    weak: str = BASE     # BASE (M0) or a relative checkpoint label of the SFT run ("ck50")
+
+    def __post_init__(self) -> None:
+        m = self.method
+        if m.uses_lambda != (self.lam is not None):
+            raise ValueError(f"method {m.name!r} {'needs a' if m.uses_lambda else 'takes no'} lambda")
+        if self.iteration < 1 or (self.iteration > 1 and not m.iterative):
+            raise ValueError(f"method {m.name!r}: iteration {self.iteration} (only iterative methods have t > 1)")
+        if self.weak != BASE and (m.loss != "mixed" or self.iteration > 1 or not SNAPSHOT.fullmatch(self.weak)):
+            raise ValueError(f"method {m.name!r}: weak side {self.weak!r} needs a mixed-logit method at t = 1 and a "
+                             "label ck<step>")
+
+    @property
+    def name(self) -> str:
+        name = self.method.name
+        if self.lam is not None:
+            name += f"_lam{self.lam:g}"
+        if self.iteration > 1:
+            name += f"_k{self.iteration}"
+        if self.weak != BASE:
+            name += f"_weak{self.weak}"
+        return name
+
+    @classmethod
+    def parse(cls, name: str) -> Run:
+        methods = REGISTRY
+        match = _RUN.fullmatch(name)
+        if not match or match["method"] not in methods:
+            raise ValueError(f"unknown run {name!r}: expected <method>[_lam<λ>][_k<t>][_weakck<step>] with a method "
+                             f"in {sorted(methods)}")
+        try:
+            return cls(methods[match["method"]], float(match["lam"]) if match["lam"] else None,
+                       int(match["k"] or 1), match["weak"] or BASE)
+        except ValueError as err:
+            raise ValueError(f"run {name!r}: {err}") from None
+
+    def previous(self) -> Run | None:
+        """The run whose output is this run's strong start (Algorithm 1 line 13); None when that is M1."""
+        return None if self.iteration == 1 else Run(self.method, self.lam, self.iteration - 1, self.weak)
+
+    @property
+    def strong_key(self) -> str:
+        """Model key of the strong start of the WMSS family: M_t (M1 for t = 1, else the output of iteration t-1)."""
+        prev = self.previous()
+        return M1 if prev is None else prev.name
+
+    @property
+    def weak_key(self) -> str:
+        """Model key of the weak start: M_{t-1} (M0 or an SFT snapshot for t = 1, M1 for t = 2, ...)."""
+        if self.iteration == 1:
+            return BASE if self.weak == BASE else f"sft@{self.weak}"
+        before = Run(self.method, self.lam, self.iteration - 2, self.weak) if self.iteration > 2 else None
+        return M1 if before is None else before.name

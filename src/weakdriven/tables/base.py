@@ -1,0 +1,155 @@
+"""What a table plug-in declares, and the one way every table is built.
+
+A paper artifact is one module under ``tables/`` holding a :class:`Table` and one line in the registry
+(``tables/__init__.py``). It declares:
+
+* whether the experiment builds it (:meth:`Table.configured`);
+* every cell it reads (:meth:`Table.needs`): score records (backbone, seed, run, benchmark, protocol), snapshot scores
+  (backbone, seed, run, benchmark), entropy gaps (backbone, seed, weak) or other outputs, by path;
+* what its builder reads from the config (:meth:`Table.spec`, JSON);
+* its builder (:meth:`Table.build`) from the loaded inputs to the paper's layout.
+
+The generic ``table`` rule asks for exactly the files of :meth:`Table.needs`; the job loads them, checks that every
+cell is there exactly once (:func:`build`), and builds. The per-table diff (``tables/<name>.diff.csv``) compares the
+result with the paper's reported numbers (tables/diff.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .. import paths
+from ..methods import METHODS, SNAPSHOT, Run
+
+if TYPE_CHECKING:
+    from ..config import Experiment
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Every input cell of one table."""
+
+    scores: tuple[tuple, ...] = ()      # (backbone, seed, run, benchmark, protocol): score records
+    snapshots: tuple[tuple, ...] = ()   # (backbone, seed, run, benchmark): a run's snapshot scores
+    gaps: tuple[tuple, ...] = ()        # (backbone, seed, weak): Figure 5's entropy gaps
+    files: tuple[str, ...] = ()         # other outputs, read as they are (the diagnostics' Tables 6 and 7)
+
+    def paths(self, exp: str) -> dict[str, list[str]]:
+        """The input files of experiment ``exp`` by kind (kinds without cells are left out)."""
+        out = {
+            "scores": sorted({paths.scores(exp, b, s, r, bench, p) for b, s, r, bench, p in self.scores}),
+            "snapshots": [paths.snapshot_scores(exp, *cell) for cell in self.snapshots],
+            "gaps": [paths.diagnostics(exp, b, s, f"entropy_gap/{w}.json") for b, s, w in self.gaps],
+            "files": list(self.files),
+        }
+        return {kind: files for kind, files in out.items() if files}
+
+    def to_dict(self) -> dict[str, list]:
+        return {"scores": [list(c) for c in self.scores], "snapshots": [list(c) for c in self.snapshots],
+                "gaps": [list(c) for c in self.gaps], "files": list(self.files)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list]) -> Needs:
+        return cls(**{kind: tuple(tuple(c) if isinstance(c, list) else c for c in d.get(kind, []))
+                      for kind in ("scores", "snapshots", "gaps", "files")})
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The loaded inputs a builder gets (None: the table reads no such kind)."""
+
+    scores: pd.DataFrame | None = None
+    snapshots: pd.DataFrame | None = None
+    gaps: pd.DataFrame | None = None
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str  # as the paper captions it, shortly
+
+    def configured(self, exp: Experiment) -> bool:
+        return self.name in exp.raw["tables"]
+
+    def needs(self, exp: Experiment) -> Needs:
+        raise NotImplementedError
+
+    def spec(self, exp: Experiment) -> dict[str, Any]:
+        """What :meth:`build` reads from the config (JSON-able; it is the table rule's settings)."""
+        return dict(exp.raw["tables"][self.name])
+
+    def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+# ---- the runs tables show ----------------------------------------------------------------------------------------
+def table_run(exp: Experiment, method: str, lam: float | None = None) -> str:
+    """The run a table cell of ``method`` shows: iterative methods after ``wmss.iterations`` outer iterations."""
+    m = METHODS[method]
+    return Run(m, lam if m.uses_lambda else None, exp.wmss.iterations if m.iterative else 1).name
+
+
+def trajectory_run(exp: Experiment, method: str) -> str:
+    """Table 3 / Figure 4 follow one outer iteration at the default lambda (the paper's setting)."""
+    return METHODS[method].run_name(exp.wmss.lam)
+
+
+# ---- row order and labels shared by several layouts ---------------------------------------------------------------
+def row_labels(scores: pd.DataFrame, names: dict[str, str], label_lambda: bool) -> pd.Series:
+    """Paper row labels; with a lam grid, lam-using methods get one row per lam ("WMSS (λ=0.3)")."""
+    def label(method: str, lam: float) -> str:
+        base = names.get(method, METHODS[method].label)
+        return f"{base} (λ={lam:g})" if label_lambda and METHODS[method].uses_lambda else base
+
+    labels = [label(m, lam) for m, lam in zip(scores["method"], scores["lam"], strict=True)]
+    return pd.Series(labels, index=scores.index)
+
+
+def checkpoint_order(label: str) -> int:
+    """base (M0) < ck50 < ck100 < ... < final, for labels "ck50" / "50" / "ck-50"."""
+    if label == "base":
+        return 0
+    match = SNAPSHOT.fullmatch("ck" + label.removeprefix("ck").removeprefix("-"))
+    return int(match[1]) if match else 10**9
+
+
+def sorted_by_checkpoint(wide: pd.DataFrame) -> pd.DataFrame:
+    key = wide["row"].map(checkpoint_order)
+    return wide.assign(_key=key).sort_values(["group", "_key"]).drop(columns="_key").reset_index(drop=True)
+
+
+# ---- the one build path -------------------------------------------------------------------------------------------
+def build(table: Table, spec: dict[str, Any], needs: Needs, files: dict[str, list[str]]) -> pd.DataFrame:
+    """Load ``files`` (by kind), check that they hold every cell of ``needs`` exactly once, and build ``table``."""
+    from .scores import check_cells, check_gaps, load_gaps, load_scores, load_snapshot_scores
+
+    name = table.name
+    scores = load_scores(files["scores"]) if files.get("scores") else None
+    snapshots = load_snapshot_scores(files["snapshots"]) if files.get("snapshots") else None
+    gaps = load_gaps(files["gaps"]) if files.get("gaps") else None
+    for kind, frame, wanted in (("scores", scores, needs.scores), ("snapshots", snapshots, needs.snapshots)):
+        if not wanted:
+            continue
+        if frame is None:
+            raise ValueError(f"{name}: no {kind} given, the table needs {len(wanted)}")
+        # only the cells the table needs (a score record of another protocol is another cell)
+        keys = ["backbone", "seed", "run", "benchmark"] + (["protocol"] if kind == "scores" and "protocol" in frame
+                                                            else [])
+        cells = {tuple(c[:len(keys)]) for c in wanted}
+        frame = frame[[cell in cells for cell in zip(*(frame[k] for k in keys), strict=True)]]
+        finals = frame[frame.checkpoint == "final"] if kind == "snapshots" else frame  # one row per file
+        check_cells(finals, [tuple(c[:4]) for c in wanted], f"{name} ({kind})")
+        if kind == "scores":
+            scores = frame
+        else:
+            snapshots = frame
+    if needs.gaps:
+        check_gaps(gaps, list(needs.gaps), name)
+    missing = [f for f in needs.files if f not in files.get("files", [])]
+    if missing:
+        raise ValueError(f"{name}: inputs {missing} were not given")
+    return table.build(Inputs(scores, snapshots, gaps, list(files.get("files", []))), spec)

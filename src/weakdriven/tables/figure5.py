@@ -1,0 +1,53 @@
+"""Figure 5: the weak side's checkpoint (strong fixed at M1): entropy separation and accuracy after training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..methods import METHODS, Run
+from .base import Inputs, Needs, Table, sorted_by_checkpoint
+from .paper import BACKBONE_LABELS
+
+
+def build_figure5(gaps: pd.DataFrame, scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
+    """Figure 5 data: per weak-side checkpoint (strong fixed at M1), the entropy separation
+    ΔH = mean_i [H_weak(i) - H_strong(i)] over the training set and the accuracy (fraction) after training the pair."""
+    scores = scores.assign(weak=scores["run"].map(lambda r: Run.parse(r).weak))
+    wide = scores[scores.benchmark.isin(benchmarks)].pivot_table(index=["backbone", "weak"], columns="benchmark",
+                                                                  values="accuracy", aggfunc="mean")
+    gap = gaps.groupby(["backbone", "weak"])["delta_h_mean"].mean().rename("ΔH (weak − strong)")
+    wide = pd.concat([gap, wide.reindex(columns=benchmarks)], axis=1).reset_index()
+    wide.insert(0, "group", wide.pop("backbone").map(lambda b: BACKBONE_LABELS.get(b, b)))
+    wide.insert(1, "row", wide.pop("weak").map(lambda w: w if w == "base" else f"ck-{w.removeprefix('ck')}"))
+    return sorted_by_checkpoint(wide).round(4)
+
+
+def figure5_run(exp, weak: str) -> str:
+    m = METHODS[exp.figure5.method]
+    return Run(m, exp.wmss.lam if m.uses_lambda else None, weak=weak).name
+
+
+class Figure5(Table):
+    def configured(self, exp) -> bool:
+        return exp.figure5 is not None
+
+    def needs(self, exp) -> Needs:
+        spec = exp.figure5
+        keys = [(b, s) for b in spec.backbones for s in exp.seeds]
+        protocol = exp.evaluation.protocol
+        return Needs(
+            scores=tuple((b, s, figure5_run(exp, w), bench, protocol) for b, s in keys for w in spec.weak
+                         for bench in spec.benchmarks),
+            gaps=tuple((b, s, w) for b, s in keys for w in spec.weak),
+        )
+
+    def spec(self, exp) -> dict[str, Any]:
+        return {"benchmarks": list(exp.figure5.benchmarks)}
+
+    def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        return build_figure5(data.gaps, data.scores, spec["benchmarks"])
+
+
+TABLE = Figure5("figure5", "weak-side sweep: entropy separation and accuracy")

@@ -1,0 +1,46 @@
+"""Table 1: main results on the math and code benchmarks (pass@1, %), one block per backbone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..benchmarks import BENCHMARKS
+from ..methods import METHODS
+from .base import Inputs, row_labels
+from .paper import BACKBONE_LABELS, TABLE1_COLUMNS
+from .score_table import ScoreTable
+
+DOMAIN_AVERAGES = {"math": "Math Avg.", "code": "Code Avg.", "logic": "Logic Avg."}
+
+
+def build_table1(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
+    """Table 1 layout: one row per (backbone, method), one column per benchmark (pass@1, %), each domain's columns
+    followed by their average (Math Avg., Code Avg.; Logic Avg. if logic benchmarks are configured)."""
+    df = scores.assign(column=scores["benchmark"].map(lambda b: TABLE1_COLUMNS.get(b, b)),
+                       group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
+                       row=row_labels(scores, {}, label_lambda))
+    wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy_pct", aggfunc="mean")
+    wide = wide.reindex(columns=[TABLE1_COLUMNS.get(b, b) for b in benchmarks])  # a missing score stays NaN
+    order = []
+    for domain, avg in DOMAIN_AVERAGES.items():
+        cols = [TABLE1_COLUMNS.get(b, b) for b in benchmarks if BENCHMARKS[b].domain == domain]
+        if cols:
+            wide[avg] = wide[cols].mean(axis=1)
+            order += [*cols, avg]
+    wide = wide[order].round(1).reset_index()
+    # rows in the registry's order (the paper's: SFT, the baselines, WMSS), then by lambda, within each backbone
+    rank = {label: (list(METHODS).index(m), float(lam) if lam is not None and lam == lam else -1.0)
+            for label, m, lam in zip(df["row"], df["method"], df["lam"], strict=True)}
+    key = wide["row"].map(rank)
+    return wide.assign(_key=key).sort_values(["group", "_key"], kind="stable").drop(columns="_key") \
+        .reset_index(drop=True)
+
+
+class Table1(ScoreTable):
+    def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        return build_table1(data.scores, spec["benchmarks"], spec["label_lambda"])
+
+
+TABLE = Table1("table1", "main results (pass@1, %)")

@@ -1,0 +1,42 @@
+"""Table 10 (App. B.9): pass@k (%) from n samples per problem, one block per benchmark, one column per method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .base import Inputs, row_labels
+from .score_table import ScoreTable
+
+TABLE10_GROUPS = {"AIME2025": "AIME 2025"}  # Table 10 prints "AIME 2025"
+
+
+def build_table10(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
+    """Table 10 layout (App. B.9): one block per benchmark, one row per k, one column per method: the unbiased
+    pass@k (%) from the score records' ``pass_at_k`` (n samples per problem, mean over seeds)."""
+    if scores["backbone"].nunique() > 1:
+        raise ValueError(f"Table 10 shows one backbone; its score files hold {sorted(set(scores.backbone))}")
+    records = []
+    for row, label in zip(scores.itertuples(index=False), row_labels(scores, {}, label_lambda), strict=True):
+        if not isinstance(row.pass_at_k, dict) or not row.pass_at_k:
+            raise ValueError(f"score record of {row.run} on {row.benchmark} has no pass@k: its protocol "
+                             f"{row.protocol!r} draws one sample per problem")
+        records += [{"group": TABLE10_GROUPS.get(row.benchmark, row.benchmark), "bench": row.benchmark,
+                     "row": int(k), "column": label, "value": 100.0 * v} for k, v in row.pass_at_k.items()]
+    df = pd.DataFrame(records)
+    wide = df.pivot_table(index=["bench", "group", "row"], columns="column", values="value", aggfunc="mean")
+    wide = wide.reset_index()
+    wide["_b"] = wide["bench"].map({b: i for i, b in enumerate(benchmarks)})
+    wide = wide.sort_values(["_b", "row"]).drop(columns=["_b", "bench"]).reset_index(drop=True)
+    wide["row"] = wide["row"].astype(str)
+    wide.columns.name = None
+    return wide.round(2)
+
+
+class Table10(ScoreTable):
+    def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        return build_table10(data.scores, spec["benchmarks"], spec["label_lambda"])
+
+
+TABLE = Table10("table10", "pass@k (%)")
