@@ -57,6 +57,7 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
     from weakdriven.methods import Run, TrainJob
     from weakdriven.methods.sft import run_sft
     from weakdriven.settings import TrainSettings
+    from weakdriven.stages import DiagnosticsStage, EntropyStage, Prompt
 
     make_embedded_data(root / "w", n_train=32, n_test=8, n_pretrain=32, seed=0)
     data = root / "w" / "data" / "train.jsonl"
@@ -85,15 +86,13 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
     timed("train wmss (bf16)", lambda: run.method.train(TrainJob(
         run=run, strong=str(root / "sft"), weak=str(root / "m0"), examples=examples, system_prompt=prompt,
         settings=settings, out=str(root / "wmss"), keep=None, options=options)))
-    entropy = {"gpus": gpus, "training": {"bf16": bf16, "attn_implementation": "sdpa"},
-               "wmss": {"entropy_system_prompt": False, "entropy_max_length": 128}, "system_prompt": prompt,
-               "family": "qwen"}
-    timed("entropy (WD-DS, Eq. 7)", lambda: cli(["entropy", "--settings", json.dumps(entropy), "--model",
-                                                 str(root / "sft"), "--data", str(data), "--out",
-                                                 str(root / "entropy.jsonl")]))
-    stats = {"gpus": gpus, "bf16": bf16, "diagnostics": {"n_examples": 8, "seed": 0}, "system_prompt": prompt,
-             "family": "qwen", "max_length": 128}
-    timed("logit-stats (Tables 6/7)", lambda: cli(["logit-stats", "--settings", json.dumps(stats), "--weak",
+    entropy = EntropyStage(gpus=gpus, bf16=bf16, attn_implementation="sdpa", prompt=Prompt(prompt, "qwen"),
+                           system_prompt=False, max_length=128).to_json()
+    timed("entropy (WD-DS, Eq. 7)", lambda: cli(["entropy", "--settings", entropy, "--model", str(root / "sft"),
+                                                 "--data", str(data), "--out", str(root / "entropy.jsonl")]))
+    stats = DiagnosticsStage(gpus=gpus, bf16=bf16, n_examples=8, seed=0, prompt=Prompt(prompt, "qwen"),
+                             max_length=128).to_json()
+    timed("logit-stats (Tables 6/7)", lambda: cli(["logit-stats", "--settings", stats, "--weak",
                                                    str(root / "m0"), "--strong-pre", str(root / "sft"),
                                                    "--strong-post", str(root / "wmss"), "--sft", str(root / "sft"),
                                                    "--data", str(data), "--out-dir", str(root / "stats")]))

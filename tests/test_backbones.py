@@ -1,6 +1,5 @@
 """M0 from the hub (a pinned revision, resolved through the HF cache offline) and from a local checkpoint."""
 
-import json
 import os
 import subprocess
 
@@ -9,6 +8,7 @@ from conftest import BIN
 from transformers import AutoModelForCausalLM
 
 from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
+from weakdriven.stages import BackboneStage
 from weakdriven.training import load_causal_lm
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -26,7 +26,7 @@ def tiny_checkpoint(root):
 
 
 def init_backbone(backbone, out, env):
-    settings = json.dumps({"backbone": backbone, "training": {}})
+    settings = BackboneStage(backbone).to_json()
     return subprocess.run([str(BIN / "weakdriven"), "init-backbone", "--settings", settings, "--out", str(out)],
                           capture_output=True, text=True, env=env)
 

@@ -59,13 +59,13 @@ def test_the_table_stage_refuses_a_missing_seed_and_writes_nothing(tmp_path):
              for b in ("GSM8K", "MATH500") if (s, r, b) != (2, "wmss_lam0.5", "MATH500")]
     needs = {"scores": [["b", s, r, b, "paper-greedy"] for s in (1, 2) for r in ("sft", "wmss_lam0.5")
                         for b in ("GSM8K", "MATH500")]}
-    settings = {"spec": {"benchmarks": ["GSM8K", "MATH500"], "label_lambda": False}, "needs": needs}
+    settings = {"table": "table1", "spec": {"benchmarks": ["GSM8K", "MATH500"], "label_lambda": False},
+                "needs": needs}
     out = tmp_path / "tables" / "table1.csv"
 
     def build(files):
-        return subprocess.run([str(BIN / "weakdriven"), "table", "--settings", json.dumps(settings), "--table",
-                               "table1", "--scores", *map(str, files), "--out", str(out)], capture_output=True,
-                              text=True)
+        return subprocess.run([str(BIN / "weakdriven"), "table", "--settings", json.dumps(settings), "--scores",
+                               *map(str, files), "--out", str(out)], capture_output=True, text=True)
 
     result = build(files)
     assert result.returncode != 0 and not out.exists()
@@ -138,15 +138,14 @@ def test_settings_that_cannot_run_are_refused_at_load(paper_raw, key, value, mes
 def test_the_table_stage_refuses_a_missing_cell_of_any_kind(tmp_path):
     """Figure 3 by hand with M1's record but not the WMSS run's: refused, naming the cell; with both it builds."""
     m1 = record(tmp_path, run="m1", bench="GSM8K", accuracy=0.3)
-    settings = {"spec": {"benchmarks": ["GSM8K"]},
+    settings = {"table": "figure3", "spec": {"benchmarks": ["GSM8K"]},
                 "needs": {"scores": [["b", 42, "m1", "GSM8K", "paper-greedy"],
                                      ["b", 42, "wmss_lam0.5", "GSM8K", "paper-greedy"]]}}
     out = tmp_path / "figure3.csv"
 
     def build(*files):
-        return subprocess.run([str(BIN / "weakdriven"), "table", "--settings", json.dumps(settings),
-                               "--table", "figure3", "--scores", *map(str, files), "--out", str(out)],
-                              capture_output=True, text=True)
+        return subprocess.run([str(BIN / "weakdriven"), "table", "--settings", json.dumps(settings), "--scores",
+                               *map(str, files), "--out", str(out)], capture_output=True, text=True)
 
     refused = build(m1)
     assert refused.returncode != 0 and not out.exists()

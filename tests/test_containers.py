@@ -27,41 +27,39 @@ def sections(group: str) -> dict[str, str]:
 
 
 def rules_by_container() -> dict[str, set[str]]:
-    """Container -> the `weakdriven` subcommands its rules run. Only local rules (the submit host's prefetch) may
-    run without a container."""
+    """Container -> the `weakdriven` subcommands its rules run (a `use rule A as B with:` runs A's command in its own
+    container, if it names one). Only local rules (the submit host's prefetch) may run without a container."""
     out: dict[str, set[str]] = {}
     rules = "\n".join(smk.read_text() for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")))
     local = set(re.findall(r"^\s*localrules:\s*\n\s*(\w+),", rules, re.M))
-    starts = list(re.finditer(r"^\s*rule (\w+):", rules, re.M))
+    starts = list(re.finditer(r"^\s*(?:rule (\w+)|use rule (\w+) as (\w+) with):", rules, re.M))
+    found = {}
     for m, nxt in zip(starts, [*starts[1:], None]):
         block = rules[m.start():nxt.start() if nxt else len(rules)]
+        name, parent = (m[1], None) if m[1] else (m[3], m[2])
         container = re.search(r'CONTAINERS\["(\w+)"\]', block)
         command = re.search(r"(?:weakdriven|\{params\.launch\}) ([a-z][a-z-]+)", block)
+        container = container[1] if container else (found[parent][0] if parent else None)
+        command = command[1] if command else (found[parent][1] if parent else None)
+        found[name] = (container, command)
         if not container:
-            assert m[1] in local, f"rule {m[1]} names no container and is not a local rule"
+            assert name in local, f"rule {name} names no container and is not a local rule"
             continue
-        assert command, f"rule {m[1]} runs no weakdriven command"
-        out.setdefault(container[1], set()).add(command[1])
+        assert command, f"rule {name} runs no weakdriven command"
+        out.setdefault(container, set()).add(command)
     return out
 
 
 def command_modules(command: str) -> set[str]:
-    """The package modules a subcommand imports (its function in cli.py and the cli helpers it calls)."""
+    """The package modules a subcommand needs: cli.py itself and the module of the function it calls (each
+    ``stage(name, help, ".module:function", ...)`` registration names it)."""
     tree = ast.parse((REPO / "src" / "weakdriven" / "cli.py").read_text())
-    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    found, seen = set(), set()
-
-    def visit(fn):
-        for node in ast.walk(fn):
-            if isinstance(node, ast.ImportFrom) and node.level >= 1 and node.module:
-                found.add(f"weakdriven.{node.module}")
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in funcs:
-                if node.func.id not in seen:
-                    seen.add(node.func.id)
-                    visit(funcs[node.func.id])
-
-    visit(funcs["cmd_" + command.replace("-", "_")])
-    return found
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "stage"
+                and isinstance(node.args[0], ast.Constant) and node.args[0].value == command):
+            module = node.args[2].value.split(":")[0]
+            return {"weakdriven.cli", f"weakdriven{module}"}
+    raise AssertionError(f"cli.py registers no subcommand {command!r}")
 
 
 def imports_in_test_section(group: str) -> set[str]:

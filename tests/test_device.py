@@ -2,7 +2,6 @@
 batches on the chosen device (checked with torch's ``meta`` device standing in for a GPU: a global forward pre-hook
 records where the model's weights and inputs are at its first forward call, then stops the stage)."""
 
-import json
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ from weakdriven import training  # imported before any test patches the device r
 from weakdriven.cli import main
 from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
 from weakdriven.device import NoGpuError, job_device
+from weakdriven.stages import DiagnosticsStage, EntropyStage, Prompt
 
 ARCH = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
             intermediate_size=64)
@@ -85,21 +85,20 @@ def _placed(seen):
 
 def test_the_entropy_stage_runs_its_model_and_batches_on_the_job_device(tiny, on_meta, tmp_path):
     ckpt, data = tiny
-    settings = {"gpus": 1, "training": {"bf16": True, "attn_implementation": "sdpa"},
-                "wmss": {"entropy_system_prompt": False, "entropy_max_length": 64}, "system_prompt": "s",
-                "family": "qwen"}
+    settings = EntropyStage(gpus=1, bf16=True, attn_implementation="sdpa", prompt=Prompt("s", "qwen"),
+                            system_prompt=False, max_length=64).to_json()
     with pytest.raises(_Stop):
-        main(["entropy", "--settings", json.dumps(settings), "--model", str(ckpt), "--data", str(data), "--out",
+        main(["entropy", "--settings", settings, "--model", str(ckpt), "--data", str(data), "--out",
               str(tmp_path / "e.jsonl")])
     assert _placed(on_meta) and on_meta["dtype"] is torch.bfloat16
 
 
 def test_the_logit_statistics_stage_runs_on_the_job_device(tiny, on_meta, tmp_path):
     ckpt, data = tiny
-    settings = {"gpus": 1, "bf16": False, "diagnostics": {"n_examples": 2, "seed": 0}, "system_prompt": "s",
-                "family": "qwen", "max_length": 64}
+    settings = DiagnosticsStage(gpus=1, bf16=False, n_examples=2, seed=0, prompt=Prompt("s", "qwen"),
+                                max_length=64).to_json()
     with pytest.raises(_Stop):
-        main(["logit-stats", "--settings", json.dumps(settings), "--weak", str(ckpt), "--strong-pre", str(ckpt),
+        main(["logit-stats", "--settings", settings, "--weak", str(ckpt), "--strong-pre", str(ckpt),
               "--strong-post", str(ckpt), "--sft", str(ckpt), "--data", str(data), "--out-dir", str(tmp_path)])
     assert _placed(on_meta) and on_meta["dtype"] is torch.float32
 

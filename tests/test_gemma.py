@@ -103,11 +103,12 @@ def test_tag_free_completions_keep_the_reasoning_and_the_answer():
 
 def test_init_backbone_turns_a_multimodal_gemma_into_its_text_only_m0(base, tmp_path):
     from weakdriven.cli import main
+    from weakdriven.stages import BackboneStage
 
     root, multimodal, tok = base
     backbone = {"name": "gemma-tiny", "source": "local", "path": str(root / "base"), "family": "gemma",
                 "params_b": 0.001}
-    main(["init-backbone", "--settings", json.dumps({"backbone": backbone}), "--out", str(tmp_path / "m0")])
+    main(["init-backbone", "--settings", BackboneStage(backbone).to_json(), "--out", str(tmp_path / "m0")])
     model = Gemma3ForCausalLM.from_pretrained(tmp_path / "m0").eval()
     ids = torch.tensor([tok("what is 1 plus 1?")["input_ids"]])
     torch.testing.assert_close(logits(model, ids), logits(multimodal, ids), rtol=0, atol=0)
@@ -115,10 +116,10 @@ def test_init_backbone_turns_a_multimodal_gemma_into_its_text_only_m0(base, tmp_
 
 
 def test_training_records_of_a_gemma_backbone_lose_their_tags(tmp_path):
-    from weakdriven.cli import _examples
+    from weakdriven.data.gemma import training_examples
 
     data = tmp_path / "train.jsonl"
     data.write_text(json.dumps({"id": "a", "question": "1+1?", "completion": "<think>add</think> <answer>\\boxed{2}"
                                 "</answer>", "answer": "2"}) + "\n")
-    assert _examples(str(data), {"family": "gemma"})[0].completion == "add\n\\boxed{2}"
-    assert _examples(str(data), {"family": "qwen"})[0].completion.startswith("<think>")
+    assert training_examples(str(data), "gemma")[0].completion == "add\n\\boxed{2}"
+    assert training_examples(str(data), "qwen")[0].completion.startswith("<think>")

@@ -18,6 +18,7 @@ from weakdriven.eval import sandbox
 from weakdriven.eval.code import judge_many, unpack_task
 from weakdriven.eval.pipeline import GraderError, score_records
 from weakdriven.eval.sandbox import SandboxUnavailable, resolve_isolation, run_sandboxed
+from weakdriven.stages import EvalStage, Prompt
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None and not os.environ.get("CI"),
                                 reason="bubblewrap is not installed (make env installs it)")
@@ -89,9 +90,11 @@ def test_the_score_command_writes_nothing_when_the_sandbox_cannot_start(failing_
     right = [fenced(f"def add_{i}(x):\n    return x + {i}") for i in (0, 1)]
     gens.write_text("".join(json.dumps(g) + "\n" for g in _gens(humaneval, right)))
     code = {"workers": 1, "timeout_s": 10, "test_timeout_s": 3, "memory_mb": 4096, "isolation": "bwrap"}
-    settings = {"evaluation": {"grader_workers": 1, "grader_timeout_s": 5, "max_grader_errors": 0, "code": code}}
+    evaluation = {"grader_workers": 1, "grader_timeout_s": 5, "max_grader_errors": 0, "code": code}
+    settings = EvalStage(evaluation=evaluation, prompt=Prompt("s", "qwen"), gpus=0, bf16=False, tensor_parallel=1,
+                         gemma_multimodal_base=None).to_json()
     out = tmp_path / "scores.json"
-    result = subprocess.run([str(BIN / "weakdriven"), "score", "--settings", json.dumps(settings), "--generations",
+    result = subprocess.run([str(BIN / "weakdriven"), "score", "--settings", settings, "--generations",
                              str(gens), "--benchmark", "HumanEval+", "--benchmark-file", str(bench), "--backbone",
                              "b", "--seed", "1", "--run", "sft", "--out", str(out)],
                             capture_output=True, text=True, env=dict(os.environ))

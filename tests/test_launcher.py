@@ -12,6 +12,8 @@ import pytest
 from safetensors.torch import load_file
 
 from weakdriven.cluster import launch_prefix
+from weakdriven.settings import TrainSettings
+from weakdriven.stages import Prompt, SftStage
 
 BIN = Path(sys.executable).parent
 TRAINING = dict(learning_rate=1e-2, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0,
@@ -20,11 +22,11 @@ TRAINING = dict(learning_rate=1e-2, lr_scheduler="constant", warmup_ratio=0.0, w
 
 
 def train_command(inputs: Path, out: Path, launch: list[str]) -> list[str]:
-    settings = {"training": TRAINING, "system_prompt": "Think.", "family": "qwen", "snapshots": ["ck100"],
-                "trajectory": {"reference_epoch_steps": 218}}
-    return [*launch, "train-sft", "--settings", json.dumps(settings), "--base", str(inputs / "base"), "--data",
-            str(inputs / "data" / "train.jsonl"), "--epochs", "2", "--seed", "0", "--m1-out", str(out / "epoch1"),
-            "--out", str(out / "final"), "--snapshots-out", str(out / "snapshots")]
+    settings = SftStage(training=TrainSettings(**TRAINING, epochs=2, seed=0), prompt=Prompt("Think.", "qwen"),
+                        snapshots=("ck100",), reference_epoch_steps=218)
+    return [*launch, "train-sft", "--settings", settings.to_json(), "--base", str(inputs / "base"), "--data",
+            str(inputs / "data" / "train.jsonl"), "--m1-out", str(out / "epoch1"), "--out", str(out / "final"),
+            "--snapshots-out", str(out / "snapshots")]
 
 
 def train(inputs: Path, out: Path, launch: list[str]):

@@ -12,6 +12,11 @@ from conftest import REPO, mutate, snakemake, workflow_copy
 from weakdriven.eval.generation import PASS_KS
 
 
+def train_of(run: str, line: str) -> bool:
+    """Whether a printed shell command is the `train` job of ``run`` (its run name is in its stage settings)."""
+    return " train --settings " in line and f'"run": "{run}"' in line
+
+
 def job_counts(stdout: str) -> dict[str, int]:
     block = stdout.split("Job stats:")[1].split("Reasons:")[0]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
@@ -52,10 +57,10 @@ def test_dry_run_prints_each_runs_models_and_kept_snapshots(tmp_path, paper_raw)
     # Figure 5: weak side = the SFT run's ck100 snapshot, strong side = M1
     assert f"--weak {runs}/sft/snapshots/ck100 --strong {runs}/sft/epoch1" in result.stdout
     # Table 3's frozen base keeps its relative checkpoints; the SFT run keeps Figure 5's
-    frozen = next(line for line in result.stdout.splitlines() if "--run wdjt_frozen_lam0.5" in line)
+    frozen = next(line for line in result.stdout.splitlines() if train_of("wdjt_frozen_lam0.5", line))
     assert '"snapshots": ["ck50", "ck100", "ck150", "ck200"]' in frozen
     assert f"--snapshots-out {runs}/wdjt_frozen_lam0.5/snapshots" in frozen
-    qwen25 = next(line for line in result.stdout.splitlines() if "--run wmss_lam0.5" in line and "qwen2.5-3b" in line)
+    qwen25 = next(line for line in result.stdout.splitlines() if train_of("wmss_lam0.5", line) and "qwen2.5-3b" in line)
     assert '"snapshots": []' in qwen25  # no table asks for that run's trajectory
     # training jobs start one process per GPU (cluster.train_gpus: 8) through the launcher, DeepSpeed ZeRO-2 inside
     assert "torchrun --standalone --nproc_per_node 8 -m weakdriven.cli train-sft --settings" in result.stdout
@@ -75,7 +80,7 @@ def test_a_gemma_backbone_gets_the_tag_free_prompt_and_the_vllm_wrap(tmp_path, p
     gen = next(line for line in lines if "weakdriven generate" in line and "gemma-3-4b-pt" in line)
     assert '"gemma_multimodal_base": "results/paper/models/gemma-3-4b-pt/base/multimodal"' in gen
     qwen = next(line for line in lines if "weakdriven generate" in line and "qwen3-4b-base" in line)
-    assert "gemma_multimodal_base" not in qwen and "<think>" in qwen
+    assert '"gemma_multimodal_base": null' in qwen and "<think>" in qwen
     code = next(line for line in lines if "weakdriven generate" in line and "gemma-3-4b-pt" in line
                 and "--benchmark MBPP+" in line)
     assert "Provide clean, correct Python code." in code and "boxed" not in code  # App. E.4: the code prompt
@@ -88,7 +93,7 @@ def test_code_benchmarks_are_judged_in_the_code_container(tmp_path):
     counts = job_counts(result.stdout)
     assert counts["score_code"] == 1 and counts["score"] == 1
     rules = (REPO / "workflow" / "rules" / "eval.smk").read_text()
-    score_code = rules.split("rule score_code:")[1].split("\nrule ")[0]
+    score_code = rules.split("use rule score as score_code with:")[1].split("\nrule ")[0]
     assert 'CONTAINERS["code"]' in score_code and "envs/code.yaml" in score_code
 
 
@@ -100,7 +105,7 @@ def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
     result = snakemake(work, "-n", "-p", "--configfile", "k2.yaml")
     assert result.returncode == 0, result.stderr
     runs = "results/paper/runs/qwen2.5-3b/seed42"
-    k2 = next(line for line in result.stdout.splitlines() if "--run wmss_lam0.5_k2" in line and "qwen2.5-3b" in line)
+    k2 = next(line for line in result.stdout.splitlines() if train_of("wmss_lam0.5_k2", line) and "qwen2.5-3b" in line)
     assert f"--weak {runs}/sft/epoch1 --strong {runs}/wmss_lam0.5/final" in k2
     assert f"--active {runs}/wdds/m1--wmss_lam0.5.json" in k2
     assert "results/paper/runs/qwen2.5-3b/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
@@ -133,7 +138,9 @@ def test_m1_from_own_run_adds_a_separate_one_epoch_sft(tmp_path, paper_raw):
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["sft"] == 3 and counts["sft_m1"] == 3
-    assert "--epochs 1 --out results/paper/runs/qwen3-4b-base/seed42/sft/epoch1" in result.stdout
+    m1 = next(line for line in result.stdout.splitlines() if " train-sft " in line
+              and "--out results/paper/runs/qwen3-4b-base/seed42/sft/epoch1 " in line)
+    assert '"epochs": 1,' in m1 and "--m1-out" not in m1
 
 
 @pytest.mark.e2e
@@ -237,9 +244,9 @@ def test_embedded_preset_end_to_end(embedded_local):
     dry = snakemake(work, "-n", "--configfile", "changed.yaml").stdout
     changed = job_counts(dry)
     # wmss and wdds_only (wdjt_only uses all data), and Figure 3's iteration 2, whose weak/strong pair includes the
-    # changed WMSS model: its entropies (2 shards + merge) and its selection rerun too
+    # changed WMSS model: its entropies (1 shard + merge) and its selection rerun too
     assert changed["wdds_select"] == 2 and changed["train"] == 3
-    assert changed["entropy_shard"] == 2 and changed["merge_entropy"] == 1
+    assert changed["entropy_shard"] == 1 and changed["merge_entropy"] == 1
     assert set(re.findall(r"output: \S+/entropy/(\S+?)(?:\.shard\d+-of-\d+)?\.jsonl$", dry, re.M)) == {
         "seed42/wmss_lam0.5"}  # never M0's or M1's
     assert not {"init_backbone", "sft", "make_embedded_data", "entropy_gap", "figure5"} & set(changed)
@@ -248,20 +255,24 @@ def test_embedded_preset_end_to_end(embedded_local):
 def test_workflow_profile_names_only_rules_that_exist(tmp_path, paper_raw):
     """A renamed rule must not silently lose its CPUs and memory: every set-resources/set-threads key is a rule (sft_m1
     exists with training.m1_from: own_run only); the GPU rules set their GPUs themselves (config cluster)."""
-    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    profiles = {name: yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())
+                for name in ("default", "local", "slurm")}
+    profile = profiles["default"]
     work = workflow_copy(tmp_path)
     (work / "own.yaml").write_text(yaml.safe_dump(mutate(paper_raw, "training.m1_from", "own_run")))
     rules = set(snakemake(REPO, "--list-rules").stdout.split())
     rules |= set(snakemake(work, "--list-rules", "--configfile", "own.yaml").stdout.split())
     assert {"entropy_shard", "train", "generate", "eval_snapshots"} <= rules
-    for section in ("set-resources", "set-threads"):
-        assert set(profile[section]) <= rules, set(profile[section]) - rules
+    for name, section in (("default", "set-resources"), ("local", "set-threads"), ("slurm", "set-threads")):
+        assert set(profiles[name][section]) <= rules, (name, set(profiles[name][section]) - rules)
+    # a workflow profile's set-threads would override the local and cluster profiles' own
+    assert "set-threads" not in profile and profiles["slurm"]["set-threads"] == {"score": 2, "score_code": 8}
     gpu_rules = {r for r, res in profile["set-resources"].items() if res.get("cpus_per_gpu")}
     needs_gpus = {"sft", "sft_m1", "train", "entropy_shard", "generate", "eval_snapshots", "logit_stats"}
     assert needs_gpus <= gpu_rules
     smk = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     for rule in gpu_rules:
-        assert f'gpu=job_gpus("{rule}")' in smk and f'runtime=job_runtime("{rule}")' in smk, rule
+        assert f'gpu=job_gpus(EXP, "{rule}")' in smk and f'runtime=job_runtime("{rule}")' in smk, rule
 
 
 def test_one_table_needs_only_its_own_runs():

@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data.chat import write_jsonl
+from .eval.code import evalplus_task, livecodebench_tests, pack_task
+
 LETTERS = "ABCDE"
 
 
@@ -64,8 +67,6 @@ LCB_STDIN = "Read the inputs from stdin solve the problem and write the answer t
 
 def _evalplus(dataset: str) -> Callable[[dict], dict]:
     def record(row: dict) -> dict:
-        from .eval.code import evalplus_task, pack_task
-
         if dataset == "mbpp":
             from evalplus.data.mbpp import mbpp_deserialize_inputs
 
@@ -81,15 +82,11 @@ def _evalplus(dataset: str) -> Callable[[dict], dict]:
 
 
 def _bigcodebench(row: dict) -> dict:  # BigCodeBench-Instruct (v0.1.4 release rows)
-    from .eval.code import pack_task
-
     task = {"judge": "bigcodebench", "task_id": row["task_id"], "entry_point": row["entry_point"], "test": row["test"]}
     return {"question": row["instruct_prompt"].strip(), "gold": row["task_id"], "task": pack_task(task)}
 
 
 def _livecodebench(row: dict) -> dict:  # livecodebench/code_generation_lite rows
-    from .eval.code import livecodebench_tests, pack_task
-
     metadata = json.loads(row.get("metadata") or "{}")
     starter = (row.get("starter_code") or "").strip()
     if starter and not metadata.get("func_name"):
@@ -307,3 +304,26 @@ def fetch_benchmark(name: str, benchmark_dir: str | Path, source: Source | None 
         load_benchmark(name, part)  # sha256, rows and every row, before it takes the release name
         part.replace(dest)
     return dest
+
+
+def fetch_benchmarks(names: list[str] | None, benchmark_dir: str) -> None:
+    """Download the paper's test sets (default: all) from their pinned sources into ``benchmark_dir`` (where there is
+    internet, e.g. a login node); sets without a direct download are named with where to get them."""
+    names = names or [b for b, spec in BENCHMARKS.items() if spec.file is not None]
+    missing = []
+    for name in names:
+        if name not in BENCHMARKS or BENCHMARKS[name].file is None:
+            raise ValueError(f"{name!r} is not a paper benchmark; known: {sorted(BENCHMARKS)}")
+        try:
+            print(f"{name}: {fetch_benchmark(name, benchmark_dir)} (checked)")
+        except (ValueError, OSError) as err:
+            missing.append(name)
+            print(f"{name}: NOT FETCHED: {err}")
+    if missing:
+        raise SystemExit(f"{len(missing)} of {len(names)} test sets are not in {benchmark_dir}: {missing}")
+
+
+def prepare_benchmark(name: str, benchmark_dir: str, out: str, verify_sha256: bool = True) -> None:
+    """One test set, normalised (id, question, gold) from the file the paper used."""
+
+    write_jsonl(out, load_benchmark(name, benchmark_dir, verify_sha256=verify_sha256))

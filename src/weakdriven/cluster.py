@@ -56,3 +56,22 @@ def launch_prefix(launcher: str, nodes: int, procs_per_node: int) -> str:
     return (f"srun --overlap --nodes {nodes} --ntasks-per-node 1 --kill-on-bad-exit=1 torchrun --nnodes {nodes} "
             f"--nproc_per_node {max(1, procs_per_node)} --rdzv_backend c10d --rdzv_id $SLURM_JOB_ID "
             f"--rdzv_endpoint {head}:{RDZV_PORT} -m weakdriven.cli")
+
+
+TRAIN_RULES = ("sft", "sft_m1", "train")  # jobs with cluster.train_gpus (and train_nodes); other model jobs eval_gpus
+
+
+def job_gpus(exp, rule: str) -> int:
+    """GPUs of one job of ``rule`` (config ``cluster``)."""
+    cluster = exp.raw["cluster"]
+    return cluster["train_gpus"] if rule in TRAIN_RULES else cluster["eval_gpus"]
+
+
+def train_nodes(exp, rule: str) -> int:
+    return exp.raw["cluster"]["train_nodes"] if rule in TRAIN_RULES else 1
+
+
+def launcher(exp, rule: str) -> str:
+    """How a job of ``rule`` starts its processes: one per GPU through torchrun, on one node or, with srun-torchrun,
+    on cluster.train_nodes nodes."""
+    return launch_prefix(exp.raw["cluster"]["launcher"], train_nodes(exp, rule), job_gpus(exp, rule))

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from .benchmarks import BENCHMARKS
@@ -43,6 +42,8 @@ def schema() -> dict[str, Any]:
 
 
 def validate_schema(raw: dict[str, Any]) -> None:
+    import jsonschema  # only where a config is validated (the workflow, not every job)
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:

@@ -10,6 +10,7 @@ These are estimates for planning, not measurements.
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .benchmarks import BENCHMARKS
-from .config import Experiment
+from .cluster import job_gpus, train_nodes
+from .config import Experiment, load_config
 from .eval.generation import PROTOCOLS
 from .methods import Run
 
@@ -100,3 +102,23 @@ def cost_table(jobs: list[Job], exp: Experiment):
     table = pd.DataFrame(rows, columns=["rule", "jobs", "gpu_hours"]).sort_values("gpu_hours", ascending=False)
     total = {"rule": "total", "jobs": int(table.jobs.sum()), "gpu_hours": round(float(table.gpu_hours.sum()), 2)}
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
+def job_runtime_minutes(exp: Experiment, rule: str, wildcards: dict, attempt: int = 1) -> int:
+    """Minutes a job asks for: its estimated GPU-hours over its GPUs, times cluster.runtime_safety and the attempt
+    (a retried job asks for more); at least 30."""
+
+    hours = job_gpu_hours(Job(rule, dict(wildcards)), exp) / max(1, job_gpus(exp, rule) * train_nodes(exp, rule))
+    return max(30, math.ceil(hours * 60 * exp.raw["cluster"]["runtime_safety"] * attempt))
+
+
+def print_cost(targets: list[str], configfile: str | None) -> None:
+    """The jobs ``targets`` still need and their estimated GPU-hours (config section ``cost``)."""
+
+    path = configfile or "config/config.yaml"
+    exp = load_config(path)
+    table = cost_table(dry_run_jobs(targets, configfile), exp)
+    print(table.to_string(index=False))
+    total = table.iloc[-1]
+    print(f"{', '.join(targets) or 'all'}: {total.jobs} jobs not done yet, {total.gpu_hours:.1f} GPU-hours "
+          f"(estimate from {path}: cost)")

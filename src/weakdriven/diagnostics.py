@@ -11,8 +11,12 @@ import random
 
 import torch
 
+from . import device as device_rule
 from .data.chat import Example, encode_example
+from .data.gemma import training_examples
 from .methods.equations import lambda_crossover, token_entropy
+from .provenance import cite, record
+from .training import load_causal_lm
 
 STAT_ORDER = ("target", "distractor_mean", "gap", "mean", "std", "centered_norm", "max", "min", "l2_norm", "entropy",
               "max_prob")
@@ -103,3 +107,32 @@ def table7(weak: dict[str, float], pre: dict[str, float], post: dict[str, float]
 def crossover_from_stats(strong: dict[str, float], weak: dict[str, float]) -> float:
     """Eq. (17) from the centered norms of the strong (pre-update) and weak models."""
     return lambda_crossover(strong["centered_norm"], weak["centered_norm"])
+
+
+def logit_stats_stage(stage, weak: str, strong_pre: str, strong_post: str, sft: str, data: str, out_dir: str) -> None:
+    """Tables 6 and 7 and the λ crossover of one backbone and seed (a DiagnosticsStage) from M0, M1, WMSS and SFT."""
+    import json
+    import logging
+    from pathlib import Path
+
+
+    log = logging.getLogger(__name__)
+    examples = sample_examples(training_examples(data, stage.prompt.family), stage.n_examples, stage.seed)
+    device = device_rule.job_device(stage.gpus)
+    stats = {}
+    for name, path in (("weak_init", weak), ("strong_pre", strong_pre), ("strong_post", strong_post), ("sft", sft)):
+        model, tokenizer = load_causal_lm(path, bf16=stage.bf16, device=device)
+        stats[name] = model_logit_statistics(model, tokenizer, examples, stage.prompt.system_prompt, stage.max_length)
+        log.info("logit statistics of %s (%s): %s", name, path, stats[name])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table6(stats["sft"], stats["strong_post"]).to_csv(out / "table6.csv", index=False)
+    table7(stats["weak_init"], stats["strong_pre"], stats["strong_post"]).to_csv(out / "table7.csv", index=False)
+    stats["lambda_crossover"] = crossover_from_stats(stats["strong_pre"], stats["weak_init"])
+    stats["n_examples"] = stage.n_examples
+    stats["provenance"] = record(stage.to_json(), seed=stage.seed)
+    (out / "logit_stats.json").write_text(json.dumps(stats, indent=1))
+    summaries = [str(Path(p) / "train_summary.json") for p in (weak, strong_pre, strong_post, sft)
+                 if (Path(p) / "train_summary.json").is_file()]  # M0 and M1 carry none: M1 is inside the SFT run
+    for table in ("table6.csv", "table7.csv"):
+        cite(out / table, summaries, stage.to_json())

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .benchmarks import BENCHMARKS, fetch_benchmark
-from .config import Experiment
+from .checks import write_atomic
+from .config import Experiment, load_config
 from .data.am import PAPER_SUBSETS, SUBSET_FILES
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,6 @@ def prefetch_to(exp: Experiment, record: str | Path, log_file: str | Path | None
     local rule. ``log_file`` receives the log."""
     import json
 
-    from .checks import write_atomic
 
     handler = logging.FileHandler(log_file) if log_file else None
     if handler:
@@ -106,3 +106,13 @@ def prefetch_to(exp: Experiment, record: str | Path, log_file: str | Path | None
             log.removeHandler(handler)
             handler.close()
     write_atomic(record, json.dumps({"experiment": exp.name, "items": done}, indent=1))
+
+
+def prefetch_config(configfile: str, out: str) -> None:
+    """Download every pinned backbone, the training data and the benchmarks of ``configfile`` (where there is
+    internet), and record what is cached in ``out``."""
+
+    exp = load_config(configfile)
+    prefetch_to(exp, out)
+    print(f"everything is in the cache (HF_HOME) and {exp.benchmark_dir}; jobs can run with HF_HUB_OFFLINE=1; "
+          f"record: {out}")

@@ -149,3 +149,35 @@ def read_provenance(path: str | Path) -> dict | None:
 def sidecar(path: str | Path) -> Path:
     path = Path(path)
     return path.with_name(path.stem + ".provenance.json")
+
+
+def export_workflow_state(checkout: str | Path) -> None:
+    """What every job of a workflow records (jobs inside containers see no .git): the checkout's commit and dirty flag,
+    and the sha256 of the env and container definition files their software was built from. Set as environment
+    variables by the Snakefile, inherited by the jobs; values already set are kept."""
+    checkout = Path(checkout)
+    commit = _run(["git", "rev-parse", "HEAD"], cwd=str(checkout))
+    if commit is not None:
+        os.environ.setdefault("WEAKDRIVEN_GIT_COMMIT", commit)
+        status = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(checkout))
+        os.environ.setdefault("WEAKDRIVEN_GIT_DIRTY", "1" if status else "0")
+    files = sorted([*checkout.glob("envs/*"), *checkout.glob("containers/*.def")])
+    os.environ.setdefault("WEAKDRIVEN_ENV_FILES", json.dumps(
+        {str(p.relative_to(checkout)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}))
+
+
+def stamp(path: str | Path, settings: str | dict | None, seed: int | None) -> None:
+    """Add this job's provenance record to a JSON output (a training summary); under a launcher, in the main process
+    only (it alone writes the outputs)."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    path = Path(path)
+    data = json.loads(path.read_text())
+    data["provenance"] = record(settings, seed)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def cite(out: str | Path, inputs: list[str], settings: str | dict | None) -> None:
+    """``<table>.provenance.json`` beside a table: its own record and the provenance of every input it was built
+    from."""
+    sidecar(out).write_text(json.dumps(table_provenance(inputs, settings), indent=1))

@@ -20,10 +20,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checks import checked_checkpoint
 from .data.chat import IGNORE_INDEX, Example, encode_example
 from .device import job_device, model_dtype, to_device
-from .fused import fused_linear_cross_entropy, fused_mixed_linear_cross_entropy
+from .fused import chunked_entropy, fused_linear_cross_entropy, fused_mixed_linear_cross_entropy
 from .methods.base import SNAPSHOT
+from .methods.equations import sequence_entropy
 from .settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,6 @@ def load_causal_lm(path: str | Path, bf16: bool = False, attn_implementation: st
     stage that runs it passes ``job_device(...)``); None leaves it on the CPU for a trainer to place."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .checks import checked_checkpoint
 
     path = checked_checkpoint(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=model_dtype(bf16), attn_implementation=attn_implementation)
@@ -448,8 +449,6 @@ def train_joint(weak, strong, tokenizer, dataset, settings: TrainSettings, lam: 
 def completion_entropies(model, tokenizer, examples: list[Example], system_prompt: str | None, max_length: int,
                          batch_size: int = 8) -> list[dict]:
     """Eq. (7) per example: the mean next-token entropy over the completion positions (WD-DS, Sec. 4.2)."""
-    from .fused import chunked_entropy
-    from .methods.equations import sequence_entropy
 
     model.eval()
     device = next(model.parameters()).device  # placed by the stage (job_device)

@@ -13,7 +13,7 @@ if PREFETCH:
         log:
             paths.log(NAME, "data/prefetch"),
         params:
-            pins=PREFETCH,  # reruns when a pin changes
+            pins=json.dumps(PREFETCH, sort_keys=True),  # reruns when a pin changes
         run:
             prefetch_to(EXP, output[0], log[0])  # on the submit host, in Snakemake's own environment
 
@@ -32,7 +32,7 @@ if EXP.train_data.source == "embedded":
         container:
             CONTAINERS["train"]
         params:
-            settings=_json(train_data=config["train_data"]),
+            settings=stages.DataStage.build(EXP).to_json(),
             root=results_root,
         shell:
             "weakdriven make-embedded --settings {params.settings:q} --out-root {params.root} > {log} 2>&1"
@@ -53,7 +53,7 @@ else:
         resources:
             mem_mb=64000 if EXP.train_data.source == "hub" else 4000,  # the 1.4M hub rows pass through memory
         params:
-            settings=_json(train_data=config["train_data"]),
+            settings=stages.DataStage.build(EXP).to_json(),
         shell:
             "weakdriven prepare-train --settings {params.settings:q} --out {output} > {log} 2>&1"
 

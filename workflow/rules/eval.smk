@@ -13,16 +13,17 @@ rule generate:
         paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{protocol}/{benchmark}.generate"),
     benchmark:
         paths.timing(NAME, "{backbone}/seed{seed}/{run}/{protocol}/{benchmark}.generate")
+    priority: generation_priority  # many samples per problem (pass@k): long, so early, beside training
     conda:
         "../../envs/eval.yaml"
     container:
         CONTAINERS["eval"]
     resources:
-        gpu=job_gpus("generate"),
+        gpu=job_gpus(EXP, "generate"),
         mem_mb=job_mem_mb("generate"),
         runtime=job_runtime("generate"),
     params:
-        settings=eval_settings,
+        settings=settings(stages.EvalStage.build, "backbone", "benchmark", "protocol"),
     shell:
         "weakdriven generate --settings {params.settings:q} --model {input.model} --benchmark {wildcards.benchmark}"
         " --benchmark-file {input.bench} --seed {wildcards.seed} --out {output} > {log} 2>&1"
@@ -43,7 +44,7 @@ rule score:
     container:
         CONTAINERS["eval"]
     params:
-        settings=eval_settings,
+        settings=settings(stages.EvalStage.build, "backbone", "benchmark", "protocol"),
     shell:
         "weakdriven score --settings {params.settings:q} --generations {input.generations}"
         " --benchmark {wildcards.benchmark} --benchmark-file {input.bench} --backbone {wildcards.backbone}"
@@ -52,14 +53,7 @@ rule score:
 
 # Code benchmarks: every sample runs its benchmark's judge (evalplus, bigcodebench, the LiveCodeBench judge) in the
 # sandbox, inside the code container that holds the task libraries.
-rule score_code:
-    input:
-        generations=paths.generations(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}", "{protocol}"),
-        bench=paths.benchmark(NAME, "{benchmark}"),
-    output:
-        paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}", "{protocol}"),
-    log:
-        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{protocol}/{benchmark}.score"),
+use rule score as score_code with:
     wildcard_constraints:
         benchmark=CODE_BENCHMARKS,
     conda:
@@ -68,12 +62,6 @@ rule score_code:
         CONTAINERS["code"]
     resources:
         mem_mb=score_code_memory_mb(EXP.evaluation.code.workers, EXP.evaluation.code.memory_mb),
-    params:
-        settings=eval_settings,
-    shell:
-        "weakdriven score --settings {params.settings:q} --generations {input.generations}"
-        " --benchmark {wildcards.benchmark} --benchmark-file {input.bench} --backbone {wildcards.backbone}"
-        " --seed {wildcards.seed} --run {wildcards.run} --out {output} > {log} 2>&1"
 
 
 rule eval_snapshots:
@@ -88,16 +76,17 @@ rule eval_snapshots:
         paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/snapshots/{benchmark}"),
     benchmark:
         paths.timing(NAME, "{backbone}/seed{seed}/{run}/snapshots/{benchmark}")
+    priority: 1  # several models in one job: before single generations
     conda:
         "../../envs/eval.yaml"
     container:
         CONTAINERS["eval"]
     resources:
-        gpu=job_gpus("eval_snapshots"),
+        gpu=job_gpus(EXP, "eval_snapshots"),
         mem_mb=job_mem_mb("eval_snapshots"),
         runtime=job_runtime("eval_snapshots"),
     params:
-        settings=eval_settings,
+        settings=settings(stages.EvalStage.build, "backbone", "benchmark"),
     shell:
         "weakdriven eval-snapshots --settings {params.settings:q} --snapshots {input.snapshots}"
         " --final-scores {input.final} --benchmark {wildcards.benchmark} --benchmark-file {input.bench}"

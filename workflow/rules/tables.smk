@@ -16,11 +16,10 @@ rule table:
     container:
         CONTAINERS["tables"]
     params:
-        settings=table_settings,
+        settings=lambda wildcards: stages.TableStage.build(EXP, TABLES[wildcards.table]).to_json(),
         inputs=table_args,
     shell:
-        "weakdriven table --settings {params.settings:q} --table {wildcards.table} {params.inputs} --out {output}"
-        " > {log} 2>&1"
+        "weakdriven table --settings {params.settings:q} {params.inputs} --out {output}" " > {log} 2>&1"
 
 
 rule table_diff:
@@ -37,7 +36,7 @@ rule table_diff:
     container:
         CONTAINERS["tables"]
     params:
-        settings=diff_settings(),
+        settings=stages.DiffStage.build(EXP).to_json(),
     shell:
         "weakdriven table-diff --settings {params.settings:q} --table {input} --out {output} > {log} 2>&1"
 
@@ -56,7 +55,7 @@ rule diff:
     container:
         CONTAINERS["tables"]
     params:
-        settings=diff_settings(),
+        settings=stages.DiffStage.build(EXP).to_json(),
         out_dir=output_parent("diff"),
     shell:
         "weakdriven diff --settings {params.settings:q} --tables {input.tables} --out-dir {params.out_dir}"
@@ -101,11 +100,11 @@ rule logit_stats:
     container:
         CONTAINERS["train"]
     resources:
-        gpu=job_gpus("logit_stats"),
+        gpu=job_gpus(EXP, "logit_stats"),
         mem_mb=job_mem_mb("logit_stats"),
         runtime=job_runtime("logit_stats"),
     params:
-        settings=diagnostics_settings,
+        settings=settings(stages.DiagnosticsStage.build, "backbone"),
         out_dir=output_parent("stats"),
     shell:
         "weakdriven logit-stats --settings {params.settings:q} --weak {input.weak} --strong-pre {input.strong_pre}"

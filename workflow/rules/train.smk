@@ -19,7 +19,7 @@ rule init_backbone:
     resources:
         mem_mb=job_mem_mb("init_backbone"),
     params:
-        settings=backbone_settings,
+        settings=settings(stages.BackboneStage.build, "backbone"),
         extra=backbone_extra_args,
     shell:
         "weakdriven init-backbone --settings {params.settings:q} --out {output} {params.extra} > {log} 2>&1"
@@ -44,18 +44,16 @@ if EXP.training.m1_from == "sft_epoch1":
         container:
             CONTAINERS["train"]
         resources:
-            gpu=job_gpus("sft"),
+            gpu=job_gpus(EXP, "sft"),
             mem_mb=job_mem_mb("sft"),
-            nodes=train_nodes("sft"),
+            nodes=train_nodes(EXP, "sft"),
             runtime=job_runtime("sft"),
         params:
-            launch=launcher("sft"),
-            settings=sft_settings,
-            epochs=EXP.training.sft_epochs,
+            launch=launcher(EXP, "sft"),
+            settings=settings(stages.SftStage.build, "backbone", "seed", rule="sft", epochs=EXP.training.sft_epochs),
         shell:
             "{params.launch} train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
-            " --epochs {params.epochs} --m1-out {output.m1} --out {output.final} --seed {wildcards.seed}"
-            " --snapshots-out {output.snapshots} > {log} 2>&1"
+            " --m1-out {output.m1} --out {output.final} --snapshots-out {output.snapshots} > {log} 2>&1"
 
 else:
 
@@ -74,17 +72,16 @@ else:
         container:
             CONTAINERS["train"]
         resources:
-            gpu=job_gpus("sft"),
+            gpu=job_gpus(EXP, "sft"),
             mem_mb=job_mem_mb("sft"),
-            nodes=train_nodes("sft"),
+            nodes=train_nodes(EXP, "sft"),
             runtime=job_runtime("sft"),
         params:
-            launch=launcher("sft"),
-            settings=sft_settings,
-            epochs=EXP.training.sft_epochs,
+            launch=launcher(EXP, "sft"),
+            settings=settings(stages.SftStage.build, "backbone", "seed", rule="sft", epochs=EXP.training.sft_epochs),
         shell:
             "{params.launch} train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
-            " --epochs {params.epochs} --out {output} --seed {wildcards.seed} > {log} 2>&1"
+            " --out {output} > {log} 2>&1"
 
     rule sft_m1:
         input:
@@ -102,16 +99,16 @@ else:
         container:
             CONTAINERS["train"]
         resources:
-            gpu=job_gpus("sft_m1"),
+            gpu=job_gpus(EXP, "sft_m1"),
             mem_mb=job_mem_mb("sft_m1"),
-            nodes=train_nodes("sft_m1"),
+            nodes=train_nodes(EXP, "sft_m1"),
             runtime=job_runtime("sft_m1"),
         params:
-            launch=launcher("sft_m1"),
-            settings=sft_settings,
+            launch=launcher(EXP, "sft_m1"),
+            settings=settings(stages.SftStage.build, "backbone", "seed", rule="sft_m1", epochs=1),
         shell:
             "{params.launch} train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
-            " --epochs 1 --out {output.m1} --seed {wildcards.seed} --snapshots-out {output.snapshots} > {log} 2>&1"
+            " --out {output.m1} --snapshots-out {output.snapshots} > {log} 2>&1"
 
 
 rule entropy_shard:
@@ -124,16 +121,17 @@ rule entropy_shard:
         paths.log(NAME, "train/{backbone}/entropy_{which}.shard{shard}-of-{shards}"),
     benchmark:
         paths.timing(NAME, "{backbone}/entropy_{which}.shard{shard}-of-{shards}")
+    priority: 3  # WD-DS unblocks the next training run: first among ready jobs
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
     resources:
-        gpu=job_gpus("entropy_shard"),
+        gpu=job_gpus(EXP, "entropy_shard"),
         mem_mb=job_mem_mb("entropy_shard"),
         runtime=job_runtime("entropy_shard"),
     params:
-        settings=entropy_settings,
+        settings=settings(stages.EntropyStage.build, "backbone"),
         model=get_entropy_model_path,
     shell:
         "weakdriven entropy --settings {params.settings:q} --model {params.model} --data {input.data}"
@@ -148,6 +146,7 @@ rule merge_entropy:
         paths.entropy(NAME, "{backbone}", "{which}"),
     log:
         paths.log(NAME, "train/{backbone}/merge_entropy_{which}"),
+    priority: 3  # as entropy_shard
     conda:
         "../../envs/train.yaml"
     container:
@@ -163,12 +162,13 @@ rule wdds_select:
         paths.wdds_active(NAME, "{backbone}", "{seed}", "{weak}", "{strong}"),
     log:
         paths.log(NAME, "train/{backbone}/seed{seed}/wdds_select_{weak}--{strong}"),
+    priority: 3  # as entropy_shard
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
     params:
-        settings=wdds_settings(),
+        settings=stages.WddsStage.build(EXP).to_json(),
     shell:
         "weakdriven wdds-select --settings {params.settings:q} --weak {input.weak} --strong {input.strong}"
         " --out {output} > {log} 2>&1"
@@ -186,20 +186,20 @@ rule train:
         paths.timing(NAME, "{backbone}/seed{seed}/{run}")
     wildcard_constraints:
         run=f"(?!sft/){RUN_PATTERN}",
+    priority: 2  # the longest jobs start before evaluations, which fill the gaps
     conda:
         "../../envs/train.yaml"
     container:
         CONTAINERS["train"]
     resources:
-        gpu=job_gpus("train"),
+        gpu=job_gpus(EXP, "train"),
         mem_mb=job_mem_mb("train"),
-        nodes=train_nodes("train"),
+        nodes=train_nodes(EXP, "train"),
         runtime=job_runtime("train"),
     params:
-        launch=launcher("train"),
-        settings=train_settings,
+        launch=launcher(EXP, "train"),
+        settings=settings(stages.TrainStage.build, "backbone", "seed", "run"),
         models=train_args,
     shell:
-        "{params.launch} train --settings {params.settings:q} --run {wildcards.run} {params.models}"
-        " --data {input.data} --seed {wildcards.seed} --out {output.final}"
-        " --snapshots-out {output.snapshots} > {log} 2>&1"
+        "{params.launch} train --settings {params.settings:q} {params.models} --data {input.data}"
+        " --out {output.final} --snapshots-out {output.snapshots} > {log} 2>&1"

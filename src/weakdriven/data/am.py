@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .chat import parse_json_lines, write_jsonl
+
 FORMAT = re.compile(r"^<think>.*?</think>\s*<answer>.*?\\boxed\{.*?\}.*?</answer>$", re.DOTALL)
 SUBSET_FILES = {  # the dataset card's configs -> their files
     "am_0.5M": "am_0.5M.jsonl.zst",
@@ -158,7 +160,6 @@ def iter_am_rows(files: list[tuple[str, Path]]) -> Iterator[tuple[str, dict]]:
     naming it."""
     import zstandard
 
-    from .chat import parse_json_lines
 
     for subset, path in files:
         lineno = 0
@@ -168,3 +169,20 @@ def iter_am_rows(files: list[tuple[str, Path]]) -> Iterator[tuple[str, dict]]:
         except (zstandard.ZstdError, UnicodeDecodeError, EOFError) as err:
             raise ValueError(f"{path}: damaged after line {lineno} ({type(err).__name__}: {err}); download it "
                              "again") from None
+
+
+def prepare_train_data(train_data: dict, out: str) -> None:
+    """The math training set (the config's ``train_data`` section): the AM rows through the authors' filters, the
+    kept count checked against the paper's, at most ``max_rows`` written."""
+    import logging
+
+
+    log = logging.getLogger(__name__)
+    files = am_files(train_data["source"], train_data.get("hub_id"), train_data.get("revision"),
+                     train_data.get("path"), train_data.get("subsets", PAPER_SUBSETS))
+    log.info("AM rows from %s", [str(f) for _, f in files])
+    kept, counts = filter_math_rows(iter_am_rows(files))
+    for reason in REASONS:
+        log.info("AM math filter: %-20s %9d", reason, counts[reason])
+    check_kept_count(counts, train_data.get("expected_rows"))
+    write_jsonl(out, kept[: train_data["max_rows"]] if train_data["max_rows"] else kept)

@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
+
+from .chat import load_examples
 
 TAGS = re.compile(r"(?:\s*</?(?:think|answer)>\s*)+")
 
@@ -51,6 +54,14 @@ PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 def strip_tags(completion: str) -> str:
     """A tagged completion without its <think>/</think>/<answer>/</answer> markers (their text is kept)."""
     return TAGS.sub("\n", completion).strip()
+
+
+def training_examples(path: str | Path, family: str) -> list:
+    """Training records of ``path``; a Gemma backbone trains on them without their <think>/<answer> tags."""
+    examples = load_examples(path)
+    if family == "gemma":
+        examples = [replace(ex, completion=strip_tags(ex.completion)) for ex in examples]
+    return examples
 
 
 def _tensors(path: Path) -> dict:

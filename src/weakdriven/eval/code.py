@@ -24,6 +24,8 @@ import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
+from .sandbox import resolve_isolation, run_sandboxed
+
 JUDGES = ("evalplus", "bigcodebench", "livecodebench")
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
@@ -210,7 +212,6 @@ def judge_sample(task: dict, completion: str, *, timeout_s: float = 60.0, memory
     fail), else why there is none (the judge crashed, ran out of time, or its output lacks the marker): a grader
     error, which fails the score job beyond ``evaluation.max_grader_errors``. A sandbox that cannot start raises
     ``SandboxUnavailable``."""
-    from .sandbox import run_sandboxed
 
     try:
         solution = solution_code(task, completion)
@@ -238,7 +239,6 @@ def judge_sample(task: dict, completion: str, *, timeout_s: float = 60.0, memory
 
 def judge_many(tasks: list[dict], completions: list[str], workers: int, **kwargs) -> list[tuple[bool, str | None]]:
     """Verdicts of many samples; ``workers`` sandboxes at a time (each waits on its own processes)."""
-    from .sandbox import resolve_isolation
 
     kwargs["isolation"] = resolve_isolation(kwargs.get("isolation", "auto"))  # once, before any sample
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from ..device import model_dtype, to_device
+
 log = logging.getLogger(__name__)
 
 
@@ -46,8 +48,6 @@ def generate_transformers(model_dir: str, prompts: list[str], prompt_ids: list[s
     """``device``: the job's (``weakdriven.device.job_device``; None = the CPU)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from ..device import model_dtype, to_device
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")

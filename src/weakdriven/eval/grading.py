@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from concurrent.futures import ProcessPoolExecutor
 
+from ..benchmarks import BENCHMARKS
+
 _LETTER_PATTERNS = (
     re.compile(r"\\boxed\{\s*(?:\\text\{)?\s*\(?([A-E])\)?\s*\}?\s*\}"),
     re.compile(r"answer is:?\s*(?:option\s*)?\(?([A-E])\)", re.I),
@@ -135,8 +137,6 @@ def score_answer(benchmark: str, completion: str, gold: str, options: list[str] 
     tables: "GSM8K", "MATH500", "AQuA", "LogiQA2", ...): math-verify for math, letter extraction for multiple choice
     (given the option texts, a boxed option value or the text of one option counts too). Runs in the calling process
     (math-verify's timeouts need its main thread); the workflow grades in workers."""
-    from ..benchmarks import BENCHMARKS
-
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r}; known: {sorted(BENCHMARKS)}")
     if BENCHMARKS[benchmark].kind == "choice":

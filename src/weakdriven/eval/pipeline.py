@@ -6,6 +6,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .. import device as device_rule
+from ..benchmarks import BENCHMARKS
+from ..checks import checked_checkpoint, read_json, write_atomic
+from ..data.chat import prompt_text, read_jsonl, write_jsonl
+from ..data.gemma import wrap_for_vllm
+from ..methods import M1, parse_run
+from ..methods.equations import pass_at_k
+from ..provenance import record, sidecar
+from .code import judge_many, unpack_task
+from .generation import PASS_KS, PROTOCOLS, generate_transformers, generate_vllm
+from .grading import grade_many
+
 log = logging.getLogger(__name__)
 
 
@@ -14,8 +26,6 @@ class GraderError(RuntimeError):
 
 
 def benchmark_rows(path: str | Path) -> list[dict]:
-    from ..data.chat import read_jsonl
-
     rows = list(read_jsonl(path, ("id", "question", "gold")))
     if not rows:
         raise ValueError(f"{path}: no rows")
@@ -30,10 +40,7 @@ def generate_records(model: str | Path, benchmark: str, rows: list[dict], settin
     """
     from transformers import AutoTokenizer
 
-    from ..checks import checked_checkpoint
-    from ..data.chat import prompt_text
     from ..training import checkpoint_sha256
-    from .generation import PROTOCOLS, generate_transformers, generate_vllm
 
     ev = settings["evaluation"]
     tokenizer = AutoTokenizer.from_pretrained(checked_checkpoint(model))
@@ -51,35 +58,25 @@ def generate_records(model: str | Path, benchmark: str, rows: list[dict], settin
         if settings.get("family") == "gemma" and settings.get("gemma_multimodal_base"):
             import tempfile
 
-            from ..data.gemma import wrap_for_vllm
-
             with tempfile.TemporaryDirectory(prefix="weakdriven-gemma-") as tmp:  # vLLM loads Gemma-3 multimodal only
                 wrapped = Path(tmp) / "wrapped"
                 wrap_for_vllm(model, settings["gemma_multimodal_base"], wrapped)
                 return generate_vllm(str(wrapped), prompts, ids, protocol, max_new, seed, checkpoint, tensor_parallel)
         return generate_vllm(model, prompts, ids, protocol, max_new, seed, checkpoint, tensor_parallel)
-    from ..device import job_device
-
     return generate_transformers(model, prompts, ids, protocol, max_new, ev["batch_size"], seed, checkpoint,
-                                 device=job_device(settings["gpus"]), bf16=settings["bf16"])
+                                 device=device_rule.job_device(settings["gpus"]), bf16=settings["bf16"])
 
 
 def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation: dict, source: str) -> dict:
     """Accuracy of generation records against the gold answers (mean over all samples = pass@1), the unbiased
     pass@k for Table 10's k up to the samples per prompt, truncation and grader-error rates. Code samples are run by
     their benchmark's judge in the sandbox (``evaluation.code``)."""
-    from ..benchmarks import BENCHMARKS
-    from ..methods.equations import pass_at_k
-    from .generation import PASS_KS
-    from .grading import grade_many
 
     gold = {r["id"]: r["gold"] for r in rows}
     unknown = [g["prompt_id"] for g in gens if g["prompt_id"] not in gold]
     if unknown or len({g["prompt_id"] for g in gens}) != len(gold):
         raise ValueError(f"{source} does not cover the benchmark one-to-one (e.g. {unknown[:3]})")
     if BENCHMARKS[benchmark].kind == "code":
-        from .code import judge_many, unpack_task
-
         code = evaluation["code"]
         tasks = {r["id"]: unpack_task(r.get("task", ""), f"{source}: benchmark row {r['id']}") for r in rows}
         verdicts = judge_many([tasks[g["prompt_id"]] for g in gens], [g["text"] for g in gens],
@@ -114,3 +111,57 @@ def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation
         "grader_errors": sum(err is not None for _, err in verdicts),
         "checkpoint_sha256": gens[0].get("checkpoint_sha256"),
     }
+
+
+# ---- the stages the evaluation rules run ------------------------------------------------------------------------
+def generate_stage(stage, model: str, benchmark: str, benchmark_file: str, seed: int, out: str) -> None:
+    """Generation records of ``model`` on one benchmark (an EvalStage: protocol, backend, prompt, lengths)."""
+
+    rows = benchmark_rows(benchmark_file)
+    write_jsonl(out, generate_records(model, benchmark, rows, stage.generation_settings(), seed, benchmark_file))
+
+
+def score_stage(stage, generations: str, benchmark: str, benchmark_file: str, backbone: str, seed: int, run: str,
+                out: str) -> dict:
+    """The score record of one cell (backbone, seed, run, benchmark) from its generation records."""
+    import json
+
+
+    method, lam = parse_run("sft" if run == M1 else run)
+    gens = list(read_jsonl(generations, ("prompt_id", "text")))
+    scored = score_records(benchmark, benchmark_rows(benchmark_file), gens, stage.evaluation, generations)
+    result = {"benchmark": benchmark, "backbone": backbone, "seed": seed, "run": run, "method": method.name,
+              "lam": lam, **scored, "provenance": record(stage.to_json(), seed)}
+    write_atomic(out, json.dumps(result, indent=1))
+    log.info("%s %s: %d/%d correct", run, benchmark, scored["correct"], scored["n"])
+    return result
+
+
+def eval_snapshots_stage(stage, snapshots: str, final_scores: str, benchmark: str, benchmark_file: str,
+                         backbone: str, seed: int, run: str, out: str) -> None:
+    """Scores of a run's relative checkpoints on one benchmark, plus its final model's (read from its score file)."""
+    import json
+
+    import pandas as pd
+
+
+    manifest = read_json(Path(snapshots) / "manifest.json")
+    rows = benchmark_rows(benchmark_file)
+    out_rows = []
+    for label, info in manifest["snapshots"].items():
+        if not info["saved"]:
+            log.info("%s: step %d is past the run's %d steps; not evaluated", label, info["step"],
+                     manifest["total_steps"])
+            continue
+        gens = generate_records(Path(snapshots) / label, benchmark, rows, stage.generation_settings(), seed,
+                                benchmark_file)
+        out_rows.append({"checkpoint": label, "step": info["step"],
+                         **score_records(benchmark, rows, gens, stage.evaluation, f"{run} {label}")})
+    scored = ["n", "correct", "accuracy", "truncated", "grader_errors", "protocol", "checkpoint_sha256"]
+    final = read_json(final_scores)
+    if (final["run"], final["benchmark"]) != (run, benchmark):
+        raise ValueError(f"{final_scores} scores {final['run']} on {final['benchmark']}, not {run} on {benchmark}")
+    out_rows.append({"checkpoint": "final", "step": manifest["total_steps"], **{k: final[k] for k in scored}})
+    frame = pd.DataFrame(out_rows).assign(backbone=backbone, seed=seed, run=run, benchmark=benchmark)
+    frame[["backbone", "seed", "run", "benchmark", "checkpoint", "step", *scored]].to_csv(out, index=False)
+    sidecar(out).write_text(json.dumps(record(stage.to_json(), seed), indent=1))

@@ -19,13 +19,25 @@ METHODS: dict[str, Method] = register(
     *wmss.METHODS,
 )
 
-__all__ = ["BASE", "M1", "METHODS", "RUN_PATTERN", "SNAPSHOT", "Method", "Run", "TrainJob", "parse_run"]
+__all__ = ["BASE", "M1", "METHODS", "RUN_PATTERN", "SNAPSHOT", "Method", "Run", "TrainJob", "parse_run", "table_run",
+           "trajectory_run"]
 
 
 def parse_run(run: str) -> tuple[Method, float | None]:
     """The method and lambda of a run name: ``"wmss_lam0.5_k2"`` -> (METHODS["wmss"], 0.5)."""
     parsed = Run.parse(run)
     return parsed.method, parsed.lam
+
+
+def table_run(exp, method: str, lam: float | None = None) -> str:
+    """The run a table cell of ``method`` shows: iterative methods after ``wmss.iterations`` outer iterations."""
+    m = METHODS[method]
+    return Run(m, lam if m.uses_lambda else None, exp.wmss.iterations if m.iterative else 1).name
+
+
+def trajectory_run(exp, method: str) -> str:
+    """Table 3 / Figure 4 follow one outer iteration at the default lambda (the paper's setting)."""
+    return METHODS[method].run_name(exp.wmss.lam)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,15 @@ weak/strong entropies (Eqs. 7-9 are in equations.py). numpy only: the tables con
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
 
-from ..data.chat import Example
+from .. import device as device_rule
+from ..data.chat import Example, load_examples, read_jsonl, write_jsonl
+from ..data.gemma import training_examples
 from .equations import wdds_draw, wdds_sampling_weights
 
 
@@ -41,10 +45,6 @@ def merge_entropy_shards(shards: dict[str, list[dict]], training_ids: list[str])
 
 def read_entropies(path: str | Path) -> dict[str, float]:
     """Sample id -> entropy of an entropy file; a row without a finite entropy is named."""
-    import math
-
-    from ..data.chat import read_jsonl
-
     out = {}
     for row in read_jsonl(path, ("id",)):
         if not isinstance(row.get("entropy"), int | float) or not math.isfinite(row["entropy"]):
@@ -73,3 +73,51 @@ def resolve_active(examples: list[Example], active_ids: list[str], source: str) 
     if unknown:
         raise ValueError(f"{source}: ids not in the training set, e.g. {unknown[:5]}")
     return [by_id[i] for i in active_ids]
+
+
+# ---- the stages the WD-DS rules run -----------------------------------------------------------------------------
+def entropy_stage(stage, model: str, data: str, shard: int, shards: int, out: str) -> None:
+    """Eq. (7) for every training row of block ``shard`` of ``shards`` under ``model`` (an EntropyStage)."""
+    from ..training import completion_entropies, load_causal_lm  # torch: the train container
+
+    examples = training_examples(data, stage.prompt.family)
+    start, end = shard_bounds(len(examples), shard, shards)
+    net, tokenizer = load_causal_lm(model, bf16=stage.bf16, attn_implementation=stage.attn_implementation,
+                                    device=device_rule.job_device(stage.gpus))
+    rows = completion_entropies(net, tokenizer, examples[start:end],
+                                stage.prompt.system_prompt if stage.system_prompt else None, stage.max_length)
+    write_jsonl(out, rows)
+
+
+def merge_stage(shards: list[str], data: str, out: str) -> None:
+    rows = {path: list(read_jsonl(path, ("id",))) for path in shards}
+    write_jsonl(out, merge_entropy_shards(rows, [ex.id for ex in load_examples(data)]))
+
+
+def select_stage(stage, weak: str, strong: str, out: str) -> dict:
+    """The active set of a weak/strong pair (a WddsStage), with the optimizer steps it means (Fig. 4 / Sec. 6.5:
+    one joint stage on the active set vs on the full set, 123 vs 218 there)."""
+    result = select_active(read_entropies(weak), read_entropies(strong), stage.alpha, stage.beta, stage.gamma,
+                           stage.formula, stage.dedup, stage.sampling_seed, source=f"{weak} and {strong}")
+    result["steps_active"] = math.ceil(result["n_active"] / stage.global_batch_size * stage.joint_epochs)
+    result["steps_full"] = math.ceil(result["n_pool"] / stage.global_batch_size * stage.joint_epochs)
+    result["active_step_fraction"] = result["steps_active"] / result["steps_full"]
+    result["settings"] = {k: getattr(stage, k) for k in ("alpha", "beta", "gamma", "formula", "dedup",
+                                                         "sampling_seed")}
+    Path(out).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def entropy_gap(weak: str, strong: str, backbone: str, seed: int, weak_label: str, out: str) -> None:
+    """Figure 5's entropy separation of a weak/strong pair: mean and std over samples of H_weak - H_strong."""
+    h_weak, h_strong = read_entropies(weak), read_entropies(strong)
+    if h_weak.keys() != h_strong.keys():
+        raise ValueError(f"{weak} and {strong} cover different sample ids, "
+                         f"e.g. {sorted(h_weak.keys() ^ h_strong.keys())[:5]}")
+    gap = np.array([h_weak[i] - h_strong[i] for i in h_weak])
+    Path(out).write_text(json.dumps({
+        "backbone": backbone, "seed": seed, "weak": weak_label, "n": int(gap.size),
+        "h_weak_mean": float(np.mean(list(h_weak.values()))),
+        "h_strong_mean": float(np.mean(list(h_strong.values()))),
+        "delta_h_mean": float(gap.mean()), "delta_h_std": float(gap.std()),
+    }, indent=1))

@@ -6,8 +6,10 @@ checking the measured inputs in ``scores.py``, the measured-vs-reported diff in 
 
 from __future__ import annotations
 
+from ..checks import write_atomic
+from ..provenance import cite
 from . import figure3, figure4, figure5, table1, table2, table3, table6, table7, table10
-from .base import Needs, Table
+from .base import Needs, Table, build
 from .paper import REPORTED_TABLES, average_consistency, reported_numbers
 
 TABLES: dict[str, Table] = {
@@ -25,9 +27,17 @@ TABLES: dict[str, Table] = {
     )
 }
 
-__all__ = ["REPORTED_TABLES", "TABLES", "Needs", "Table", "average_consistency", "configured", "reported_numbers"]
+__all__ = ["REPORTED_TABLES", "TABLES", "Needs", "Table", "average_consistency", "configured", "reported_numbers",
+           "table_stage"]
 
 
 def configured(exp) -> list[Table]:
     """The tables the experiment builds, in registry order."""
     return [t for t in TABLES.values() if t.configured(exp)]
+
+
+def table_stage(stage, files: dict[str, list[str]], out: str) -> None:
+    """The ``table`` rule: one registered table (a TableStage) from the files of its needs, with its provenance."""
+    wide = build(TABLES[stage.table], stage.spec, Needs.from_dict(stage.needs), files)
+    write_atomic(out, wide.to_csv(index=False))
+    cite(out, [*files.get("snapshots", []), *files.get("scores", []), *files.get("files", [])], stage.to_json())

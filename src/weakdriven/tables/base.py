@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import paths
-from ..methods import METHODS, SNAPSHOT, Run
+from ..methods import METHODS, SNAPSHOT
+from .scores import check_cells, check_gaps, load_gaps, load_scores, load_snapshot_scores
 
 if TYPE_CHECKING:
     from ..config import Experiment
@@ -86,18 +87,6 @@ class Table:
         raise NotImplementedError
 
 
-# ---- the runs tables show ----------------------------------------------------------------------------------------
-def table_run(exp: Experiment, method: str, lam: float | None = None) -> str:
-    """The run a table cell of ``method`` shows: iterative methods after ``wmss.iterations`` outer iterations."""
-    m = METHODS[method]
-    return Run(m, lam if m.uses_lambda else None, exp.wmss.iterations if m.iterative else 1).name
-
-
-def trajectory_run(exp: Experiment, method: str) -> str:
-    """Table 3 / Figure 4 follow one outer iteration at the default lambda (the paper's setting)."""
-    return METHODS[method].run_name(exp.wmss.lam)
-
-
 # ---- row order and labels shared by several layouts ---------------------------------------------------------------
 def row_labels(scores: pd.DataFrame, names: dict[str, str], label_lambda: bool) -> pd.Series:
     """Paper row labels; with a lam grid, lam-using methods get one row per lam ("WMSS (λ=0.3)")."""
@@ -125,7 +114,6 @@ def sorted_by_checkpoint(wide: pd.DataFrame) -> pd.DataFrame:
 # ---- the one build path -------------------------------------------------------------------------------------------
 def build(table: Table, spec: dict[str, Any], needs: Needs, files: dict[str, list[str]]) -> pd.DataFrame:
     """Load ``files`` (by kind), check that they hold every cell of ``needs`` exactly once, and build ``table``."""
-    from .scores import check_cells, check_gaps, load_gaps, load_scores, load_snapshot_scores
 
     name = table.name
     scores = load_scores(files["scores"]) if files.get("scores") else None
@@ -153,3 +141,4 @@ def build(table: Table, spec: dict[str, Any], needs: Needs, files: dict[str, lis
     if missing:
         raise ValueError(f"{name}: inputs {missing} were not given")
     return table.build(Inputs(scores, snapshots, gaps, list(files.get("files", []))), spec)
+

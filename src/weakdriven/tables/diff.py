@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checks import write_atomic
+from ..provenance import read_provenance
 from .paper import REPORTED_TABLES, average_consistency, reported_numbers
 
 PAPER_ABLATION_BACKBONE = "Qwen3-4B-Base"  # the one backbone of the paper's Table 2/3 and Figures 4/5
@@ -42,7 +44,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def write_diff(tables: list[str], out_dir: str | Path, name: str, comparable: bool) -> pd.DataFrame:
     """diff.csv (every cell of ``tables``, named <table>.csv, against the paper), paper_consistency.csv (the paper's
     own averages re-computed) and diff.md (the tables, their provenance and the diff status) in ``out_dir``."""
-    from ..provenance import read_provenance
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,3 +74,9 @@ def write_diff(tables: list[str], out_dir: str | Path, name: str, comparable: bo
         lines += [bad.to_markdown(index=False), ""]
     (out / "diff.md").write_text("\n".join(lines))
     return diff
+
+
+def table_diff_stage(table: str, comparable: bool, out: str) -> None:
+    """One built table (named <table>.csv) against the paper's reported numbers, cell by cell."""
+
+    write_atomic(out, diff_against_paper(Path(table).stem, read_table(table), comparable).to_csv(index=False))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..methods import METHODS
-from .base import Needs, Table, table_run
+from ..methods import METHODS, table_run
+from .base import Needs, Table
 
 
 class ScoreTable(Table):

@@ -6,7 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from .base import Inputs, Needs, Table, sorted_by_checkpoint, trajectory_run
+from ..methods import trajectory_run
+from .base import Inputs, Needs, Table, sorted_by_checkpoint
 from .paper import BACKBONE_LABELS
 
 LABELS = {"wdjt_only": "WD-JT only (w/o WD-DS)", "wdjt_frozen": "Frozen base"}   # App. B.1

@@ -1,0 +1,60 @@
+"""The training stages the rules run: SFT (which also writes M1 and Figure 5's snapshots) and the generic ``train``
+stage, which hands one run of any method plug-in its start models, data and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..checks import read_json
+from ..data.gemma import training_examples
+from ..provenance import stamp
+from ..stages import SftStage, TrainStage
+from . import Run, TrainJob
+from .sft import run_sft
+from .wdds import resolve_active
+
+
+def refuse_overwrite(path: str | Path) -> None:
+    if Path(path).exists():
+        raise FileExistsError(f"{path} exists; remove it (or let Snakemake rerun the rule) rather than overwrite it")
+
+
+def keep_snapshots(stage: SftStage | TrainStage, snapshots_out: str | None, n_rows: int):
+    """The relative checkpoints (the stage's ``snapshots`` labels) a run keeps under ``snapshots_out``; the labels
+    count steps of a full-data epoch."""
+    from ..training import Keep, relative_checkpoint_steps
+
+    if not snapshots_out:
+        return Keep()
+    refuse_overwrite(snapshots_out)
+    steps = relative_checkpoint_steps(list(stage.snapshots), n_rows, stage.training.global_batch_size,
+                                      stage.reference_epoch_steps)
+    return Keep(steps=steps, snapshots_out=snapshots_out)
+
+
+def train_sft(stage: SftStage, base: str, data: str, out: str, m1_out: str | None = None,
+              snapshots_out: str | None = None) -> None:
+    """SFT of M0 (Eq. 1); with ``m1_out`` its epoch-1 checkpoint is M1."""
+
+    examples = training_examples(data, stage.prompt.family)
+    run_sft(base, examples, stage.prompt.system_prompt, stage.training, out, m1_out=m1_out,
+            snapshots=keep_snapshots(stage, snapshots_out, len(examples)))
+    stamp(Path(out) / "train_summary.json", stage.to_json(), stage.training.seed)
+
+
+def train_run(stage: TrainStage, strong: str, data: str, out: str, weak: str | None = None,
+              active: str | None = None, snapshots_out: str | None = None) -> None:
+    """One run of a method plug-in from the start models the workflow resolved for it."""
+    run = Run.parse(stage.run)
+    examples = training_examples(data, stage.prompt.family)
+    keep = keep_snapshots(stage, snapshots_out, len(examples))  # ck labels count steps of a full-data epoch
+    if run.method.data == "wdds":
+        if not active:
+            raise ValueError(f"run {stage.run} trains on the WD-DS active set: pass --active")
+        examples = resolve_active(examples, read_json(active)["ids"], active)
+    if run.method.loss == "mixed" and not weak:
+        raise ValueError(f"run {stage.run} trains a weak/strong pair: pass --weak")
+    job = TrainJob(run=run, strong=strong, weak=weak, examples=examples, system_prompt=stage.prompt.system_prompt,
+                   settings=stage.training, out=out, keep=keep, options=vars(stage.options))
+    run.method.train(job)
+    stamp(Path(out) / "train_summary.json", stage.to_json(), stage.training.seed)

@@ -1,0 +1,252 @@
+"""One typed settings object per workflow stage.
+
+Each is built from the :class:`~weakdriven.config.Experiment` and the job's wildcards by the rule (``build``), passed
+as the rule's ``--settings`` JSON (``to_json``: exactly what the stage uses, so Snakemake's params trigger reruns
+exactly what a change affects) and read back into the same type by the stage's command (``from_json``). Nothing here
+imports torch: the workflow builds these on the submit host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, fields
+from typing import Any
+
+from . import paths
+from .benchmarks import BENCHMARKS
+from .cluster import job_gpus
+from .config import Experiment
+from .methods import BASE, Run, trajectory_run
+from .settings import TrainSettings
+
+
+def _typed(tp, value):
+    """``value`` (parsed JSON) as type ``tp``: dataclasses, tuples and optionals rebuilt, the rest as is."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _typed(inner[0], value) if len(inner) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _typed(hints[f.name], value[f.name]) for f in fields(tp) if f.name in value})
+    if origin is tuple:
+        return tuple(value)
+    return value
+
+
+class Stage:
+    """JSON round trip of a frozen stage dataclass."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return _typed(cls, json.loads(text))
+
+
+@dataclass(frozen=True)
+class Prompt:
+    system_prompt: str
+    family: str  # qwen or gemma: Gemma trains and is prompted without the <think>/<answer> tags (App. E.4)
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str, domain: str = "math") -> Prompt:
+        """Qwen's tagged system prompt, or Gemma's tag-free one for the domain (math, logic, code; App. E.4)."""
+        family = exp.backbone(backbone).family
+        prompt = exp.raw["prompt"]
+        return cls(prompt["gemma_system_prompt"][domain] if family == "gemma" else prompt["system_prompt"], family)
+
+
+def snapshot_labels(exp: Experiment, backbone: str, run: str) -> tuple[str, ...]:
+    """Relative checkpoints a run keeps: Figure 5's SFT snapshots, every one for the trajectory tables' runs."""
+    if run == "sft":
+        fig5 = exp.figure5
+        return tuple(w for w in fig5.weak if w != BASE) if fig5 and backbone in fig5.backbones else ()
+    wanted = {(b, trajectory_run(exp, m)) for spec in exp.trajectory_tables.values() for b in spec.backbones
+              for m in spec.methods}
+    return tuple(exp.trajectory.checkpoints) if (backbone, run) in wanted else ()
+
+
+def _training(exp: Experiment, rule: str, seed: int, epochs: float, **overrides) -> TrainSettings:
+    return TrainSettings.from_dict(exp.raw["training"], gpus=job_gpus(exp, rule), seed=int(seed), epochs=epochs,
+                                   **overrides)
+
+
+@dataclass(frozen=True)
+class DataStage(Stage):
+    train_data: dict[str, Any]  # the config's train_data section
+
+    @classmethod
+    def build(cls, exp: Experiment) -> DataStage:
+        return cls(exp.raw["train_data"])
+
+
+PRETRAIN_KEYS = ("lr_scheduler", "warmup_ratio", "weight_decay", "max_grad_norm", "max_length", "bf16",
+                 "gradient_checkpointing", "logging_steps", "save_steps")
+
+
+@dataclass(frozen=True)
+class BackboneStage(Stage):
+    backbone: dict[str, Any]            # the config's entry
+    pretrain: TrainSettings | None = None  # the embedded model's pre-training; None for a hub or local checkpoint
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str) -> BackboneStage:
+        entry = next(b for b in exp.raw["backbones"] if b["name"] == backbone)
+        if entry["source"] != "embedded":
+            return cls(entry, None)
+        p = entry["pretrain"]
+        training = {k: exp.raw["training"][k] for k in PRETRAIN_KEYS}
+        return cls(entry, TrainSettings.from_dict(
+            training, epochs=p["epochs"], seed=p["seed"], learning_rate=p["learning_rate"],
+            per_device_batch_size=p["batch_size"], global_batch_size=p["batch_size"]))
+
+
+@dataclass(frozen=True)
+class SftStage(Stage):
+    training: TrainSettings
+    prompt: Prompt
+    snapshots: tuple[str, ...]   # relative checkpoint labels the run keeps (Figure 5's weak sides)
+    reference_epoch_steps: int   # trajectory.reference_epoch_steps: what the labels count
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str, seed: int, *, rule: str, epochs: float) -> SftStage:
+        return cls(_training(exp, rule, seed, epochs), Prompt.build(exp, backbone),
+                   snapshot_labels(exp, backbone, "sft"), exp.trajectory.reference_epoch_steps)
+
+
+@dataclass(frozen=True)
+class WmssOptions:
+    freeze_weak: bool
+    joint_loss_mask: str
+    joint_system_prompt: bool
+
+
+@dataclass(frozen=True)
+class TrainStage(Stage):
+    """The generic training rule: one run of a method plug-in, its budget and trainer arguments."""
+
+    run: str
+    training: TrainSettings
+    prompt: Prompt
+    options: WmssOptions         # the WMSS family's joint-stage options
+    snapshots: tuple[str, ...]
+    reference_epoch_steps: int
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str, seed: int, run: str) -> TrainStage:
+        method = Run.parse(run).method
+        w = exp.wmss
+        return cls(run, _training(exp, "train", seed, method.epochs(exp),
+                                  trainer_arguments=method.trainer_arguments(exp)),
+                   Prompt.build(exp, backbone), WmssOptions(w.freeze_weak, w.joint_loss_mask, w.joint_system_prompt),
+                   snapshot_labels(exp, backbone, run), exp.trajectory.reference_epoch_steps)
+
+
+@dataclass(frozen=True)
+class EntropyStage(Stage):
+    """WD-DS entropies (Eq. 7) of one model on (a shard of) the training set."""
+
+    gpus: int
+    bf16: bool
+    attn_implementation: str
+    prompt: Prompt
+    system_prompt: bool          # wmss.entropy_system_prompt
+    max_length: int              # wmss.entropy_max_length
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str) -> EntropyStage:
+        t, w = exp.training, exp.wmss
+        return cls(job_gpus(exp, "entropy_shard"), t.bf16, t.attn_implementation, Prompt.build(exp, backbone),
+                   w.entropy_system_prompt, w.entropy_max_length)
+
+
+@dataclass(frozen=True)
+class WddsStage(Stage):
+    """WD-DS selection (Eq. 9): the weights' shares and formula, the draw, and the budget it is counted in."""
+
+    alpha: float
+    beta: float
+    gamma: float
+    formula: str
+    dedup: bool
+    sampling_seed: int
+    global_batch_size: int
+    joint_epochs: float
+
+    @classmethod
+    def build(cls, exp: Experiment) -> WddsStage:
+        w, t = exp.wmss, exp.training
+        return cls(w.alpha, w.beta, w.gamma, w.formula, w.dedup, w.sampling_seed, t.global_batch_size, t.joint_epochs)
+
+
+@dataclass(frozen=True)
+class DiagnosticsStage(Stage):
+    """Tables 6 and 7: logit statistics on a fixed sample of training rows."""
+
+    gpus: int
+    bf16: bool
+    n_examples: int
+    seed: int
+    prompt: Prompt
+    max_length: int
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str) -> DiagnosticsStage:
+        d = exp.raw["diagnostics"]
+        return cls(job_gpus(exp, "logit_stats"), exp.training.bf16, d["n_examples"], d["seed"],
+                   Prompt.build(exp, backbone), exp.training.max_length)
+
+
+@dataclass(frozen=True)
+class EvalStage(Stage):
+    """Generation and grading of one model on one benchmark under one protocol."""
+
+    evaluation: dict[str, Any]   # the config's evaluation section, with the job's protocol
+    prompt: Prompt               # the benchmark's domain decides Gemma's prompt
+    gpus: int
+    bf16: bool
+    tensor_parallel: int         # vLLM's, = cluster.eval_gpus
+    gemma_multimodal_base: str | None  # vLLM evaluates Gemma-3 wrapped with M0's vision tower (App. E.4)
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str, benchmark: str, protocol: str | None = None) -> EvalStage:
+        vllm_gemma = exp.backbone(backbone).family == "gemma" and exp.evaluation.backend == "vllm"
+        return cls(dict(exp.raw["evaluation"], protocol=protocol or exp.evaluation.protocol),
+                   Prompt.build(exp, backbone, BENCHMARKS[benchmark].domain), job_gpus(exp, "generate"),
+                   exp.training.bf16, max(1, exp.raw["cluster"]["eval_gpus"]),
+                   f"{paths.base_model(exp.name, backbone)}/multimodal" if vllm_gemma else None)
+
+    def generation_settings(self) -> dict[str, Any]:
+        """What eval.pipeline.generate_records reads."""
+        return {"evaluation": self.evaluation, "system_prompt": self.prompt.system_prompt,
+                "family": self.prompt.family, "gpus": self.gpus, "bf16": self.bf16,
+                "tensor_parallel": self.tensor_parallel, "gemma_multimodal_base": self.gemma_multimodal_base}
+
+
+@dataclass(frozen=True)
+class TableStage(Stage):
+    table: str
+    spec: dict[str, Any]    # what the table's builder reads (tables/<name>.py: spec)
+    needs: dict[str, list]  # every cell it reads (tables.base.Needs)
+
+    @classmethod
+    def build(cls, exp: Experiment, table) -> TableStage:
+        """``table``: the registry's plug-in (weakdriven.tables.TABLES[name])."""
+        return cls(table.name, table.spec(exp), table.needs(exp).to_dict())
+
+
+@dataclass(frozen=True)
+class DiffStage(Stage):
+    name: str
+    comparable_with_paper: bool
+
+    @classmethod
+    def build(cls, exp: Experiment) -> DiffStage:
+        return cls(exp.name, exp.comparable_with_paper)

@@ -1,0 +1,82 @@
+"""Stage settings: one typed object per stage, built from the config and the job's wildcards, JSON both ways, holding
+only what the stage uses (so a config change reruns exactly the stages it reaches)."""
+
+import json
+
+import pytest
+from conftest import mutate
+
+from weakdriven import stages
+from weakdriven.config import Experiment
+from weakdriven.tables import TABLES
+
+
+@pytest.fixture
+def exp(embedded_raw):
+    return Experiment.from_dict(embedded_raw)
+
+
+def every_stage(exp):
+    return [
+        stages.DataStage.build(exp),
+        stages.BackboneStage.build(exp, "tiny-qwen3"),
+        stages.SftStage.build(exp, "tiny-qwen3", "42", rule="sft", epochs=2),
+        stages.TrainStage.build(exp, "tiny-qwen3", "42", "wmss_lam0.5_k2"),
+        stages.TrainStage.build(exp, "tiny-qwen3", "42", "neftune"),
+        stages.EntropyStage.build(exp, "tiny-qwen3"),
+        stages.WddsStage.build(exp),
+        stages.DiagnosticsStage.build(exp, "tiny-qwen3"),
+        stages.EvalStage.build(exp, "tiny-qwen3", "synth-add", "passk"),
+        stages.TableStage.build(exp, TABLES["figure5"]),
+        stages.DiffStage.build(exp),
+    ]
+
+
+def test_every_stage_reads_back_into_the_same_object(exp):
+    for stage in every_stage(exp):
+        text = stage.to_json()
+        again = type(stage).from_json(text)
+        assert again == stage and again.to_json() == text, type(stage).__name__
+
+
+def test_training_stages_carry_the_methods_budget_and_arguments(exp):
+    sft = stages.SftStage.build(exp, "tiny-qwen3", "42", rule="sft", epochs=2)
+    assert (sft.training.seed, sft.training.epochs, sft.training.learning_rate) == (42, 2, 2e-3)
+    assert sft.snapshots == ("ck50", "ck100", "ck150", "ck200")  # Figure 5's weak sides
+    assert sft.prompt.system_prompt.startswith("Think inside <think>") and sft.prompt.family == "qwen"
+    k2 = stages.TrainStage.build(exp, "tiny-qwen3", "42", "wmss_lam0.5_k2")
+    assert k2.training.epochs == 1 and k2.training.trainer_arguments == {} and k2.snapshots == ()
+    assert (k2.options.joint_loss_mask, k2.options.joint_system_prompt) == ("completion", True)
+    neftune = stages.TrainStage.build(exp, "tiny-qwen3", "7", "neftune")
+    assert neftune.training.trainer_arguments == {"neftune_noise_alpha": 5.0} and neftune.training.seed == 7
+    frozen = stages.TrainStage.build(exp, "tiny-qwen3", "42", "wdjt_frozen_lam0.5")
+    assert frozen.snapshots == ("ck50", "ck100", "ck150", "ck200")  # Table 3 follows it
+    pretrain = stages.BackboneStage.build(exp, "tiny-qwen3").pretrain
+    assert (pretrain.learning_rate, pretrain.global_batch_size, pretrain.epochs) == (3e-3, 32, 4)
+
+
+def test_a_change_reaches_only_the_stages_that_use_it(embedded_raw, exp):
+    changed = Experiment.from_dict(mutate(embedded_raw, "wmss.formula", "paper_v2"))
+    before, after = every_stage(exp), every_stage(changed)
+    moved = {type(a).__name__ for a, b in zip(before, after, strict=True) if a.to_json() != b.to_json()}
+    assert moved == {"WddsStage"}
+    alpha = Experiment.from_dict(mutate(embedded_raw, "methods.neftune.noise_alpha", 3.0))
+    moved = [b.run for a, b in zip(every_stage(exp), every_stage(alpha), strict=True)
+             if a.to_json() != b.to_json()]
+    assert moved == ["neftune"]
+
+
+def test_evaluation_stages_take_the_jobs_protocol_and_the_benchmarks_prompt(paper_raw):
+    exp = Experiment.from_dict(mutate(paper_raw, "tables.table1.backbones", ["qwen3-4b-base", "gemma-3-4b-pt"]))
+    greedy = stages.EvalStage.build(exp, "qwen3-4b-base", "MATH500")
+    assert greedy.evaluation["protocol"] == "paper-greedy" and greedy.gemma_multimodal_base is None
+    assert stages.EvalStage.build(exp, "qwen3-4b-base", "MATH500", "passk").evaluation["protocol"] == "passk"
+    gemma = stages.EvalStage.build(exp, "gemma-3-4b-pt", "MBPP+")
+    assert gemma.prompt == stages.Prompt("Provide clean, correct Python code.", "gemma")  # App. E.4, code domain
+    assert gemma.gemma_multimodal_base == "results/paper/models/gemma-3-4b-pt/base/multimodal"
+    assert json.loads(gemma.to_json())["tensor_parallel"] == 1 and gemma.gpus == 1
+
+
+def test_a_stage_refuses_settings_of_another_stage(exp):
+    with pytest.raises(TypeError):
+        stages.TrainStage.from_json(stages.EntropyStage.build(exp, "tiny-qwen3").to_json())
