@@ -28,8 +28,13 @@ def test_jobs_are_priced_from_table_11(exp):
     assert job_gpu_hours(Job("train", {**bb, "run": "neftune"}), from_base) == pytest.approx(72.0)
     assert job_gpu_hours(Job("entropy_shard", {**bb, "which": "base", "shard": "0", "shards": "8"}), exp) == \
         pytest.approx(36.0 * 0.33 / 8)
-    assert job_gpu_hours(Job("generate", {**bb, "run": "sft", "benchmark": "MATH500"}), exp) == \
-        pytest.approx(500 * 2.0 / 3600)
+    # one generation job per model and protocol, over the benchmarks its tables read: Table 1's 7 math + 4 code sets,
+    # Table 10's three math sets with 64 samples each
+    table1_rows = 30 + 500 + 40 + 254 + 1319 + 238 + 1000 + 164 + 378 + 1140 + 1055
+    assert job_gpu_hours(Job("generate", {**bb, "run": "sft", "protocol": "paper-greedy"}), exp) == \
+        pytest.approx(table1_rows * 2.0 / 3600)
+    assert job_gpu_hours(Job("generate", {**bb, "run": "wmss_lam0.5", "protocol": "passk"}), exp) == \
+        pytest.approx((30 + 500 + 40) * 64 * 2.0 / 3600)
     assert job_gpu_hours(Job("eval_snapshots", {**bb, "run": "sft", "benchmark": "GSM8K"}), exp) == \
         pytest.approx(4 * 1319 * 2.0 / 3600)  # four relative checkpoints
     assert job_gpu_hours(Job("init_backbone", {"backbone": "qwen3-4b-base"}), exp) == 0.0  # CPU / download

@@ -1,13 +1,16 @@
-"""The workflow through a real SLURM: a one-node cluster (tests/slurm/start_cluster.sh) runs the whole embedded
-preset with profiles/slurm-test and the shipped workflow profile, and its tables equal a local run's byte for byte;
-the srun-torchrun launcher trains inside a SLURM allocation like one process."""
+"""The workflow through a real SLURM: a one-node cluster (tests/slurm/start_cluster.sh) runs every rule of the
+embedded preset with profiles/slurm-test and the shipped workflow profile, and its tables and models equal a local
+run's byte for byte; the srun-torchrun launcher trains inside a SLURM allocation like one process."""
 
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
-from conftest import REPO, snakemake, workflow_copy
+from conftest import REPO, snakemake
+
+from weakdriven import paths
 
 pytestmark = [
     pytest.mark.slurm,
@@ -24,30 +27,70 @@ def cluster():
     return started.stdout
 
 
+EXP, BB, SEED = "embedded", "tiny-qwen3", 42
+# Outputs of the local run whose jobs the SLURM run is forced to redo, with everything downstream of them: together
+# with the roots (below) every rule of the embedded DAG runs as a SLURM job, at a fraction of the whole run's time.
+SLICE = [
+    paths.final_model(EXP, BB, SEED, "wdjt_only_lam0.5_weakck200"),  # train -> generate -> score -> Figure 5
+    paths.entropy_shard(EXP, BB, paths.entropy_which(SEED, "sft@ck200"), 0, 1),  # entropy_shard, merge, entropy_gap
+    paths.wdds_active(EXP, BB, SEED, "m1", "wmss_lam0.5"),  # wdds_select -> Figure 3's iteration 2
+    paths.snapshot_scores(EXP, BB, SEED, "wdjt_frozen_lam0.5", "synth-copy"),  # eval_snapshots -> Table 3
+    paths.diagnostics(EXP, BB, SEED, "logit_stats.json"),  # logit_stats -> Tables 6 and 7
+]
+
+
+def ran_rules(log: str) -> set[str]:
+    return set(re.findall(r"^(?:local)?rule (\w+):$", log, re.M))
+
+
+def submitted_jobs(log: str) -> list[str]:
+    return re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", log)
+
+
 @pytest.mark.e2e
-def test_the_whole_embedded_preset_runs_through_slurm_and_equals_a_local_run(cluster, embedded_local, tmp_path,
-                                                                              monkeypatch):
-    """Every job of the embedded preset is a SLURM job on the one-node test cluster, with the shipped workflow
-    profile (its resources fit a tiny model), and every table equals the local run's byte for byte."""
+def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_local_run(cluster, embedded_local,
+                                                                                       tmp_path, monkeypatch):
+    """A copy of the local run (outputs and Snakemake's records): the SLURM run (the shipped workflow profile: its
+    resources fit a tiny model) is forced to redo a slice of its jobs and everything downstream, then the DAG's roots
+    (data, M0, SFT); every rule of the local run ran as a SLURM job, and every table, M0, M1 and the SFT model are
+    the local run's bytes."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as in the local run: identical float reductions
-    (tmp_path / "slurm").mkdir()
-    slurm = workflow_copy(tmp_path / "slurm")
-    ran = snakemake(slurm, "--profile", "profiles/slurm-test", "--configfile", "config/embedded.yaml", timeout=3600)
+    local = embedded_local
+    slurm = tmp_path / "slurm"
+    shutil.copytree(local, slurm, symlinks=True)  # copy2: the modification times Snakemake compares are kept
+    assert all((slurm / rel).exists() for rel in SLICE)
+    config = ("--configfile", "config/embedded.yaml")
+    untouched = snakemake(slurm, "-n", *config)
+    assert "Nothing to be done" in untouched.stdout + untouched.stderr  # the copy is the finished local run
+    # (a deleted intermediate output would not do: Snakemake does not redo a job whose downstream outputs are there)
+    ran = snakemake(slurm, "--profile", "profiles/slurm-test", *config, "--forcerun", *SLICE, timeout=1800)
     assert ran.returncode == 0, ran.stderr[-3000:]
     log = ran.stdout + ran.stderr
-    submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", log)
-    total = int(re.search(r"^total\s+(\d+)$", log, re.M)[1])
+    roots = [paths.train_data(EXP), paths.base_model(EXP, BB), paths.final_model(EXP, BB, SEED, "sft")]
+    again = snakemake(slurm, *roots, "--profile", "profiles/slurm-test", *config,  # targets first: options that
+                      "--forcerun", "make_embedded_data", "init_backbone", "sft", timeout=1800)  # take lists end last
+    assert again.returncode == 0, again.stderr[-3000:]
+    log_roots = again.stdout + again.stderr
+    assert ran_rules(log_roots) == {"make_embedded_data", "init_backbone", "sft"}
+    local_log = "\n".join(p.read_text() for p in (local / ".snakemake" / "log").glob("*.log"))
+    assert ran_rules(log) | ran_rules(log_roots) == ran_rules(local_log)  # every rule: through SLURM below
+    submitted = submitted_jobs(log) + submitted_jobs(log_roots)
+    total = sum(int(re.search(r"^total\s+(\d+)$", text, re.M)[1]) for text in (log, log_roots))
     assert len(submitted) == total - 1, log[-3000:]  # every job but the target rule `all` went through SLURM
     for job_id in submitted[-10:]:  # SLURM itself knows them, and they completed (the last ones: slurmctld may
         shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)  # forget old jobs)
         assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
     slurm_logs = {p.stem for p in (slurm / ".snakemake" / "slurm_logs").rglob("*.log")}
     assert slurm_logs >= set(submitted)
-    tables = sorted((embedded_local / "results" / "embedded" / "tables").glob("*.csv"))
+    tables = sorted((local / "results" / EXP / "tables").glob("*.csv"))
     assert len(tables) >= 9
     for table in tables:
-        other = slurm / "results" / "embedded" / "tables" / table.name
+        other = slurm / "results" / EXP / "tables" / table.name
         assert other.read_bytes() == table.read_bytes(), table.name
+    for model in (paths.base_model(EXP, BB), paths.m1(EXP, BB, SEED), paths.final_model(EXP, BB, SEED, "sft")):
+        weights = f"{model}/model.safetensors"
+        assert (slurm / weights).stat().st_mtime > (local / weights).stat().st_mtime  # made again, under SLURM
+        assert (slurm / weights).read_bytes() == (local / weights).read_bytes(), model
 
 
 def test_srun_torchrun_launcher_trains_like_one_process_inside_a_slurm_job(cluster, tmp_path, tiny_training_inputs):

@@ -27,6 +27,7 @@ def every_stage(exp):
         stages.WddsStage.build(exp),
         stages.DiagnosticsStage.build(exp, "tiny-qwen3"),
         stages.EvalStage.build(exp, "tiny-qwen3", "synth-add", "passk"),
+        stages.GenerateStage.build(exp, "tiny-qwen3", "passk", ("synth-next", "synth-add")),
         stages.TableStage.build(exp, TABLES["figure5"]),
         stages.DiffStage.build(exp),
     ]
@@ -75,6 +76,26 @@ def test_evaluation_stages_take_the_jobs_protocol_and_the_benchmarks_prompt(pape
     assert gemma.prompt == stages.Prompt("Provide clean, correct Python code.", "gemma")  # App. E.4, code domain
     assert gemma.gemma_multimodal_base == "results/paper/models/gemma-3-4b-pt/base/multimodal"
     assert json.loads(gemma.to_json())["tensor_parallel"] == 1 and gemma.gpus == 1
+
+
+def test_one_generation_job_covers_every_benchmark_its_tables_read_with_each_ones_prompt(paper_raw):
+    from weakdriven.tables import generation_plan
+
+    exp = Experiment.from_dict(mutate(paper_raw, "tables.table1.backbones", ["qwen3-4b-base", "gemma-3-4b-pt"]))
+    plan = generation_plan(exp)
+    table1 = ("AIME2025", "MATH500", "AMC23", "AQuA", "GSM8K", "MAWPS", "SVAMP", "HumanEval+", "MBPP+",
+              "BigCodeBench", "LiveCodeBench")
+    assert plan[("gemma-3-4b-pt", "42", "sft", "paper-greedy")] == table1  # registry order
+    assert plan[("qwen3-4b-base", "42", "wmss_lam0.5", "passk")] == ("AIME2025", "MATH500", "AMC23")  # Table 10
+    assert plan[("qwen3-4b-base", "42", "wdjt_frozen_lam0.5", "paper-greedy")] == ("MATH500", "GSM8K")  # Table 3
+    assert ("qwen2.5-3b", "42", "wdds_only", "paper-greedy") not in plan  # Table 2 is Qwen3-4B-Base only
+    gen = stages.GenerateStage.build(exp, "gemma-3-4b-pt", "paper-greedy", plan[("gemma-3-4b-pt", "42", "sft",
+                                                                                 "paper-greedy")])
+    assert gen.benchmarks == table1 and gen.evaluation["protocol"] == "paper-greedy"
+    assert gen.for_benchmark("MBPP+") == stages.EvalStage.build(exp, "gemma-3-4b-pt", "MBPP+")  # the code prompt
+    assert gen.for_benchmark("GSM8K").prompt != gen.for_benchmark("MBPP+").prompt
+    with pytest.raises(ValueError, match="no configured table reads backbone 'qwen2.5-3b'"):
+        stages.GenerateStage.build(exp, "qwen2.5-3b", "passk", ())
 
 
 def test_a_stage_refuses_settings_of_another_stage(exp):

@@ -103,9 +103,12 @@ def main(argv: list[str] | None = None) -> None:
           lambda a: ((a.stage_settings, a.weak, a.strong, a.out), {}), settings=stages.WddsStage,
           required=["--weak", "--strong", "--out"])
     # ---- evaluation ----
-    stage("generate", "generations of one model on one benchmark", ".eval.pipeline:generate_stage",
-          lambda a: ((a.stage_settings, a.model, a.benchmark, a.benchmark_file, a.seed, a.out), {}),
-          settings=stages.EvalStage, required=["--model", "--benchmark", "--benchmark-file", "--out", seed])
+    stage("generate", "generations of one model on each of its benchmarks, one file each",
+          ".eval.pipeline:generate_stage",
+          lambda a: ((a.stage_settings, a.model, a.benchmark_files, a.seed, a.out_dir), {}),
+          settings=stages.GenerateStage,
+          required=["--model", ("--benchmark-files", {"nargs": "+", "help": "in the settings' benchmark order"}),
+                    "--out-dir", seed])
     stage("score", "grade generations; pass@1 with truncation and grader-error rates", ".eval.pipeline:score_stage",
           lambda a: ((a.stage_settings, a.generations, a.benchmark, a.benchmark_file, a.backbone, a.seed, a.run,
                       a.out), {}),

@@ -23,6 +23,7 @@ from .cluster import job_gpus, train_nodes
 from .config import Experiment, load_config
 from .eval.generation import PROTOCOLS
 from .methods import Run
+from .tables import generation_plan
 
 _JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", re.M)
 
@@ -65,6 +66,16 @@ def _benchmark_rows(name: str) -> int:
     return BENCHMARKS[name].rows or 50
 
 
+_PLANS: dict[int, tuple[Experiment, dict]] = {}
+
+
+def _generation_plan(exp: Experiment) -> dict:
+    """tables.generation_plan, once per experiment (every generate job's run time asks for it)."""
+    if id(exp) not in _PLANS:
+        _PLANS[id(exp)] = (exp, generation_plan(exp))  # the experiment is kept so that its id is not reused
+    return _PLANS[id(exp)][1]
+
+
 def job_gpu_hours(job: Job, exp: Experiment) -> float:
     """Estimated GPU-hours of one job (0 for CPU-only rules)."""
     c = exp.raw["cost"]
@@ -83,7 +94,10 @@ def job_gpu_hours(job: Job, exp: Experiment) -> float:
     if job.rule == "entropy_shard":
         return epoch * c["forward_fraction"] / exp.wmss.entropy_shards
     if job.rule in ("generate", "eval_snapshots"):
-        samples = _benchmark_rows(wc["benchmark"]) * PROTOCOLS[wc.get("protocol", exp.evaluation.protocol)].n
+        protocol = wc.get("protocol", exp.evaluation.protocol)
+        benchmarks = (wc["benchmark"],) if "benchmark" in wc else _generation_plan(exp).get(
+            (wc["backbone"], str(wc["seed"]), wc["run"], protocol), ())
+        samples = sum(_benchmark_rows(b) for b in benchmarks) * PROTOCOLS[protocol].n
         models = len(exp.trajectory.checkpoints) if job.rule == "eval_snapshots" else 1
         return samples * models * c["gpu_seconds_per_sample"] * size / 3600
     if job.rule == "logit_stats":

@@ -13,8 +13,10 @@ results/<experiment>/
   runs/<backbone>/seed<s>/wdds/<weak>--<strong>.json   the WD-DS active set of a weak/strong pair (model keys)
   runs/<backbone>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, wdjt_only_lam<λ>, ... (methods/__init__.py: Run)
   runs/<backbone>/seed<s>/<run>/snapshots/ck<step>/ + manifest.json   relative checkpoints (Table 3, Figs. 4-5)
-  eval/<backbone>/seed<s>/<run>/<protocol>/<bench>.generations.jsonl / .scores.json   (run "m1": the shared
-                                         initialization; protocol: paper-greedy, sampled-3x or passk)
+  eval/<backbone>/seed<s>/<run>/<protocol>/generations/<bench>.jsonl   one job per model and protocol: every
+                                         benchmark the tables read of it (run "m1": the shared initialization;
+                                         protocol: paper-greedy, sampled-3x or passk)
+  eval/<backbone>/seed<s>/<run>/<protocol>/<bench>.scores.json             one per benchmark
   eval/<backbone>/seed<s>/<run>/snapshots/<bench>.csv                      scores of the run's snapshots
   diagnostics/<backbone>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
   tables/<table>.csv, tables/<table>.diff.csv   a table and its own diff against the paper
@@ -85,8 +87,16 @@ def wdds_active(exp: str, backbone: str, seed: int | str, weak: str = "base", st
     return f"{root(exp)}/runs/{backbone}/seed{seed}/wdds/{weak}--{strong}.json"
 
 
+def generations_dir(exp: str, backbone: str, seed: int | str, run: str, protocol: str) -> str:
+    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{protocol}/generations"
+
+
 def generations(exp: str, backbone: str, seed: int | str, run: str, bench: str, protocol: str) -> str:
-    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{protocol}/{bench}.generations.jsonl"
+    return f"{generations_dir(exp, backbone, seed, run, protocol)}/{generations_name(bench)}"
+
+
+def generations_name(bench: str) -> str:
+    return f"{bench}.jsonl"
 
 
 def scores(exp: str, backbone: str, seed: int | str, run: str, bench: str, protocol: str) -> str:

@@ -35,7 +35,10 @@ def _typed(tp, value):
         hints = typing.get_type_hints(tp)
         return tp(**{f.name: _typed(hints[f.name], value[f.name]) for f in fields(tp) if f.name in value})
     if origin is tuple:
-        return tuple(value)
+        args = typing.get_args(tp)
+        return tuple(_typed(args[0], v) for v in value) if len(args) == 2 and args[1] is Ellipsis else tuple(value)
+    if origin is dict:
+        return {k: _typed(typing.get_args(tp)[1], v) for k, v in value.items()}
     return value
 
 
@@ -228,6 +231,33 @@ class EvalStage(Stage):
         return {"evaluation": self.evaluation, "system_prompt": self.prompt.system_prompt,
                 "family": self.prompt.family, "gpus": self.gpus, "bf16": self.bf16,
                 "tensor_parallel": self.tensor_parallel, "gemma_multimodal_base": self.gemma_multimodal_base}
+
+
+@dataclass(frozen=True)
+class GenerateStage(Stage):
+    """Generation of one model under one protocol on every benchmark the configured tables read of it
+    (``tables.generation_plan``), in one job: the model, and on a cluster vLLM, loads once for all of them."""
+
+    benchmarks: tuple[str, ...]  # in registry order
+    evaluation: dict[str, Any]   # the config's evaluation section, with the job's protocol
+    prompts: dict[str, Prompt]   # by benchmark (the benchmark's domain decides Gemma's prompt)
+    gpus: int
+    bf16: bool
+    tensor_parallel: int
+    gemma_multimodal_base: str | None
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str, protocol: str, benchmarks: tuple[str, ...]) -> GenerateStage:
+        if not benchmarks:
+            raise ValueError(f"no configured table reads backbone {backbone!r} under protocol {protocol!r}")
+        each = [EvalStage.build(exp, backbone, b, protocol) for b in benchmarks]
+        first = each[0]
+        return cls(tuple(benchmarks), first.evaluation, {b: e.prompt for b, e in zip(benchmarks, each, strict=True)},
+                   first.gpus, first.bf16, first.tensor_parallel, first.gemma_multimodal_base)
+
+    def for_benchmark(self, benchmark: str) -> EvalStage:
+        return EvalStage(self.evaluation, self.prompts[benchmark], self.gpus, self.bf16, self.tensor_parallel,
+                         self.gemma_multimodal_base)
 
 
 @dataclass(frozen=True)

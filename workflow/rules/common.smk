@@ -17,7 +17,7 @@ from weakdriven.methods import BASE, M1, METHODS, RUN_PATTERN, Run
 from weakdriven.prefetch import items as prefetch_items, prefetch_to
 from weakdriven.provenance import export_workflow_state
 from weakdriven import stages
-from weakdriven.tables import TABLES, configured as configured_tables
+from weakdriven.tables import TABLES, configured as configured_tables, generation_plan
 
 export_workflow_state(workflow.basedir)  # every job records the checkout's commit and env files
 for _configfile in workflow.configfiles:  # a key given twice: refused (Snakemake's YAML reader keeps the last)
@@ -30,7 +30,8 @@ PAPER_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is not None
 SYNTH_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is None]
 PROTOCOL = EXP.evaluation.protocol  # the default protocol; a score table may name its own
 TABLE_NAMES = [t.name for t in configured_tables(EXP)]
-CONTAINERS = {  # apptainer images built from containers/*.def (see README: "Containers")
+GENERATIONS = generation_plan(EXP)  # (backbone, seed, run, protocol) -> its benchmarks: one generate job each
+CONTAINERS = {  # apptainer images built from containers/*.def (README: "On a SLURM cluster", step 2)
     "train": "containers/train.sif",
     "eval": "containers/eval.sif",
     "code": "containers/code.sif",
@@ -108,6 +109,26 @@ def model_path(backbone, seed, key):
 
 def get_eval_model(wildcards):
     return model_input(wildcards.backbone, wildcards.seed, wildcards.run)
+
+
+def generation_benchmarks(wildcards):
+    key = (wildcards.backbone, wildcards.seed, wildcards.run, wildcards.protocol)
+    if key not in GENERATIONS:  # a score file asked for by hand, of a model/protocol no configured table reads
+        raise ValueError(
+            f"no configured table reads {'/'.join(key)}: the generation job of a model covers the "
+            "benchmarks its tables read (weakdriven.tables.generation_plan)"
+        )
+    return GENERATIONS[key]
+
+
+def get_generation_benchmark_files(wildcards):
+    return [paths.benchmark(NAME, b) for b in generation_benchmarks(wildcards)]
+
+
+def generate_settings(wildcards):
+    return stages.GenerateStage.build(
+        EXP, wildcards.backbone, wildcards.protocol, generation_benchmarks(wildcards)
+    ).to_json()
 
 
 def backbone_inputs(wildcards):

@@ -1,18 +1,20 @@
-# Generation (vLLM on GPUs, transformers on CPU) and grading, one job per (model, benchmark, protocol). The protocol
-# (paper-greedy, sampled-3x, passk) is evaluation.protocol unless a table names its own (Table 10: passk).
+# Generation (vLLM on GPUs, transformers on CPU), one job per (model, protocol) over every benchmark the configured
+# tables read of that model (weakdriven.tables.generation_plan: the model, and vLLM, load once); grading one job per
+# benchmark. The protocol (paper-greedy, sampled-3x, passk) is evaluation.protocol unless a table names its own
+# (Table 10: passk).
 
 
 rule generate:
     input:
         unpack(gemma_base_input),
         model=get_eval_model,
-        bench=paths.benchmark(NAME, "{benchmark}"),
+        benchmarks=get_generation_benchmark_files,
     output:
-        paths.generations(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}", "{protocol}"),
+        directory(paths.generations_dir(NAME, "{backbone}", "{seed}", "{run}", "{protocol}")),
     log:
-        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{protocol}/{benchmark}.generate"),
+        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{protocol}/generate"),
     benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/{run}/{protocol}/{benchmark}.generate")
+        paths.timing(NAME, "{backbone}/seed{seed}/{run}/{protocol}/generate")
     priority: generation_priority  # many samples per problem (pass@k): long, so early, beside training
     conda:
         "../../envs/eval.yaml"
@@ -23,15 +25,15 @@ rule generate:
         mem_mb=job_mem_mb("generate"),
         runtime=job_runtime("generate"),
     params:
-        settings=settings(stages.EvalStage.build, "backbone", "benchmark", "protocol"),
+        settings=generate_settings,
     shell:
-        "weakdriven generate --settings {params.settings:q} --model {input.model} --benchmark {wildcards.benchmark}"
-        " --benchmark-file {input.bench} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "weakdriven generate --settings {params.settings:q} --model {input.model}"
+        " --benchmark-files {input.benchmarks} --seed {wildcards.seed} --out-dir {output} > {log} 2>&1"
 
 
 rule score:
     input:
-        generations=paths.generations(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}", "{protocol}"),
+        generations=paths.generations_dir(NAME, "{backbone}", "{seed}", "{run}", "{protocol}"),
         bench=paths.benchmark(NAME, "{benchmark}"),
     output:
         paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}", "{protocol}"),
@@ -45,8 +47,9 @@ rule score:
         CONTAINERS["eval"]
     params:
         settings=settings(stages.EvalStage.build, "backbone", "benchmark", "protocol"),
+        generations=lambda wildcards, input: f"{input.generations}/{paths.generations_name(wildcards.benchmark)}",
     shell:
-        "weakdriven score --settings {params.settings:q} --generations {input.generations}"
+        "weakdriven score --settings {params.settings:q} --generations {params.generations:q}"
         " --benchmark {wildcards.benchmark} --benchmark-file {input.bench} --backbone {wildcards.backbone}"
         " --seed {wildcards.seed} --run {wildcards.run} --out {output} > {log} 2>&1"
 

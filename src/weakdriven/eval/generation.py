@@ -82,17 +82,27 @@ def generate_transformers(model_dir: str, prompts: list[str], prompt_ids: list[s
     return _records(prompt_ids, outputs, protocol, checkpoint)
 
 
-def generate_vllm(model_dir: str, prompts: list[str], prompt_ids: list[str], protocol: Protocol,
-                  max_new_tokens: int, seed: int, checkpoint: str, tensor_parallel: int = 1) -> list[dict]:
+def generate_vllm(model_dir: str, batches: list[tuple[list[str], list[str], int]], protocol: Protocol, seed: int,
+                  checkpoint: str, tensor_parallel: int = 1) -> list[list[dict]]:
+    """Records per batch, ``batches``: (prompts, prompt ids, max new tokens), e.g. one per benchmark, all in one
+    vLLM call (the engine starts once). Each request carries the seed, so a prompt's samples do not depend on the
+    other prompts of the call."""
     from vllm import LLM, SamplingParams  # GPU only; never imported on the CPU path
 
     llm = LLM(model=model_dir, dtype="bfloat16", seed=seed, tensor_parallel_size=tensor_parallel)
-    params = SamplingParams(n=protocol.n, temperature=protocol.temperature, top_p=protocol.top_p,
-                            max_tokens=max_new_tokens, seed=seed)
-    results = llm.generate(prompts, params)
-    outputs = [
-        [(o.text, len(r.prompt_token_ids), len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
-         for o in r.outputs]
-        for r in results
-    ]
-    return _records(prompt_ids, outputs, protocol, checkpoint)
+    prompts, params = [], []
+    for batch_prompts, _, max_new_tokens in batches:
+        one = SamplingParams(n=protocol.n, temperature=protocol.temperature, top_p=protocol.top_p,
+                             max_tokens=max_new_tokens, seed=seed)
+        prompts += batch_prompts
+        params += [one] * len(batch_prompts)
+    results = iter(llm.generate(prompts, params))
+    out = []
+    for batch_prompts, ids, _ in batches:
+        outputs = [
+            [(o.text, len(r.prompt_token_ids), len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
+             for o in r.outputs]
+            for r in (next(results) for _ in batch_prompts)
+        ]
+        out.append(_records(ids, outputs, protocol, checkpoint))
+    return out

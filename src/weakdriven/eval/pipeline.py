@@ -1,12 +1,14 @@
-"""One model on one benchmark: generation records, then the score record (the `generate`, `score` and
-`eval_snapshots` rules all go through these two functions)."""
+"""Generation records of one model on its benchmarks, then one score record per benchmark (the `generate`, `score`
+and `eval_snapshots` rules all go through these functions)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 from .. import device as device_rule
+from .. import paths
 from ..benchmarks import BENCHMARKS
 from ..checks import checked_checkpoint, read_json, write_atomic
 from ..data.chat import prompt_text, read_jsonl, write_jsonl
@@ -32,15 +34,10 @@ def benchmark_rows(path: str | Path) -> list[dict]:
     return rows
 
 
-def generate_records(model: str | Path, benchmark: str, rows: list[dict], settings: dict, seed: int,
-                     source: str) -> list[dict]:
-    """Generation records of ``model`` on ``rows`` under ``settings["evaluation"]`` (protocol, backend, lengths).
-
-    Prompts longer than ``max_prompt_tokens`` are refused up front, naming the rows of ``source``.
-    """
+def _requests(model: str | Path, benchmark: str, rows: list[dict], settings: dict, source: str):
+    """Prompts of ``rows`` under ``settings`` and their token budget; prompts longer than ``max_prompt_tokens`` are
+    refused up front, naming the rows of ``source``."""
     from transformers import AutoTokenizer
-
-    from ..training import checkpoint_sha256
 
     ev = settings["evaluation"]
     tokenizer = AutoTokenizer.from_pretrained(checked_checkpoint(model))
@@ -49,11 +46,32 @@ def generate_records(model: str | Path, benchmark: str, rows: list[dict], settin
                 if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev["max_prompt_tokens"]]
     if too_long:
         raise ValueError(f"{source}: prompts longer than max_prompt_tokens: {too_long[:5]}")
-    protocol = PROTOCOLS[ev["protocol"]]
     max_new = ev["long_max_new_tokens"] if benchmark in ev["long_benchmarks"] else ev["max_new_tokens"]
+    return prompts, [r["id"] for r in rows], max_new
+
+
+def generate_records(model: str | Path, benchmark: str, rows: list[dict], settings: dict, seed: int,
+                     source: str) -> list[dict]:
+    """Generation records of ``model`` on one benchmark's ``rows`` under ``settings["evaluation"]`` (protocol,
+    backend, lengths)."""
+    return generate_many(model, {benchmark: (rows, settings, source)}, seed)[benchmark]
+
+
+def generate_many(model: str | Path, requests: dict[str, tuple[list[dict], dict, str]], seed: int
+                  ) -> dict[str, list[dict]]:
+    """Generation records of ``model`` per benchmark, ``requests``: benchmark -> (rows, settings, source); every
+    benchmark's prompts are checked before anything is generated. The transformers backend generates benchmark by
+    benchmark, seeded alike (so a benchmark's records do not depend on its job's other benchmarks); vLLM takes every
+    prompt in one call with per-request seeds."""
+    from ..training import checkpoint_sha256
+
+    prepared = {b: _requests(model, b, rows, settings, source) for b, (rows, settings, source) in requests.items()}
+    settings = next(iter(requests.values()))[1]
+    ev = settings["evaluation"]
+    protocol = PROTOCOLS[ev["protocol"]]
     checkpoint = checkpoint_sha256(model)
-    ids = [r["id"] for r in rows]
     if ev["backend"] == "vllm":
+        batches = list(prepared.values())
         tensor_parallel = settings.get("tensor_parallel", 1)  # = cluster.eval_gpus, the GPUs of the job
         if settings.get("family") == "gemma" and settings.get("gemma_multimodal_base"):
             import tempfile
@@ -61,10 +79,15 @@ def generate_records(model: str | Path, benchmark: str, rows: list[dict], settin
             with tempfile.TemporaryDirectory(prefix="weakdriven-gemma-") as tmp:  # vLLM loads Gemma-3 multimodal only
                 wrapped = Path(tmp) / "wrapped"
                 wrap_for_vllm(model, settings["gemma_multimodal_base"], wrapped)
-                return generate_vllm(str(wrapped), prompts, ids, protocol, max_new, seed, checkpoint, tensor_parallel)
-        return generate_vllm(model, prompts, ids, protocol, max_new, seed, checkpoint, tensor_parallel)
-    return generate_transformers(model, prompts, ids, protocol, max_new, ev["batch_size"], seed, checkpoint,
-                                 device=device_rule.job_device(settings["gpus"]), bf16=settings["bf16"])
+                records = generate_vllm(str(wrapped), batches, protocol, seed, checkpoint, tensor_parallel)
+        else:
+            records = generate_vllm(str(model), batches, protocol, seed, checkpoint, tensor_parallel)
+        return dict(zip(prepared, records, strict=True))
+    return {
+        b: generate_transformers(model, prompts, ids, protocol, max_new, ev["batch_size"], seed, checkpoint,
+                                 device=device_rule.job_device(requests[b][1]["gpus"]), bf16=requests[b][1]["bf16"])
+        for b, (prompts, ids, max_new) in prepared.items()
+    }
 
 
 def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation: dict, source: str) -> dict:
@@ -114,20 +137,31 @@ def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation
 
 
 # ---- the stages the evaluation rules run ------------------------------------------------------------------------
-def generate_stage(stage, model: str, benchmark: str, benchmark_file: str, seed: int, out: str) -> None:
-    """Generation records of ``model`` on one benchmark (an EvalStage: protocol, backend, prompt, lengths)."""
+def generate_stage(stage, model: str, benchmark_files: list[str], seed: int, out_dir: str) -> None:
+    """Generation records of ``model`` on each benchmark of a GenerateStage (protocol, backend, prompts, lengths), one
+    file per benchmark under ``out_dir`` (``benchmark_files``: the test sets, in the stage's benchmark order)."""
 
-    rows = benchmark_rows(benchmark_file)
-    write_jsonl(out, generate_records(model, benchmark, rows, stage.generation_settings(), seed, benchmark_file))
+    names = stage.benchmarks
+    if [Path(f).stem for f in benchmark_files] != list(names):  # paths.benchmark: <bench>.jsonl
+        raise ValueError(f"benchmark files {benchmark_files} are not the stage's benchmarks {list(names)}, in order")
+    requests = {b: (benchmark_rows(f), stage.for_benchmark(b).generation_settings(), f)
+                for b, f in zip(names, benchmark_files, strict=True)}
+    records = generate_many(model, requests, seed)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for b in names:
+        write_jsonl(Path(out_dir) / paths.generations_name(b), records[b])
+        log.info("%s: %d records", b, len(records[b]))
 
 
 def score_stage(stage, generations: str, benchmark: str, benchmark_file: str, backbone: str, seed: int, run: str,
                 out: str) -> dict:
     """The score record of one cell (backbone, seed, run, benchmark) from its generation records."""
-    import json
 
 
     method, lam = parse_run("sft" if run == M1 else run)
+    if not Path(generations).is_file():
+        raise FileNotFoundError(f"{generations}: the model's generation job made no {benchmark} records (it covers "
+                                "the benchmarks the configured tables read of the model)")
     gens = list(read_jsonl(generations, ("prompt_id", "text")))
     scored = score_records(benchmark, benchmark_rows(benchmark_file), gens, stage.evaluation, generations)
     result = {"benchmark": benchmark, "backbone": backbone, "seed": seed, "run": run, "method": method.name,
@@ -140,7 +174,7 @@ def score_stage(stage, generations: str, benchmark: str, benchmark_file: str, ba
 def eval_snapshots_stage(stage, snapshots: str, final_scores: str, benchmark: str, benchmark_file: str,
                          backbone: str, seed: int, run: str, out: str) -> None:
     """Scores of a run's relative checkpoints on one benchmark, plus its final model's (read from its score file)."""
-    import json
+
 
     import pandas as pd
 

@@ -6,6 +6,7 @@ checking the measured inputs in ``scores.py``, the measured-vs-reported diff in 
 
 from __future__ import annotations
 
+from ..benchmarks import BENCHMARKS
 from ..checks import write_atomic
 from ..provenance import cite
 from . import figure3, figure4, figure5, table1, table2, table3, table6, table7, table10
@@ -27,13 +28,29 @@ TABLES: dict[str, Table] = {
     )
 }
 
-__all__ = ["REPORTED_TABLES", "TABLES", "Needs", "Table", "average_consistency", "configured", "reported_numbers",
-           "table_stage"]
+__all__ = ["REPORTED_TABLES", "TABLES", "Needs", "Table", "average_consistency", "configured", "generation_plan",
+           "reported_numbers", "table_stage"]
 
 
 def configured(exp) -> list[Table]:
     """The tables the experiment builds, in registry order."""
     return [t for t in TABLES.values() if t.configured(exp)]
+
+
+def generation_plan(exp) -> dict[tuple[str, str, str, str], tuple[str, ...]]:
+    """(backbone, seed, run, protocol) -> the benchmarks the configured tables read of that model under that protocol,
+    in registry order: one generation job each. A run's snapshot scores count too (their job reads the final model's
+    scores under the default protocol)."""
+    cells = set()
+    for table in configured(exp):
+        needs = table.needs(exp)
+        cells |= {(b, str(s), r, bench, p) for b, s, r, bench, p in needs.scores}
+        cells |= {(b, str(s), r, bench, exp.evaluation.protocol) for b, s, r, bench in needs.snapshots}
+    plan: dict[tuple[str, str, str, str], set[str]] = {}
+    for b, s, r, bench, p in cells:
+        plan.setdefault((b, s, r, p), set()).add(bench)
+    order = list(BENCHMARKS)
+    return {key: tuple(sorted(names, key=order.index)) for key, names in sorted(plan.items())}
 
 
 def table_stage(stage, files: dict[str, list[str]], out: str) -> None:
