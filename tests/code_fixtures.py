@@ -1,5 +1,5 @@
 """Code benchmark files in their release formats (HumanEval+/MBPP+ jsonl.gz of evalplus, BigCodeBench v0.1.4 jsonl,
-LiveCodeBench code_generation_lite jsonl). The real sets are not on these machines: these have the real row counts,
+LiveCodeBench code_generation_lite jsonl). The real sets are not needed: these have the real row counts,
 fields and encodings, with small generated tasks."""
 
 from __future__ import annotations

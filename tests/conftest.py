@@ -90,7 +90,7 @@ def tiny_training_inputs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def embedded_local(tmp_path_factory):
-    """The embedded preset run once per session on this machine, one thread per job (OMP_NUM_THREADS=1: the float
+    """The embedded preset run once per test session, one thread per job (OMP_NUM_THREADS=1: the float
     reductions of the SLURM run it is compared with are then identical); returns the workflow copy it ran in."""
     work = workflow_copy(tmp_path_factory.mktemp("embedded-local"))
     env = dict(os.environ, OMP_NUM_THREADS="1")

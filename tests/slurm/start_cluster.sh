@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A one-node SLURM cluster on this machine (Debian 12 packages, no systemd, no accounting) for the integration test.
+# A one-node SLURM cluster on the local host (Debian 12 packages, no systemd, no accounting) for the integration test.
 # Usage (as root): tests/slurm/start_cluster.sh [CPUS] [MEMORY_MB]   -- idempotent; prints the node state.
 # Installs munge, slurmctld, slurmd and slurm-client when missing.
 set -euo pipefail

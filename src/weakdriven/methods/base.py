@@ -23,6 +23,7 @@ A *run* is one trained model: a method plus what varies it. Its name is also its
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,7 @@ def register(*methods: Method) -> dict[str, Method]:
 
 
 @dataclass(frozen=True)
-class Method:
+class Method(ABC):
     name: str
     label: str                 # row label as the paper prints it
     loss: str = "sft"          # "sft": CE of the strong model; "mixed": CE of z_mix (Eq. 6), needs a weak side
@@ -90,9 +91,9 @@ class Method:
             factor *= exp.raw["cost"]["dedup_active_fraction"]
         return factor
 
+    @abstractmethod
     def train(self, job) -> dict:
         """Train one run (a :class:`weakdriven.methods.TrainJob`); returns the training summary."""
-        raise NotImplementedError(f"method {self.name!r} has no trainer")
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def wdds_sampling_weights(
 ) -> np.ndarray:
     """Sampling probabilities p_i of WD-DS, summing to 1 (uniform when every weight is zero).
 
-    ``formula`` picks one of three texts that disagree (see docs/ambiguities in the README):
+    ``formula`` picks one of three texts that disagree (the README: "Settings that resolve paper/code ambiguities"):
 
     - ``"official"`` (the authors' code, which produced the reported numbers): each term normalised on its own,
       p = alpha*H_weak/sum(H_weak) + beta*[-dH]+/sum([-dH]+) + gamma*[dH]+/sum([dH]+); a zero denominator becomes 1e-12.

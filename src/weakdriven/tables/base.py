@@ -16,6 +16,7 @@ result with the paper's reported numbers (tables/diff.py).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,22 +70,24 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Table:
+class Table(ABC):
     name: str
     title: str  # as the paper captions it, shortly
 
     def configured(self, exp: Experiment) -> bool:
         return self.name in exp.raw["tables"]
 
+    @abstractmethod
     def needs(self, exp: Experiment) -> Needs:
-        raise NotImplementedError
+        """Every cell the table reads."""
 
     def spec(self, exp: Experiment) -> dict[str, Any]:
         """What :meth:`build` reads from the config (JSON-able; it is the table rule's settings)."""
         return dict(exp.raw["tables"][self.name])
 
+    @abstractmethod
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
-        raise NotImplementedError
+        """The paper's layout from the loaded inputs."""
 
 
 # ---- row order and labels shared by several layouts ---------------------------------------------------------------
