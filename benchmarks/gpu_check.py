@@ -51,13 +51,14 @@ def _reset(device):
 def stage_checks(root: Path, device, gpus: int) -> list[dict]:
     """Every model-running stage once, through the same code the workflow runs."""
     from weakdriven.cli import main as cli
+    from weakdriven.config import CodeJudging, Evaluation
     from weakdriven.data.chat import load_examples
     from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
     from weakdriven.eval.pipeline import generate_records
     from weakdriven.methods import Run, TrainJob
     from weakdriven.methods.sft import run_sft
     from weakdriven.settings import TrainSettings
-    from weakdriven.stages import DiagnosticsStage, EntropyStage, Prompt
+    from weakdriven.stages import DiagnosticsStage, EntropyStage, EvalStage, Prompt
 
     make_embedded_data(root / "w", n_train=32, n_test=8, n_pretrain=32, seed=0)
     data = root / "w" / "data" / "train.jsonl"
@@ -96,12 +97,15 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
                                                    str(root / "m0"), "--strong-pre", str(root / "sft"),
                                                    "--strong-post", str(root / "wmss"), "--sft", str(root / "sft"),
                                                    "--data", str(data), "--out-dir", str(root / "stats")]))
-    evaluation = {"protocol": "paper-greedy", "max_prompt_tokens": 128, "long_benchmarks": [], "max_new_tokens": 16,
-                  "long_max_new_tokens": 16, "backend": "transformers", "batch_size": 8}
+    evaluation = Evaluation(backend="transformers", protocol="paper-greedy", max_new_tokens=16, long_max_new_tokens=16,
+                            long_benchmarks=(), max_prompt_tokens=128, batch_size=8, grader_workers=1,
+                            grader_timeout_s=5, max_grader_errors=0,
+                            code=CodeJudging(workers=1, timeout_s=10, test_timeout_s=3, memory_mb=4096,
+                                             isolation="auto"))
     bench = [{"id": f"p{i}", "question": ex.question, "gold": "0"} for i, ex in enumerate(examples[:16])]
-    timed("generate (transformers)", lambda: generate_records(
-        root / "wmss", "synth-next", bench, {"evaluation": evaluation, "system_prompt": prompt, "gpus": gpus,
-                                             "bf16": bf16}, 0, "gpu_check"))
+    stage = EvalStage(evaluation, Prompt(prompt, "qwen"), gpus, bf16, 1, None)
+    timed("generate (transformers)", lambda: generate_records(root / "wmss", "synth-next", bench, stage, 0,
+                                                              "gpu_check"))
     summary = json.loads((root / "wmss" / "train_summary.json").read_text())
     rows.append({"stage": "wmss summary", "steps": summary["steps"], "loss": summary["last_logged_loss"]})
     return rows

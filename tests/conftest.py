@@ -64,6 +64,19 @@ def mutate(raw: dict, dotted: str, value):
 DELETE = object()
 
 
+def eval_stage(code: dict | None = None, prompt: str = "s", gpus: int = 0, bf16: bool = False, **evaluation):
+    """An EvalStage with a complete evaluation section: test defaults, ``evaluation`` keys and ``code`` overriding."""
+    from weakdriven.config import CodeJudging, Evaluation
+    from weakdriven.stages import EvalStage, Prompt
+
+    judging = {"workers": 1, "timeout_s": 10, "test_timeout_s": 3, "memory_mb": 4096, "isolation": "bwrap",
+               **(code or {})}
+    section = {"backend": "transformers", "protocol": "paper-greedy", "max_new_tokens": 16, "long_max_new_tokens": 16,
+               "long_benchmarks": (), "max_prompt_tokens": 128, "batch_size": 8, "grader_workers": 1,
+               "grader_timeout_s": 5, "max_grader_errors": 0, **evaluation}
+    return EvalStage(Evaluation(**section, code=CodeJudging(**judging)), Prompt(prompt, "qwen"), gpus, bf16, 1, None)
+
+
 # CI replays the same examples every run (a red CI must be reproducible); locally hypothesis explores afresh.
 from hypothesis import settings as _hypothesis_settings  # noqa: E402
 

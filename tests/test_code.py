@@ -15,6 +15,7 @@ from code_fixtures import (
     mbpp_plus_rows,
     write_code_benchmarks,
 )
+from conftest import eval_stage
 
 from weakdriven.benchmarks import BENCHMARKS, load_benchmark
 from weakdriven.eval.code import extract_code, judge_many, judge_sample, unpack_task
@@ -198,11 +199,11 @@ def test_code_scores_have_pass_at_k_and_report_grader_errors(loaded):
         texts = [right[i], right[i]] if i == 0 else [right[i], wrong[i]] if i == 1 else [wrong[i], wrong[i]]
         gens += [{"prompt_id": row["id"], "sample_index": s, "text": t, "finish_reason": "stop",
                   "protocol": "sampled-3x", "checkpoint_sha256": "abc"} for s, t in enumerate(texts)]
-    scored = score_records("HumanEval+", rows, gens, {"code": CODE_EVAL, "max_grader_errors": 0}, "gens.jsonl")
+    scored = score_records("HumanEval+", rows, gens, eval_stage(code=CODE_EVAL).evaluation, "gens.jsonl")
     assert scored["n"] == 6 and scored["correct"] == 3 and scored["accuracy"] == pytest.approx(0.5)
     assert scored["samples_per_prompt"] == 2 and scored["pass_at_k"] == {"1": pytest.approx(0.5)}
     assert scored["grader_errors"] == 0
 
     broken = [dict(r, task="bm90IGEgcGlja2xl") for r in rows]
     with pytest.raises(ValueError, match=r"gens.jsonl: benchmark row HumanEval\+-0: the code task payload"):
-        score_records("HumanEval+", broken, gens, {"code": CODE_EVAL, "max_grader_errors": 0}, "gens.jsonl")
+        score_records("HumanEval+", broken, gens, eval_stage(code=CODE_EVAL).evaluation, "gens.jsonl")

@@ -5,6 +5,7 @@ records where the model's weights and inputs are at its first forward call, then
 
 import pytest
 import torch
+from conftest import eval_stage
 from torch import nn
 
 from weakdriven import device as device_rule
@@ -116,9 +117,8 @@ def test_generation_with_transformers_runs_on_the_job_device(tiny, on_meta, monk
     monkeypatch.setattr(GenerationMixin, "generate", generate)
 
     ckpt, _ = tiny
-    evaluation = {"protocol": "paper-greedy", "max_prompt_tokens": 64, "long_benchmarks": [], "max_new_tokens": 4,
-                  "long_max_new_tokens": 4, "backend": "transformers", "batch_size": 2}
-    settings = {"evaluation": evaluation, "system_prompt": "s", "gpus": 1, "bf16": True}
+    settings = eval_stage(gpus=1, bf16=True, max_prompt_tokens=64, max_new_tokens=4, long_max_new_tokens=4,
+                          batch_size=2)
     rows = [{"id": "p0", "question": "1 2 3", "gold": "4"}, {"id": "p1", "question": "5 6", "gold": "7"}]
     with pytest.raises(_Stop):
         generate_records(ckpt, "synth-next", rows, settings, 0, "bench.jsonl")

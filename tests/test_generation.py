@@ -4,21 +4,23 @@ records as one benchmark at a time (transformers), and one engine start for all 
 import json
 import sys
 import types
+from dataclasses import replace
 
 import pytest
+from conftest import eval_stage
 
 from weakdriven.cli import main
 from weakdriven.data.chat import read_jsonl
 from weakdriven.eval.pipeline import benchmark_rows, generate_records
-from weakdriven.stages import EvalStage, GenerateStage, Prompt
+from weakdriven.stages import GenerateStage
 
-EVALUATION = {"protocol": "sampled-3x", "max_prompt_tokens": 128, "long_benchmarks": ["synth-add"],
-              "max_new_tokens": 6, "long_max_new_tokens": 9, "backend": "transformers", "batch_size": 4}
+ONE = eval_stage(prompt="Answer.", protocol="sampled-3x", long_benchmarks=("synth-add",), max_new_tokens=6,
+                 long_max_new_tokens=9, batch_size=4)
 
 
-def stage(evaluation=EVALUATION, benchmarks=("synth-next", "synth-add")):
-    return GenerateStage(benchmarks, dict(evaluation), {b: Prompt("Answer.", "qwen") for b in benchmarks}, gpus=0,
-                         bf16=False, tensor_parallel=1, gemma_multimodal_base=None)
+def stage(backend="transformers", benchmarks=("synth-next", "synth-add")):
+    return GenerateStage(benchmarks, replace(ONE.evaluation, backend=backend), {b: ONE.prompt for b in benchmarks},
+                         gpus=0, bf16=False, tensor_parallel=1, gemma_multimodal_base=None)
 
 
 def test_one_job_writes_each_benchmarks_records_as_a_job_of_its_own_would(tiny_training_inputs, tmp_path):
@@ -28,9 +30,7 @@ def test_one_job_writes_each_benchmarks_records_as_a_job_of_its_own_would(tiny_t
           "--seed", "3", "--out-dir", str(tmp_path / "gen")])
     assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["synth-add.jsonl", "synth-next.jsonl"]
     for bench, file in zip(("synth-next", "synth-add"), files, strict=True):
-        alone = generate_records(root / "base", bench, benchmark_rows(file),
-                                 EvalStage(dict(EVALUATION), Prompt("Answer.", "qwen"), 0, False, 1, None)
-                                 .generation_settings(), 3, file)
+        alone = generate_records(root / "base", bench, benchmark_rows(file), ONE, 3, file)
         together = list(read_jsonl(tmp_path / "gen" / f"{bench}.jsonl", ("prompt_id", "text")))
         assert together == alone  # sampled at T 0.5: the same seed per benchmark, whatever the job's other sets
         assert len(together) == 5 * 3 and {r["protocol"] for r in together} == {"sampled-3x"}
@@ -80,7 +80,7 @@ def test_vllm_takes_every_benchmark_in_one_engine_with_its_own_budget_and_seed(t
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
     root = tiny_training_inputs
     files = [str(root / "benchmarks" / f"{b}.jsonl") for b in ("synth-next", "synth-add")]
-    main(["generate", "--settings", stage({**EVALUATION, "backend": "vllm"}).to_json(), "--model",
+    main(["generate", "--settings", stage("vllm").to_json(), "--model",
           str(root / "base"), "--benchmark-files", *files, "--seed", "3", "--out-dir", str(tmp_path / "gen")])
     assert calls["engines"] == 1 and calls["engine"]["seed"] == 3 and len(calls["prompts"]) == 10
     assert [p.max_tokens for p in calls["params"]] == [6] * 5 + [9] * 5

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 from code_fixtures import fenced, write_code_benchmarks
-from conftest import BIN
+from conftest import BIN, eval_stage
 
 from weakdriven.benchmarks import load_benchmark
 from weakdriven.eval import sandbox
 from weakdriven.eval.code import judge_many, unpack_task
 from weakdriven.eval.pipeline import GraderError, score_records
 from weakdriven.eval.sandbox import SandboxUnavailable, resolve_isolation, run_sandboxed
-from weakdriven.stages import EvalStage, Prompt
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None and not os.environ.get("CI"),
                                 reason="bubblewrap is not installed (make env installs it)")
@@ -89,10 +88,7 @@ def test_the_score_command_writes_nothing_when_the_sandbox_cannot_start(failing_
     gens = tmp_path / "gens.jsonl"
     right = [fenced(f"def add_{i}(x):\n    return x + {i}") for i in (0, 1)]
     gens.write_text("".join(json.dumps(g) + "\n" for g in _gens(humaneval, right)))
-    code = {"workers": 1, "timeout_s": 10, "test_timeout_s": 3, "memory_mb": 4096, "isolation": "bwrap"}
-    evaluation = {"grader_workers": 1, "grader_timeout_s": 5, "max_grader_errors": 0, "code": code}
-    settings = EvalStage(evaluation=evaluation, prompt=Prompt("s", "qwen"), gpus=0, bf16=False, tensor_parallel=1,
-                         gemma_multimodal_base=None).to_json()
+    settings = eval_stage(code={"isolation": "bwrap"}).to_json()
     out = tmp_path / "scores.json"
     result = subprocess.run([str(BIN / "weakdriven"), "score", "--settings", settings, "--generations",
                              str(gens), "--benchmark", "HumanEval+", "--benchmark-file", str(bench), "--backbone",
@@ -107,15 +103,14 @@ def test_grader_errors_fail_the_score_unless_the_config_allows_them(humaneval, m
     from weakdriven.eval import code
 
     right = [fenced(f"def add_{i}(x):\n    return x + {i}") for i in (0, 1)]
-    code_settings = {"workers": 1, "timeout_s": 10, "test_timeout_s": 3, "memory_mb": 4096, "isolation": "bwrap"}
+
     # a judge whose program crashes in the sandbox: no verdict for either sample
     monkeypatch.setattr(code, "judge_program", lambda judge: "raise SystemExit('judge crashed')")
     with pytest.raises(GraderError, match=r"gens.jsonl: 2 of 2 samples got no verdict .*'evaluation.max_grader_errors'"
                                           r" allows 0.*judge crashed"):
-        score_records("HumanEval+", humaneval, _gens(humaneval, right), {"code": code_settings,
-                                                                          "max_grader_errors": 0}, "gens.jsonl")
+        score_records("HumanEval+", humaneval, _gens(humaneval, right), eval_stage().evaluation, "gens.jsonl")
     scored = score_records("HumanEval+", humaneval, _gens(humaneval, right),
-                           {"code": code_settings, "max_grader_errors": 2}, "gens.jsonl")
+                           eval_stage(max_grader_errors=2).evaluation, "gens.jsonl")
     assert scored["grader_errors"] == 2 and scored["correct"] == 0
 
 

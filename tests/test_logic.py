@@ -4,7 +4,7 @@ import json
 import random
 
 import pytest
-from conftest import BENCHMARK_DATA
+from conftest import BENCHMARK_DATA, eval_stage
 
 from weakdriven import score_answer
 from weakdriven.benchmarks import BENCHMARKS, load_benchmark
@@ -103,7 +103,7 @@ def test_score_records_reports_unbiased_pass_at_k_per_prompt():
     answers = {"p0": ["4", "4", "5", "6"], "p1": ["9", "1", "2", "3"]}  # 2 of 4 and 1 of 4 correct
     gens = [{"prompt_id": pid, "sample_index": i, "text": f"\\boxed{{{a}}}", "finish_reason": "stop",
              "protocol": "test"} for pid, texts in answers.items() for i, a in enumerate(texts)]
-    ev = {"grader_workers": 1, "grader_timeout_s": 5, "max_grader_errors": 0}
+    ev = eval_stage().evaluation
     scored = score_records("GSM8K", rows, gens, ev, "gens")
     assert scored["samples_per_prompt"] == 4 and scored["accuracy"] == 3 / 8
     assert scored["pass_at_k"] == {"1": pytest.approx(3 / 8), "4": pytest.approx(1.0)}

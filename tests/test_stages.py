@@ -70,12 +70,15 @@ def test_a_change_reaches_only_the_stages_that_use_it(embedded_raw, exp):
 def test_evaluation_stages_take_the_jobs_protocol_and_the_benchmarks_prompt(paper_raw):
     exp = Experiment.from_dict(mutate(paper_raw, "tables.table1.backbones", ["qwen3-4b-base", "gemma-3-4b-pt"]))
     greedy = stages.EvalStage.build(exp, "qwen3-4b-base", "MATH500")
-    assert greedy.evaluation["protocol"] == "paper-greedy" and greedy.gemma_multimodal_base is None
-    assert stages.EvalStage.build(exp, "qwen3-4b-base", "MATH500", "passk").evaluation["protocol"] == "passk"
+    assert greedy.evaluation.protocol == "paper-greedy" and greedy.gemma_multimodal_base is None
+    assert stages.EvalStage.build(exp, "qwen3-4b-base", "MATH500", "passk").evaluation.protocol == "passk"
     gemma = stages.EvalStage.build(exp, "gemma-3-4b-pt", "MBPP+")
     assert gemma.prompt == stages.Prompt("Provide clean, correct Python code.", "gemma")  # App. E.4, code domain
     assert gemma.gemma_multimodal_base == "results/paper/models/gemma-3-4b-pt/base/multimodal"
     assert json.loads(gemma.to_json())["tensor_parallel"] == 1 and gemma.gpus == 1
+    # the typed section serialises to the config's own keys and values: existing results keep their params
+    assert json.loads(greedy.to_json())["evaluation"] == dict(exp.raw["evaluation"], protocol="paper-greedy")
+    assert stages.EvalStage.from_json(gemma.to_json()).evaluation.code.workers == exp.evaluation.code.workers
 
 
 def test_one_generation_job_covers_every_benchmark_its_tables_read_with_each_ones_prompt(paper_raw):
@@ -91,7 +94,7 @@ def test_one_generation_job_covers_every_benchmark_its_tables_read_with_each_one
     assert ("qwen2.5-3b", "42", "wdds_only", "paper-greedy") not in plan  # Table 2 is Qwen3-4B-Base only
     gen = stages.GenerateStage.build(exp, "gemma-3-4b-pt", "paper-greedy", plan[("gemma-3-4b-pt", "42", "sft",
                                                                                  "paper-greedy")])
-    assert gen.benchmarks == table1 and gen.evaluation["protocol"] == "paper-greedy"
+    assert gen.benchmarks == table1 and gen.evaluation.protocol == "paper-greedy"
     assert gen.for_benchmark("MBPP+") == stages.EvalStage.build(exp, "gemma-3-4b-pt", "MBPP+")  # the code prompt
     assert gen.for_benchmark("GSM8K").prompt != gen.for_benchmark("MBPP+").prompt
     with pytest.raises(ValueError, match="no configured table reads backbone 'qwen2.5-3b'"):

@@ -18,7 +18,7 @@ from typing import Any
 from . import paths
 from .benchmarks import BENCHMARKS
 from .cluster import job_gpus
-from .config import Experiment
+from .config import Evaluation, Experiment
 from .methods import BASE, Run, trajectory_run
 from .settings import TrainSettings
 
@@ -211,7 +211,7 @@ class DiagnosticsStage(Stage):
 class EvalStage(Stage):
     """Generation and grading of one model on one benchmark under one protocol."""
 
-    evaluation: dict[str, Any]   # the config's evaluation section, with the job's protocol
+    evaluation: Evaluation       # the config's evaluation section, with the job's protocol
     prompt: Prompt               # the benchmark's domain decides Gemma's prompt
     gpus: int
     bf16: bool
@@ -221,16 +221,10 @@ class EvalStage(Stage):
     @classmethod
     def build(cls, exp: Experiment, backbone: str, benchmark: str, protocol: str | None = None) -> EvalStage:
         vllm_gemma = exp.backbone(backbone).family == "gemma" and exp.evaluation.backend == "vllm"
-        return cls(dict(exp.raw["evaluation"], protocol=protocol or exp.evaluation.protocol),
+        return cls(dataclasses.replace(exp.evaluation, protocol=protocol or exp.evaluation.protocol),
                    Prompt.build(exp, backbone, BENCHMARKS[benchmark].domain), job_gpus(exp, "generate"),
                    exp.training.bf16, max(1, exp.raw["cluster"]["eval_gpus"]),
                    f"{paths.base_model(exp.name, backbone)}/multimodal" if vllm_gemma else None)
-
-    def generation_settings(self) -> dict[str, Any]:
-        """What eval.pipeline.generate_records reads."""
-        return {"evaluation": self.evaluation, "system_prompt": self.prompt.system_prompt,
-                "family": self.prompt.family, "gpus": self.gpus, "bf16": self.bf16,
-                "tensor_parallel": self.tensor_parallel, "gemma_multimodal_base": self.gemma_multimodal_base}
 
 
 @dataclass(frozen=True)
@@ -239,7 +233,7 @@ class GenerateStage(Stage):
     (``tables.generation_plan``), in one job: the model, and on a cluster vLLM, loads once for all of them."""
 
     benchmarks: tuple[str, ...]  # in registry order
-    evaluation: dict[str, Any]   # the config's evaluation section, with the job's protocol
+    evaluation: Evaluation       # the config's evaluation section, with the job's protocol
     prompts: dict[str, Prompt]   # by benchmark (the benchmark's domain decides Gemma's prompt)
     gpus: int
     bf16: bool

@@ -11,11 +11,13 @@ from .. import device as device_rule
 from .. import paths
 from ..benchmarks import BENCHMARKS
 from ..checks import checked_checkpoint, read_json, write_atomic
+from ..config import Evaluation
 from ..data.chat import prompt_text, read_jsonl, write_jsonl
 from ..data.gemma import wrap_for_vllm
 from ..methods import M1, parse_run
 from ..methods.equations import pass_at_k
 from ..provenance import record, sidecar
+from ..stages import EvalStage
 from .code import judge_many, unpack_task
 from .generation import PASS_KS, PROTOCOLS, generate_transformers, generate_vllm
 from .grading import grade_many
@@ -34,63 +36,61 @@ def benchmark_rows(path: str | Path) -> list[dict]:
     return rows
 
 
-def _requests(model: str | Path, benchmark: str, rows: list[dict], settings: dict, source: str):
-    """Prompts of ``rows`` under ``settings`` and their token budget; prompts longer than ``max_prompt_tokens`` are
+def _requests(model: str | Path, benchmark: str, rows: list[dict], stage: EvalStage, source: str):
+    """Prompts of ``rows`` under ``stage`` and their token budget; prompts longer than ``max_prompt_tokens`` are
     refused up front, naming the rows of ``source``."""
     from transformers import AutoTokenizer
 
-    ev = settings["evaluation"]
+    ev = stage.evaluation
     tokenizer = AutoTokenizer.from_pretrained(checked_checkpoint(model))
-    prompts = [prompt_text(tokenizer, r["question"], settings["system_prompt"]) for r in rows]
+    prompts = [prompt_text(tokenizer, r["question"], stage.prompt.system_prompt) for r in rows]
     too_long = [r["id"] for r, p in zip(rows, prompts, strict=True)
-                if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev["max_prompt_tokens"]]
+                if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev.max_prompt_tokens]
     if too_long:
         raise ValueError(f"{source}: prompts longer than max_prompt_tokens: {too_long[:5]}")
-    max_new = ev["long_max_new_tokens"] if benchmark in ev["long_benchmarks"] else ev["max_new_tokens"]
+    max_new = ev.long_max_new_tokens if benchmark in ev.long_benchmarks else ev.max_new_tokens
     return prompts, [r["id"] for r in rows], max_new
 
 
-def generate_records(model: str | Path, benchmark: str, rows: list[dict], settings: dict, seed: int,
+def generate_records(model: str | Path, benchmark: str, rows: list[dict], stage: EvalStage, seed: int,
                      source: str) -> list[dict]:
-    """Generation records of ``model`` on one benchmark's ``rows`` under ``settings["evaluation"]`` (protocol,
-    backend, lengths)."""
-    return generate_many(model, {benchmark: (rows, settings, source)}, seed)[benchmark]
+    """Generation records of ``model`` on one benchmark's ``rows`` under an EvalStage (protocol, backend, prompt,
+    lengths, device)."""
+    return generate_many(model, {benchmark: (rows, stage, source)}, seed)[benchmark]
 
 
-def generate_many(model: str | Path, requests: dict[str, tuple[list[dict], dict, str]], seed: int
+def generate_many(model: str | Path, requests: dict[str, tuple[list[dict], EvalStage, str]], seed: int
                   ) -> dict[str, list[dict]]:
-    """Generation records of ``model`` per benchmark, ``requests``: benchmark -> (rows, settings, source); every
-    benchmark's prompts are checked before anything is generated. The transformers backend generates benchmark by
-    benchmark, seeded alike (so a benchmark's records do not depend on its job's other benchmarks); vLLM takes every
-    prompt in one call with per-request seeds."""
+    """Generation records of ``model`` per benchmark, ``requests``: benchmark -> (rows, EvalStage, source), the
+    stages differing only in their prompt; every benchmark's prompts are checked before anything is generated. The
+    transformers backend generates benchmark by benchmark, seeded alike (so a benchmark's records do not depend on
+    its job's other benchmarks); vLLM takes every prompt in one call with per-request seeds."""
     from ..training import checkpoint_sha256
 
-    prepared = {b: _requests(model, b, rows, settings, source) for b, (rows, settings, source) in requests.items()}
-    settings = next(iter(requests.values()))[1]
-    ev = settings["evaluation"]
-    protocol = PROTOCOLS[ev["protocol"]]
+    prepared = {b: _requests(model, b, rows, stage, source) for b, (rows, stage, source) in requests.items()}
+    stage = next(iter(requests.values()))[1]
+    ev = stage.evaluation
+    protocol = PROTOCOLS[ev.protocol]
     checkpoint = checkpoint_sha256(model)
-    if ev["backend"] == "vllm":
+    if ev.backend == "vllm":
         batches = list(prepared.values())
-        tensor_parallel = settings.get("tensor_parallel", 1)  # = cluster.eval_gpus, the GPUs of the job
-        if settings.get("family") == "gemma" and settings.get("gemma_multimodal_base"):
+        if stage.prompt.family == "gemma" and stage.gemma_multimodal_base:
             import tempfile
 
             with tempfile.TemporaryDirectory(prefix="weakdriven-gemma-") as tmp:  # vLLM loads Gemma-3 multimodal only
                 wrapped = Path(tmp) / "wrapped"
-                wrap_for_vllm(model, settings["gemma_multimodal_base"], wrapped)
-                records = generate_vllm(str(wrapped), batches, protocol, seed, checkpoint, tensor_parallel)
+                wrap_for_vllm(model, stage.gemma_multimodal_base, wrapped)
+                records = generate_vllm(str(wrapped), batches, protocol, seed, checkpoint, stage.tensor_parallel)
         else:
-            records = generate_vllm(str(model), batches, protocol, seed, checkpoint, tensor_parallel)
+            records = generate_vllm(str(model), batches, protocol, seed, checkpoint, stage.tensor_parallel)
         return dict(zip(prepared, records, strict=True))
-    return {
-        b: generate_transformers(model, prompts, ids, protocol, max_new, ev["batch_size"], seed, checkpoint,
-                                 device=device_rule.job_device(requests[b][1]["gpus"]), bf16=requests[b][1]["bf16"])
-        for b, (prompts, ids, max_new) in prepared.items()
-    }
+    device = device_rule.job_device(stage.gpus)
+    return {b: generate_transformers(model, prompts, ids, protocol, max_new, ev.batch_size, seed, checkpoint,
+                                     device=device, bf16=stage.bf16)
+            for b, (prompts, ids, max_new) in prepared.items()}
 
 
-def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation: dict, source: str) -> dict:
+def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation: Evaluation, source: str) -> dict:
     """Accuracy of generation records against the gold answers (mean over all samples = pass@1), the unbiased
     pass@k for Table 10's k up to the samples per prompt, truncation and grader-error rates. Code samples are run by
     their benchmark's judge in the sandbox (``evaluation.code``)."""
@@ -100,21 +100,21 @@ def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation
     if unknown or len({g["prompt_id"] for g in gens}) != len(gold):
         raise ValueError(f"{source} does not cover the benchmark one-to-one (e.g. {unknown[:3]})")
     if BENCHMARKS[benchmark].kind == "code":
-        code = evaluation["code"]
+        code = evaluation.code
         tasks = {r["id"]: unpack_task(r.get("task", ""), f"{source}: benchmark row {r['id']}") for r in rows}
         verdicts = judge_many([tasks[g["prompt_id"]] for g in gens], [g["text"] for g in gens],
-                              code["workers"], timeout_s=code["timeout_s"], memory_mb=code["memory_mb"],
-                              isolation=code["isolation"], test_timeout_s=code["test_timeout_s"])
+                              code.workers, timeout_s=code.timeout_s, memory_mb=code.memory_mb,
+                              isolation=code.isolation, test_timeout_s=code.test_timeout_s)
     else:
         options = {r["id"]: r.get("options") for r in rows}  # multiple choice: option texts name an answer too
         verdicts = grade_many(BENCHMARKS[benchmark].kind, [g["text"] for g in gens],
-                              [gold[g["prompt_id"]] for g in gens], evaluation["grader_workers"],
-                              evaluation["grader_timeout_s"], [options[g["prompt_id"]] for g in gens])
+                              [gold[g["prompt_id"]] for g in gens], evaluation.grader_workers,
+                              evaluation.grader_timeout_s, [options[g["prompt_id"]] for g in gens])
     errors = [(g["prompt_id"], err) for g, (_, err) in zip(gens, verdicts, strict=True) if err is not None]
-    if len(errors) > evaluation["max_grader_errors"]:
+    if len(errors) > evaluation.max_grader_errors:
         shown = "; ".join(f"{pid}: {err}" for pid, err in errors[:3])
         raise GraderError(f"{source}: {len(errors)} of {len(gens)} samples got no verdict from the grader (config "
-                          f"key 'evaluation.max_grader_errors' allows {evaluation['max_grader_errors']}), e.g. "
+                          f"key 'evaluation.max_grader_errors' allows {evaluation.max_grader_errors}), e.g. "
                           f"{shown}")
     correct = sum(ok for ok, _ in verdicts)
     per_prompt: dict[str, list[int]] = {}
@@ -144,7 +144,7 @@ def generate_stage(stage, model: str, benchmark_files: list[str], seed: int, out
     names = stage.benchmarks
     if [Path(f).stem for f in benchmark_files] != list(names):  # paths.benchmark: <bench>.jsonl
         raise ValueError(f"benchmark files {benchmark_files} are not the stage's benchmarks {list(names)}, in order")
-    requests = {b: (benchmark_rows(f), stage.for_benchmark(b).generation_settings(), f)
+    requests = {b: (benchmark_rows(f), stage.for_benchmark(b), f)
                 for b, f in zip(names, benchmark_files, strict=True)}
     records = generate_many(model, requests, seed)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -174,10 +174,7 @@ def score_stage(stage, generations: str, benchmark: str, benchmark_file: str, ba
 def eval_snapshots_stage(stage, snapshots: str, final_scores: str, benchmark: str, benchmark_file: str,
                          backbone: str, seed: int, run: str, out: str) -> None:
     """Scores of a run's relative checkpoints on one benchmark, plus its final model's (read from its score file)."""
-
-
     import pandas as pd
-
 
     manifest = read_json(Path(snapshots) / "manifest.json")
     rows = benchmark_rows(benchmark_file)
@@ -187,8 +184,7 @@ def eval_snapshots_stage(stage, snapshots: str, final_scores: str, benchmark: st
             log.info("%s: step %d is past the run's %d steps; not evaluated", label, info["step"],
                      manifest["total_steps"])
             continue
-        gens = generate_records(Path(snapshots) / label, benchmark, rows, stage.generation_settings(), seed,
-                                benchmark_file)
+        gens = generate_records(Path(snapshots) / label, benchmark, rows, stage, seed, benchmark_file)
         out_rows.append({"checkpoint": label, "step": info["step"],
                          **score_records(benchmark, rows, gens, stage.evaluation, f"{run} {label}")})
     scored = ["n", "correct", "accuracy", "truncated", "grader_errors", "protocol", "checkpoint_sha256"]
