@@ -158,7 +158,7 @@ def loss_checks(device, tokens: list[int], vocab: int, hidden: int, dtype_name: 
                 loss.backward()
                 _sync(device)
                 results.append({"tokens": n, "variant": name, "s": time.perf_counter() - start,
-                                "peak_mb": _peak_mb(device), "loss": float(loss)})
+                                "peak_mb": _peak_mb(device), "loss": loss.item()})
             except torch.OutOfMemoryError:
                 results.append({"tokens": n, "variant": name, "error": "out of memory"})
             del leaves
