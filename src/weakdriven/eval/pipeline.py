@@ -36,13 +36,10 @@ def benchmark_rows(path: str | Path) -> list[dict]:
     return rows
 
 
-def _requests(model: str | Path, benchmark: str, rows: list[dict], stage: EvalStage, source: str):
+def _requests(tokenizer, benchmark: str, rows: list[dict], stage: EvalStage, source: str):
     """Prompts of ``rows`` under ``stage`` and their token budget; prompts longer than ``max_prompt_tokens`` are
     refused up front, naming the rows of ``source``."""
-    from transformers import AutoTokenizer
-
     ev = stage.evaluation
-    tokenizer = AutoTokenizer.from_pretrained(checked_checkpoint(model))
     prompts = [prompt_text(tokenizer, r["question"], stage.prompt.system_prompt) for r in rows]
     too_long = [r["id"] for r, p in zip(rows, prompts, strict=True)
                 if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > ev.max_prompt_tokens]
@@ -65,9 +62,12 @@ def generate_many(model: str | Path, requests: dict[str, tuple[list[dict], EvalS
     stages differing only in their prompt; every benchmark's prompts are checked before anything is generated. The
     transformers backend generates benchmark by benchmark, seeded alike (so a benchmark's records do not depend on
     its job's other benchmarks); vLLM takes every prompt in one call with per-request seeds."""
+    from transformers import AutoTokenizer
+
     from ..training import checkpoint_sha256
 
-    prepared = {b: _requests(model, b, rows, stage, source) for b, (rows, stage, source) in requests.items()}
+    tokenizer = AutoTokenizer.from_pretrained(checked_checkpoint(model))
+    prepared = {b: _requests(tokenizer, b, rows, stage, source) for b, (rows, stage, source) in requests.items()}
     stage = next(iter(requests.values()))[1]
     ev = stage.evaluation
     protocol = PROTOCOLS[ev.protocol]
@@ -156,8 +156,6 @@ def generate_stage(stage, model: str, benchmark_files: list[str], seed: int, out
 def score_stage(stage, generations: str, benchmark: str, benchmark_file: str, backbone: str, seed: int, run: str,
                 out: str) -> dict:
     """The score record of one cell (backbone, seed, run, benchmark) from its generation records."""
-
-
     method, lam = parse_run("sft" if run == M1 else run)
     if not Path(generations).is_file():
         raise FileNotFoundError(f"{generations}: the model's generation job made no {benchmark} records (it covers "
