@@ -6,12 +6,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: demo test env system-deps dry-run lint clean-demo
 
-$(BIN)/weakdriven: envs/requirements-cpu.txt envs/requirements-code.txt pyproject.toml
+# The pins are pyproject.toml's extras (src/weakdriven/envs.py): every rule group's but vLLM's and flash-attn's, the
+# workflow engine and the test tools; then the code judges without their model-API clients and vLLM (--no-deps).
+$(BIN)/weakdriven: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r envs/requirements-cpu.txt
-	$(BIN)/pip install --quiet --no-deps -r envs/requirements-code.txt  # the code judges, without API clients / vLLM
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet -e '.[train,code,tables,dev]'
+	$(BIN)/pip install --quiet --no-deps $$($(BIN)/python -m weakdriven.envs pins judges)
 	touch $@
 
 env: system-deps $(BIN)/weakdriven  ## create the CPU environment if missing

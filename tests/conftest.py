@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 BENCHMARK_DATA = SHARED / "data" / "benchmarks"
 PAPER_TEXT = next(iter(sorted((SHARED / "seeds").glob("002_*.txt"))), None) if (SHARED / "seeds").is_dir() else None
-WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", "src")
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "pyproject.toml", "src")
 
 
 @pytest.fixture

@@ -1,57 +1,106 @@
-"""Pinned environments: each container pins exactly its envs/ file; the CPU requirements agree with both."""
+"""One list of pins: pyproject.toml's extras. Every rule group's container and conda environment installs from it, and
+nothing else in the repository pins a package."""
 
 import re
+import subprocess
+import sys
+import tomllib
 
 import pytest
 import yaml
 from conftest import REPO
 
-GROUPS = ("train", "eval", "code", "tables")
-PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)")
+from weakdriven import envs
+
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==(\S+)$")
+EXTRAS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
 
-def env_pins(group):
-    env = yaml.safe_load((REPO / "envs" / f"{group}.yaml").read_text())
+def test_every_extra_pins_exact_versions_and_agrees_with_the_others():
+    versions = {}
+    for extra, requirements in EXTRAS.items():
+        assert requirements, extra
+        for requirement in requirements:
+            match = PIN.match(requirement)
+            assert match, f"[{extra}] {requirement}: not pinned with =="
+            name, version = match.groups()
+            assert versions.setdefault(name.lower(), version) == version, f"[{extra}] {name}: two versions"
+    assert versions["torch"] == "2.13.0"  # the CPU wheel on disk; an unpinned torch pulls a CUDA build
+    assert set(envs.GROUPS) | {envs.NO_DEPS, envs.NO_BUILD_ISOLATION} <= set(EXTRAS)
+
+
+def test_nothing_outside_pyproject_pins_a_package():
+    """A pin in a container definition, the Makefile or a workflow file would be a second copy to keep equal."""
+    files = [REPO / "Makefile", *(REPO / "containers").glob("*.def"), *(REPO / "workflow").rglob("*.smk"),
+             REPO / "Snakefile"]
+    for path in files:
+        for line in path.read_text().splitlines():
+            if "pip install" in line or re.match(r"^\s+[A-Za-z0-9_.\-]+==", line):
+                pins = re.findall(r"\b([A-Za-z][A-Za-z0-9_.\-]*)==", line)
+                # uv installs BigCodeBench's own task environment (its pinned file) in the code image: not ours
+                assert not pins or pins == ["uv"] or "bcb" in line, f"{path.name}: {line.strip()}"
+
+
+@pytest.mark.parametrize("group", envs.GROUPS)
+def test_each_container_installs_its_extra(group):
+    post = (REPO / "containers" / f"{group}.def").read_text()
+    assert f"-e '/opt/weakdriven[{group}]'" in post and "pyproject.toml /opt/weakdriven/pyproject.toml" in post
+    if group in envs.POST_DEPLOY:
+        assert f"weakdriven.envs pins {envs.POST_DEPLOY[group]})" in post
+
+
+@pytest.mark.parametrize("group", envs.GROUPS)
+def test_the_conda_env_holds_the_extra_and_this_checkout(group, tmp_path):
+    path = envs.write_conda_env(group, REPO, tmp_path)
+    env = yaml.safe_load(path.read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    pins = dict(PIN.match(p).groups() for p in pip if PIN.match(p))
-    post_deploy = REPO / "envs" / f"{group}.post-deploy.sh"  # what Snakemake installs after the env (--no-deps)
-    if post_deploy.exists():
-        lines = [line.strip() for line in post_deploy.read_text().splitlines()]
-        pins.update(PIN.match(line).groups() for line in lines if PIN.match(line))
-    return pins
+    assert pip == [*EXTRAS[group], f"-e {REPO.resolve()}"]  # absolute: Snakemake copies the file before conda reads it
+    assert f"python={envs.PYTHON}" in env["dependencies"] and "pip" in env["dependencies"]
+    assert ("bubblewrap" in env["dependencies"]) == (group == "code")
+    script = tmp_path / f"{group}.post-deploy.sh"
+    assert script.exists() == (group in ("code", "train"))
+    if group == "code":
+        text = script.read_text()
+        assert "pip install --no-deps" in text and all(pin in text for pin in EXTRAS["judges"])
+    if group == "train":
+        assert "--no-build-isolation" in script.read_text() and EXTRAS["flash"][0] in script.read_text()
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0 if script.exists() else True
 
 
-def def_pins(group):
-    lines = (REPO / "containers" / f"{group}.def").read_text().splitlines()
-    return dict(PIN.match(line.strip()).groups() for line in lines if PIN.match(line.strip()))
+def test_conda_env_files_change_with_a_pin_and_only_then(tmp_path):
+    """Snakemake names a conda environment by its file's content: a changed pin must give a new file (a new env),
+    an unchanged one the same file, untouched."""
+    pyproject = tmp_path / "checkout" / "pyproject.toml"
+    pyproject.parent.mkdir()
+    pyproject.write_text((REPO / "pyproject.toml").read_text())
+    out = tmp_path / "envs"
+    first = envs.write_conda_env("tables", pyproject.parent, out).read_text()
+    mtime = (out / "tables.yaml").stat().st_mtime_ns
+    assert envs.write_conda_env("tables", pyproject.parent, out).read_text() == first
+    assert (out / "tables.yaml").stat().st_mtime_ns == mtime
+    pyproject.write_text(pyproject.read_text().replace('"tabulate==0.10.0"', '"tabulate==0.9.0"'))
+    second = envs.write_conda_env("tables", pyproject.parent, out).read_text()
+    assert second != first and "tabulate==0.9.0" in second
 
 
-@pytest.mark.parametrize("group", GROUPS)
-def test_container_pins_equal_env_pins(group):
-    assert env_pins(group) and def_pins(group) == env_pins(group)
+def test_pins_command_prints_one_requirement_per_line_and_names_a_missing_extra(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "weakdriven.envs", "pins", "judges"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == EXTRAS["judges"]
+    with pytest.raises(KeyError, match="no 'gpu'"):
+        envs.pins("gpu")
+    with pytest.raises(FileNotFoundError, match="no pyproject.toml"):
+        envs.pins("train", tmp_path / "pyproject.toml")
 
 
-def test_cpu_requirements_agree_with_every_env():
-    lines = (REPO / "envs" / "requirements-cpu.txt").read_text().splitlines()
-    cpu = dict(PIN.match(line).groups() for line in lines if PIN.match(line))
-    for group in GROUPS:
-        for name, version in env_pins(group).items():
-            if name in cpu:
-                assert cpu[name] == version, (group, name)
-    assert cpu["torch"] == "2.13.0"  # the CPU wheel on disk; an unpinned torch pulls a CUDA build
+def test_the_local_environment_has_what_the_extras_pin():
+    """`make env` installed train, code, tables and dev (and the judges): the versions the tests run with are the
+    pinned ones."""
+    from importlib import metadata
 
-
-def test_code_requirements_install_what_the_code_env_pins():
-    """make env installs the judges --no-deps from requirements-code.txt: every judge pin of envs/code.yaml (and its
-    post-deploy script) is there with the same version, and the list is closed under what judging imports."""
-    lines = (REPO / "envs" / "requirements-code.txt").read_text().splitlines()
-    code = dict(PIN.match(line).groups() for line in lines if PIN.match(line))
-    env = env_pins("code")
-    for name in ("evalplus", "bigcodebench", "tree-sitter-python", "pqdm", "matplotlib", "tempdir", "termcolor"):
-        assert code[name] == env[name], name
-    for name, version in code.items():
-        if name in env:
-            assert env[name] == version, name
+    for extra in ("train", "code", "tables", "dev", "judges"):
+        for requirement in EXTRAS[extra]:
+            name, version = PIN.match(requirement).groups()
+            assert metadata.version(name).split("+")[0] == version, requirement  # torch: 2.13.0+cpu
 
 
 def test_scoring_and_tables_import_without_torch():
@@ -74,18 +123,3 @@ def test_scoring_and_tables_import_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
-
-
-def test_submit_host_requirements_agree_with_the_cpu_environment():
-    """One pip command installs the submit host (Snakemake, the SLURM plugin, this package); its pins are the ones
-    the tests ran with."""
-    lines = (REPO / "envs" / "requirements-submit.txt").read_text().splitlines()
-    submit = dict(PIN.match(line).groups() for line in lines if PIN.match(line))
-    cpu_lines = [*(REPO / "envs" / "requirements-cpu.txt").read_text().splitlines(),
-                 *(REPO / "envs" / "requirements-code.txt").read_text().splitlines()]
-    cpu = dict(PIN.match(line).groups() for line in cpu_lines if PIN.match(line))
-    assert {"snakemake", "snakemake-executor-plugin-slurm", "huggingface_hub", "evalplus"} <= set(submit)
-    assert "-e ." in lines
-    for name, version in submit.items():
-        if name in cpu:
-            assert cpu[name] == version, name

@@ -96,7 +96,7 @@ def test_code_benchmarks_are_judged_in_the_code_container(tmp_path):
     assert counts["score_code"] == 1 and counts["score"] == 1
     rules = (REPO / "workflow" / "rules" / "eval.smk").read_text()
     score_code = rules.split("use rule score as score_code with:")[1].split("\nrule ")[0]
-    assert 'CONTAINERS["code"]' in score_code and "envs/code.yaml" in score_code
+    assert 'CONTAINERS["code"]' in score_code and 'CONDA_ENVS["code"]' in score_code
 
 
 def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
@@ -228,7 +228,7 @@ def test_embedded_preset_end_to_end(embedded_local):
     # Provenance: score records, training summaries and snapshot scores carry a record; tables cite their inputs'
     prov = passk["provenance"]
     assert prov["seed"] == 42 and len(prov["settings_sha256"]) == 64 and prov["software"]["packages"]["torch"]
-    assert len(prov["software"]["env_files"]["envs/eval.yaml"]) == 64  # the env files the software is built from
+    assert len(prov["software"]["env_files"]["pyproject.toml"]) == 64  # the env files the software is built from
     assert json.loads((runs / "wmss_lam0.5" / "final" / "train_summary.json").read_text())["provenance"]["seed"] == 42
     for table in ("table1", "table2", "table10", "table3", "figure3", "figure4", "figure5"):
         cited = json.loads((tables / f"{table}.provenance.json").read_text())

@@ -71,7 +71,7 @@ def software() -> dict:
         except metadata.PackageNotFoundError:
             continue
     out = {"python": platform.python_version(), "packages": versions}
-    if os.environ.get("WEAKDRIVEN_ENV_FILES"):  # the Snakefile exports the sha256 of envs/* and containers/*.def
+    if os.environ.get("WEAKDRIVEN_ENV_FILES"):  # sha256 of pyproject.toml and containers/*.def
         out["env_files"] = json.loads(os.environ["WEAKDRIVEN_ENV_FILES"])
     image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
     if image:
@@ -153,15 +153,16 @@ def sidecar(path: str | Path) -> Path:
 
 def export_workflow_state(checkout: str | Path) -> None:
     """What every job of a workflow records (jobs inside containers see no .git): the checkout's commit and dirty flag,
-    and the sha256 of the env and container definition files their software was built from. Set as environment
-    variables by the Snakefile, inherited by the jobs; values already set are kept."""
+    and the sha256 of the files their software was built from (pyproject.toml, whose extras are the pins, and the
+    container definitions). Set as environment variables by the Snakefile, inherited by the jobs; values already set
+    are kept."""
     checkout = Path(checkout)
     commit = _run(["git", "rev-parse", "HEAD"], cwd=str(checkout))
     if commit is not None:
         os.environ.setdefault("WEAKDRIVEN_GIT_COMMIT", commit)
         status = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(checkout))
         os.environ.setdefault("WEAKDRIVEN_GIT_DIRTY", "1" if status else "0")
-    files = sorted([*checkout.glob("envs/*"), *checkout.glob("containers/*.def")])
+    files = sorted([checkout / "pyproject.toml", *checkout.glob("containers/*.def")])
     os.environ.setdefault("WEAKDRIVEN_ENV_FILES", json.dumps(
         {str(p.relative_to(checkout)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}))
 

@@ -12,6 +12,7 @@ from weakdriven.benchmarks import BENCHMARKS
 from weakdriven.cluster import job_gpus, job_memory_mb, launcher, score_code_memory_mb, train_nodes
 from weakdriven.config import Experiment, read_yaml
 from weakdriven.cost import job_runtime_minutes
+from weakdriven.envs import GROUPS, write_conda_env
 from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import BASE, M1, METHODS, RUN_PATTERN, Run
 from weakdriven.prefetch import items as prefetch_items, prefetch_to
@@ -31,12 +32,9 @@ SYNTH_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is None]
 PROTOCOL = EXP.evaluation.protocol  # the default protocol; a score table may name its own
 TABLE_NAMES = [t.name for t in configured_tables(EXP)]
 GENERATIONS = generation_plan(EXP)  # (backbone, seed, run, protocol) -> its benchmarks: one generate job each
-CONTAINERS = {  # apptainer images built from containers/*.def (README: "On a SLURM cluster", step 2)
-    "train": "containers/train.sif",
-    "eval": "containers/eval.sif",
-    "code": "containers/code.sif",
-    "tables": "containers/tables.sif",
-}
+CONTAINERS = {group: f"containers/{group}.sif" for group in GROUPS}  # built from containers/<group>.def (README)
+# the same groups as conda environments (--sdm conda), written from pyproject.toml's extras
+CONDA_ENVS = {group: str(write_conda_env(group, workflow.basedir, ".snakemake/weakdriven/envs")) for group in GROUPS}
 
 
 def one_of(names):

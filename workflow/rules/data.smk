@@ -28,7 +28,7 @@ if EXP.train_data.source == "embedded":
         log:
             paths.log(NAME, "data/make_embedded_data"),
         conda:
-            "../../envs/train.yaml"
+            CONDA_ENVS["train"]
         container:
             CONTAINERS["train"]
         params:
@@ -47,7 +47,7 @@ else:
         log:
             paths.log(NAME, "data/prepare_train_data"),
         conda:
-            "../../envs/eval.yaml"
+            CONDA_ENVS["eval"]
         container:
             CONTAINERS["eval"]
         resources:
@@ -68,7 +68,7 @@ rule prepare_benchmark:
     wildcard_constraints:
         benchmark=one_of(PAPER_BENCHMARKS),
     conda:  # the code container: evalplus computes the canonical outputs of HumanEval+/MBPP+ here
-        "../../envs/code.yaml"
+        CONDA_ENVS["code"]
     container:
         CONTAINERS["code"]
     params:

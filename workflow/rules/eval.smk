@@ -17,7 +17,7 @@ rule generate:
         paths.timing(NAME, "{backbone}/seed{seed}/{run}/{protocol}/generate")
     priority: generation_priority  # many samples per problem (pass@k): long, so early, beside training
     conda:
-        "../../envs/eval.yaml"
+        CONDA_ENVS["eval"]
     container:
         CONTAINERS["eval"]
     resources:
@@ -42,7 +42,7 @@ rule score:
     wildcard_constraints:
         benchmark=OTHER_BENCHMARKS,
     conda:
-        "../../envs/eval.yaml"
+        CONDA_ENVS["eval"]
     container:
         CONTAINERS["eval"]
     params:
@@ -60,7 +60,7 @@ use rule score as score_code with:
     wildcard_constraints:
         benchmark=CODE_BENCHMARKS,
     conda:
-        "../../envs/code.yaml"
+        CONDA_ENVS["code"]
     container:
         CONTAINERS["code"]
     resources:
@@ -81,7 +81,7 @@ rule eval_snapshots:
         paths.timing(NAME, "{backbone}/seed{seed}/{run}/snapshots/{benchmark}")
     priority: 1  # several models in one job: before single generations
     conda:
-        "../../envs/eval.yaml"
+        CONDA_ENVS["eval"]
     container:
         CONTAINERS["eval"]
     resources:

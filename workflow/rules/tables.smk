@@ -12,7 +12,7 @@ rule table:
     wildcard_constraints:
         table=one_of(TABLE_NAMES) or "no-table",
     conda:
-        "../../envs/tables.yaml"
+        CONDA_ENVS["tables"]
     container:
         CONTAINERS["tables"]
     params:
@@ -32,7 +32,7 @@ rule table_diff:
     wildcard_constraints:
         table=one_of(TABLE_NAMES) or "no-table",
     conda:
-        "../../envs/tables.yaml"
+        CONDA_ENVS["tables"]
     container:
         CONTAINERS["tables"]
     params:
@@ -51,7 +51,7 @@ rule diff:
     log:
         paths.log(NAME, "tables/diff"),
     conda:
-        "../../envs/tables.yaml"
+        CONDA_ENVS["tables"]
     container:
         CONTAINERS["tables"]
     params:
@@ -72,7 +72,7 @@ rule entropy_gap:
     wildcard_constraints:
         weak=r"base|ck\d+",
     conda:
-        "../../envs/tables.yaml"
+        CONDA_ENVS["tables"]
     container:
         CONTAINERS["tables"]
     shell:
@@ -96,7 +96,7 @@ rule logit_stats:
     benchmark:
         paths.timing(NAME, "{backbone}/seed{seed}/logit_stats")
     conda:
-        "../../envs/train.yaml"
+        CONDA_ENVS["train"]
     container:
         CONTAINERS["train"]
     resources:

@@ -13,7 +13,7 @@ rule init_backbone:
     benchmark:
         paths.timing(NAME, "{backbone}/init_backbone")
     conda:
-        "../../envs/train.yaml"
+        CONDA_ENVS["train"]
     container:
         CONTAINERS["train"]
     resources:
@@ -40,7 +40,7 @@ if EXP.training.m1_from == "sft_epoch1":
         benchmark:
             paths.timing(NAME, "{backbone}/seed{seed}/sft")
         conda:
-            "../../envs/train.yaml"
+            CONDA_ENVS["train"]
         container:
             CONTAINERS["train"]
         resources:
@@ -68,7 +68,7 @@ else:
         benchmark:
             paths.timing(NAME, "{backbone}/seed{seed}/sft")
         conda:
-            "../../envs/train.yaml"
+            CONDA_ENVS["train"]
         container:
             CONTAINERS["train"]
         resources:
@@ -95,7 +95,7 @@ else:
         benchmark:
             paths.timing(NAME, "{backbone}/seed{seed}/sft_m1")
         conda:
-            "../../envs/train.yaml"
+            CONDA_ENVS["train"]
         container:
             CONTAINERS["train"]
         resources:
@@ -123,7 +123,7 @@ rule entropy_shard:
         paths.timing(NAME, "{backbone}/entropy_{which}.shard{shard}-of-{shards}")
     priority: 3  # WD-DS unblocks the next training run: first among ready jobs
     conda:
-        "../../envs/train.yaml"
+        CONDA_ENVS["train"]
     container:
         CONTAINERS["train"]
     resources:
@@ -148,7 +148,7 @@ rule merge_entropy:
         paths.log(NAME, "train/{backbone}/merge_entropy_{which}"),
     priority: 3  # as entropy_shard
     conda:
-        "../../envs/train.yaml"
+        CONDA_ENVS["train"]
     container:
         CONTAINERS["train"]
     shell:
@@ -164,7 +164,7 @@ rule wdds_select:
         paths.log(NAME, "train/{backbone}/seed{seed}/wdds_select_{weak}--{strong}"),
     priority: 3  # as entropy_shard
     conda:
-        "../../envs/train.yaml"
+        CONDA_ENVS["train"]
     container:
         CONTAINERS["train"]
     params:
@@ -188,7 +188,7 @@ rule train:
         run=f"(?!sft/){RUN_PATTERN}",
     priority: 2  # the longest jobs start before evaluations, which fill the gaps
     conda:
-        "../../envs/train.yaml"
+        CONDA_ENVS["train"]
     container:
         CONTAINERS["train"]
     resources:
