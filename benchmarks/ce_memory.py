@@ -1,11 +1,12 @@
 """Peak memory and time per training step: SFT and WD-JT, naive (full [B, T, V] logits) vs chunked fused loss.
 
     python benchmarks/ce_memory.py                      # CPU: V = 151,936, T = 1024, hidden 64 (a few minutes)
-    python benchmarks/ce_memory.py --loss-only          # the mixed loss alone, forward + backward (Eq. 6)
+    python benchmarks/ce_memory.py --loss-only          # the WD-JT (Eq. 6) and UNDIAL losses alone, fwd + bwd
     python benchmarks/ce_memory.py --device cuda --seq-len 4096 --hidden 256
 
 ``--loss-only`` times the WD-JT loss on random final hidden states [N, d] and output embeddings [V, d] of both
-models: the naive path (two [N, V] logit tensors, mixed_logit_loss, autograd) against the fused chunked one.
+models: the naive path (two [N, V] logit tensors, mixed_logit_loss, autograd) against the fused chunked one; and
+UNDIAL's soft-target loss (student and frozen teacher; naive: undial_target_logits + soft_target_cross_entropy).
 
 Each variant runs in its own process. Peak memory is the step's peak above the memory held before it (CPU: peak RSS
 via /proc/self/clear_refs + VmHWM; CUDA: torch.cuda.max_memory_allocated), measured on the second step so that the
@@ -21,7 +22,7 @@ import sys
 import time
 
 VARIANTS = ("sft-naive", "sft-chunked", "wdjt-naive", "wdjt-chunked")
-LOSS_VARIANTS = ("loss-naive", "loss-fused")
+LOSS_VARIANTS = ("loss-naive", "loss-fused", "undial-naive", "undial-fused")
 
 
 def _rss_kb(field: str) -> int:
@@ -36,8 +37,8 @@ def _loss_step(args):
     """The mixed loss alone (forward + backward) on random hidden states and output embeddings of both models."""
     import torch
 
-    from weakdriven.fused import fused_mixed_linear_cross_entropy
-    from weakdriven.methods.equations import mixed_logit_loss
+    from weakdriven.fused import fused_mixed_linear_cross_entropy, fused_soft_target_cross_entropy
+    from weakdriven.methods.equations import mixed_logit_loss, soft_target_cross_entropy, undial_target_logits
 
     torch.manual_seed(0)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
@@ -45,12 +46,21 @@ def _loss_step(args):
     tensors = [torch.randn(*shape, device=device, dtype=dtype, requires_grad=True)
                for shape in ((n, args.hidden), (n, args.hidden), (args.vocab, args.hidden), (args.vocab, args.hidden))]
     labels = torch.randint(0, args.vocab, (n,), device=device)
+    penalty = torch.ones(n, device=device)
+    if args.variant.startswith("undial"):
+        tensors[0].requires_grad_(False)  # the teacher: frozen
+        tensors[2].requires_grad_(False)
 
     def step():
         for t in tensors:
             t.grad = None
         h_w, h_s, w_w, w_s = tensors
-        if args.variant == "loss-naive":
+        if args.variant == "undial-naive":
+            target = undial_target_logits(h_w @ w_w.T, labels, penalty)
+            loss = soft_target_cross_entropy(h_s @ w_s.T, target, labels)
+        elif args.variant == "undial-fused":
+            loss = fused_soft_target_cross_entropy(h_s, w_s, h_w, w_w, labels, penalty, chunk_size=args.chunk_size)
+        elif args.variant == "loss-naive":
             loss = mixed_logit_loss(h_w @ w_w.T, h_s @ w_s.T, labels, 0.5)
         else:
             loss = fused_mixed_linear_cross_entropy(h_w, h_s, w_w, w_s, labels, 0.5, chunk_size=args.chunk_size)
@@ -63,7 +73,7 @@ def _loss_step(args):
 def run_variant(args) -> dict:
     import torch
 
-    if args.variant.startswith("loss"):
+    if args.variant.startswith(("loss", "undial")):
         return _measure(args, _loss_step(args), torch.device(args.device))
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -164,9 +174,10 @@ def main() -> None:
     for r in rows.values():
         print(f"{r['variant']:14s} {r['peak_mb']:10.1f} {r['step_s']:9.3f} {r['loss']:9.4f}")
     if args.loss_only:
-        naive, fused = rows["loss-naive"], rows["loss-fused"]
-        print(f"mixed loss: fused/naive peak memory {fused['peak_mb'] / naive['peak_mb']:.3f}x, time "
-              f"{fused['step_s'] / naive['step_s']:.3f}x, |loss diff| {abs(fused['loss'] - naive['loss']):.2e}")
+        for name, prefix in (("mixed loss", "loss"), ("UNDIAL loss", "undial")):
+            naive, fused = rows[f"{prefix}-naive"], rows[f"{prefix}-fused"]
+            print(f"{name}: fused/naive peak memory {fused['peak_mb'] / naive['peak_mb']:.3f}x, time "
+                  f"{fused['step_s'] / naive['step_s']:.3f}x, |loss diff| {abs(fused['loss'] - naive['loss']):.2e}")
         return
     for name in ("sft", "wdjt"):
         naive, chunked = rows[f"{name}-naive"], rows[f"{name}-chunked"]

@@ -37,8 +37,8 @@ def test_schema_takes_its_names_from_the_registries(embedded_raw):
     assert defs["benchmark"]["enum"] == list(BENCHMARKS)
     assert defs["protocol"]["enum"] == list(PROTOCOLS)
     assert defs["launcher"]["enum"] == list(LAUNCHERS)
-    bad = {**embedded_raw, "tables": {"table1": {**embedded_raw["tables"]["table1"], "methods": ["sft", "undial"]}}}
-    with pytest.raises(ConfigError, match=r"tables\.table1\.methods\.1.*'undial' is not one of \['sft', 'neftune'"):
+    bad = {**embedded_raw, "tables": {"table1": {**embedded_raw["tables"]["table1"], "methods": ["sft", "spin"]}}}
+    with pytest.raises(ConfigError, match=r"tables\.table1\.methods\.1.*'spin' is not one of \['sft', 'undial'"):
         Experiment.from_dict(bad)
 
 

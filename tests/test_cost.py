@@ -26,6 +26,8 @@ def test_jobs_are_priced_from_table_11(exp):
     assert job_gpu_hours(Job("train", {**bb, "run": "neftune"}), exp) == pytest.approx(36.0)
     from_base = replace(exp, methods={"neftune": replace(exp.methods["neftune"], start="base")})
     assert job_gpu_hours(Job("train", {**bb, "run": "neftune"}), from_base) == pytest.approx(72.0)
+    # UNDIAL: 1 epoch after the warm start with a frozen teacher, Table 11's 4h31m
+    assert job_gpu_hours(Job("train", {**bb, "run": "undial"}), exp) == pytest.approx(36.0 * 271 / 270)
     assert job_gpu_hours(Job("entropy_shard", {**bb, "which": "base", "shard": "0", "shards": "8"}), exp) == \
         pytest.approx(36.0 * 0.33 / 8)
     # one generation job per model and protocol, over the benchmarks its tables read: Table 1's 7 math + 4 code sets,

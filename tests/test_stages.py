@@ -47,9 +47,10 @@ def test_training_stages_carry_the_methods_budget_and_arguments(exp):
     assert sft.prompt.system_prompt.startswith("Think inside <think>") and sft.prompt.family == "qwen"
     k2 = stages.TrainStage.build(exp, "tiny-qwen3", "42", "wmss_lam0.5_k2")
     assert k2.training.epochs == 1 and k2.training.trainer_arguments == {} and k2.snapshots == ()
-    assert (k2.options.joint_loss_mask, k2.options.joint_system_prompt) == ("completion", True)
+    assert k2.options == {"freeze_weak": False, "joint_loss_mask": "completion", "joint_system_prompt": True}
     neftune = stages.TrainStage.build(exp, "tiny-qwen3", "7", "neftune")
     assert neftune.training.trainer_arguments == {"neftune_noise_alpha": 5.0} and neftune.training.seed == 7
+    assert neftune.options == {}  # the WMSS options are not NEFTune's: changing them does not rerun it
     frozen = stages.TrainStage.build(exp, "tiny-qwen3", "42", "wdjt_frozen_lam0.5")
     assert frozen.snapshots == ("ck50", "ck100", "ck150", "ck200")  # Table 3 follows it
     pretrain = stages.BackboneStage.build(exp, "tiny-qwen3").pretrain
@@ -65,6 +66,10 @@ def test_a_change_reaches_only_the_stages_that_use_it(embedded_raw, exp):
     moved = [b.run for a, b in zip(every_stage(exp), every_stage(alpha), strict=True)
              if a.to_json() != b.to_json()]
     assert moved == ["neftune"]
+    joint = Experiment.from_dict(mutate(embedded_raw, "wmss.joint_loss_mask", "all_tokens"))
+    moved = {b.run for a, b in zip(every_stage(exp), every_stage(joint), strict=True)
+             if isinstance(b, stages.TrainStage) and a.to_json() != b.to_json()}
+    assert moved == {"wmss_lam0.5_k2"}  # the joint stage's options reach the WMSS run, not NEFTune's
 
 
 def test_evaluation_stages_take_the_jobs_protocol_and_the_benchmarks_prompt(paper_raw):

@@ -1,4 +1,4 @@
-"""Memory-efficient (fused linear + mixed-logit) cross-entropy for WD-JT and SFT.
+"""Memory-efficient (fused linear + mixed-logit) cross-entropy for WD-JT and SFT, and UNDIAL's soft-target loss.
 
 The naive path materialises ``[N, V]`` logits for each model (at T = 4096, V = 151,936 that is 1.2 GB per model and
 sequence in bf16, 2.5 GB in fp32) and keeps them for the backward pass. Here the loss is computed over chunks of
@@ -122,6 +122,85 @@ def fused_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, label
                                      normalizer)
 
 
+class _FusedSoftTargetCE(torch.autograd.Function):
+    """UNDIAL's loss from hidden states: two ``chunk x V`` buffers, the student's logits and the teacher's (which
+    become the soft target q in place). loss_i = lse(z_s) - sum_v q_v z_s,v; the gradient of the logits is
+    (softmax(z_s) - q) / n_valid. The teacher gets no gradient."""
+
+    @staticmethod
+    def forward(ctx, h, w, h_t, w_t, labels, penalty, noise_std, generator, ignore_index, chunk_size, normalizer):
+        n, vocab = h.shape[0], w.shape[0]
+        acc = torch.promote_types(h.dtype, torch.float32)
+        valid = labels != ignore_index
+        denom = float(normalizer) if normalizer is not None else max(int(valid.sum()), 1)
+        need_grad = any(ctx.needs_input_grad[:2])
+        ws, wt = w.to(acc), w_t.to(acc)
+        grads = [torch.zeros_like(h, dtype=acc), torch.zeros_like(w, dtype=acc)] if need_grad else None
+        total = torch.zeros((), dtype=acc, device=h.device)
+        rows = _chunk_rows(n, vocab, chunk_size)
+        for start in range(0, n, rows):
+            sl = slice(start, min(start + rows, n))
+            ok = valid[sl]
+            if not bool(ok.any()):
+                continue
+            weight = ok.to(acc)
+            y = torch.where(ok, labels[sl], torch.zeros_like(labels[sl]))[:, None]
+            hs = h[sl].to(acc)
+            with torch.no_grad():
+                q = torch.mm(h_t[sl].to(acc), wt.T)
+                if noise_std is not None:  # App. E.6's noise on every teacher logit
+                    q.add_(torch.randn(q.shape, generator=generator, device=q.device, dtype=acc)
+                           * noise_std[sl].to(acc)[:, None])
+                q.scatter_add_(1, y, -(penalty[sl].to(acc) * weight)[:, None])  # z_t - gamma * e_y
+                q.sub_(q.amax(dim=1, keepdim=True)).exp_()
+                q.div_(q.sum(dim=1, keepdim=True))                               # q = softmax(adjusted z_t)
+            z = torch.mm(hs, ws.T)
+            cross = (q * z).sum(dim=1)
+            m = z.amax(dim=1, keepdim=True)
+            z.sub_(m).exp_()
+            sums = z.sum(dim=1, keepdim=True)
+            total += ((m.squeeze(1) + sums.log().squeeze(1) - cross) * weight).sum()
+            if need_grad:
+                z.div_(sums).sub_(q).mul_((weight / denom)[:, None])             # (p - q) * weight / denom
+                torch.mm(z, ws, out=grads[0][sl])
+                grads[1].addmm_(z.T, hs)
+            del z, q
+        if need_grad:
+            ctx.save_for_backward(*grads)
+            ctx.dtypes = (h.dtype, w.dtype)
+        return (total / denom).to(acc)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gh, gw = ctx.saved_tensors
+        return ((gh * grad_out).to(ctx.dtypes[0]), (gw * grad_out).to(ctx.dtypes[1]), *([None] * 9))
+
+
+def fused_soft_target_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, teacher_hidden: torch.Tensor,
+                                    teacher_weight: torch.Tensor, labels: torch.Tensor, penalty: torch.Tensor,
+                                    noise_std: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                                    ignore_index: int = -100, chunk_size: int | None = None,
+                                    normalizer: float | None = None) -> torch.Tensor:
+    """UNDIAL's loss from hidden states: the mean over non-ignored positions of -sum_v q_v log softmax(h W^T)_v with
+    q = softmax(h_t W_t^T - penalty * e_y [+ noise_std * eps]), eps ~ N(0, I) drawn from ``generator``.
+
+    ``hidden``/``teacher_hidden`` are ``[N, d]`` / ``[N, d_t]``, ``weight``/``teacher_weight`` the ``[V, d]`` /
+    ``[V, d_t]`` output embeddings, ``labels``, ``penalty`` (gamma, or gamma plus the penalty noise) and ``noise_std``
+    ``[N]``. Differentiable w.r.t. ``hidden`` and ``weight`` only; never holds more than two ``chunk_size x V`` blocks
+    of logits. ``normalizer`` replaces the count of non-ignored positions as the divisor.
+    """
+    _check(hidden, weight, labels, "student")
+    _check(teacher_hidden, teacher_weight, labels, "teacher")
+    if weight.shape[0] != teacher_weight.shape[0]:
+        raise ValueError(f"vocabularies differ: student {weight.shape[0]}, teacher {teacher_weight.shape[0]}")
+    for name, value in (("penalty", penalty), ("noise_std", noise_std)):
+        if value is not None and value.shape != labels.shape:
+            raise ValueError(f"{name} {tuple(value.shape)} must be [N] like labels {tuple(labels.shape)}")
+    return _FusedSoftTargetCE.apply(hidden, weight, teacher_hidden.detach(), teacher_weight.detach(), labels,
+                                    penalty.detach(), None if noise_std is None else noise_std.detach(), generator,
+                                    ignore_index, chunk_size, normalizer)
+
+
 def _check(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, name: str) -> None:
     if hidden.ndim != 2 or weight.ndim != 2 or hidden.shape[1] != weight.shape[1]:
         raise ValueError(f"{name}: hidden {tuple(hidden.shape)} and weight {tuple(weight.shape)} "
@@ -145,4 +224,5 @@ def chunked_entropy(hidden: torch.Tensor, weight: torch.Tensor, chunk_size: int 
     return out
 
 
-__all__ = ["chunked_entropy", "fused_linear_cross_entropy", "fused_mixed_linear_cross_entropy"]
+__all__ = ["chunked_entropy", "fused_linear_cross_entropy", "fused_mixed_linear_cross_entropy",
+           "fused_soft_target_cross_entropy"]

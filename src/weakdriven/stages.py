@@ -125,31 +125,23 @@ class SftStage(Stage):
 
 
 @dataclass(frozen=True)
-class WmssOptions:
-    freeze_weak: bool
-    joint_loss_mask: str
-    joint_system_prompt: bool
-
-
-@dataclass(frozen=True)
 class TrainStage(Stage):
     """The generic training rule: one run of a method plug-in, its budget and trainer arguments."""
 
     run: str
     training: TrainSettings
     prompt: Prompt
-    options: WmssOptions         # the WMSS family's joint-stage options
+    options: dict[str, Any]      # the method's own train-time options (Method.options: JSON values)
     snapshots: tuple[str, ...]
     reference_epoch_steps: int
 
     @classmethod
     def build(cls, exp: Experiment, backbone: str, seed: int, run: str) -> TrainStage:
         method = Run.parse(run).method
-        w = exp.wmss
         return cls(run, _training(exp, "train", seed, method.epochs(exp),
                                   trainer_arguments=method.trainer_arguments(exp)),
-                   Prompt.build(exp, backbone), WmssOptions(w.freeze_weak, w.joint_loss_mask, w.joint_system_prompt),
-                   snapshot_labels(exp, backbone, run), exp.trajectory.reference_epoch_steps)
+                   Prompt.build(exp, backbone), method.options(exp), snapshot_labels(exp, backbone, run),
+                   exp.trajectory.reference_epoch_steps)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Training through the transformers Trainer: pre-training (embedded preset), SFT, and WD-JT on a weak/strong pair.
+"""Training through the transformers Trainer: pre-training (embedded preset), SFT, WD-JT on a weak/strong pair, and
+UNDIAL's distillation from a frozen teacher.
 
 The same code runs on a laptop CPU and, one process per GPU under torchrun (DDP, or DeepSpeed by config name), on a
 GPU cluster; the device is chosen by ``weakdriven.device.job_device``.
@@ -23,9 +24,14 @@ from torch import nn
 from .checks import checked_checkpoint
 from .data.chat import IGNORE_INDEX, Example, encode_example
 from .device import job_device, model_dtype, to_device
-from .fused import chunked_entropy, fused_linear_cross_entropy, fused_mixed_linear_cross_entropy
+from .fused import (
+    chunked_entropy,
+    fused_linear_cross_entropy,
+    fused_mixed_linear_cross_entropy,
+    fused_soft_target_cross_entropy,
+)
 from .methods.base import SNAPSHOT
-from .methods.equations import sequence_entropy
+from .methods.equations import sequence_entropy, undial_noise_std
 from .settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -196,6 +202,64 @@ class PairedModel(nn.Module):
         """Checkpointing per sub-model (what the Trainer calls for training.gradient_checkpointing)."""
         for sub in (self.weak, self.strong):
             sub.activation_checkpointing_enable(activation_checkpointing_kwargs, every_n_layers, offload)
+
+
+class TeacherTargets(nn.Module):
+    """UNDIAL: the student trained on soft targets softmax(z_t - gamma * e_y [+ noise]) of a frozen teacher (always in
+    eval mode, no gradient); only the student is kept.
+
+    ``noise`` (App. E.6: sigma * eps / sqrt(L), eps ~ N(0, 1)): ``none``; ``penalty``, one draw per position added
+    to gamma; ``logits``, one draw per teacher logit. ``noise_length`` is what L counts per sequence: ``tokens`` (its
+    unpadded length) or ``supervised`` (its supervised positions). Draws come from torch's global generator, which the
+    Trainer seeds, so a run is reproducible.
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, strength: float, noise: str, noise_scale: float,
+                 noise_length: str):
+        super().__init__()
+        if noise not in ("none", "penalty", "logits"):
+            raise ValueError(f"unknown UNDIAL noise {noise!r}; expected none, penalty or logits")
+        if noise_length not in ("tokens", "supervised"):
+            raise ValueError(f"unknown UNDIAL noise length {noise_length!r}; expected tokens or supervised")
+        self.student, self.teacher = student, teacher
+        self.strength, self.noise, self.noise_scale, self.noise_length = strength, noise, noise_scale, noise_length
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # the Trainer switches the whole module to train mode every step
+        return self
+
+    @property
+    def retained(self) -> tuple[str, nn.Module]:
+        return "student.", self.student
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.student.get_input_embeddings()
+
+    def forward(self, input_ids, attention_mask, labels, num_items_in_batch=None):
+        h, w = _hidden_and_head(self.student, input_ids, attention_mask)
+        with torch.no_grad():
+            h_t, w_t = _hidden_and_head(self.teacher, input_ids, attention_mask)
+        targets = shifted_targets(labels)
+        penalty = torch.full(targets.shape, float(self.strength), device=h.device)
+        std = None
+        if self.noise != "none":
+            lengths = attention_mask.sum(dim=1) if self.noise_length == "tokens" else (targets != IGNORE_INDEX).sum(1)
+            std = undial_noise_std(lengths, self.noise_scale)[:, None].expand(targets.shape)
+            if self.noise == "penalty":
+                penalty = penalty + std * torch.randn(targets.shape, device=h.device)
+                std = None
+            else:
+                std = std.reshape(-1)
+        with _gathered(w, w_t):
+            loss = fused_soft_target_cross_entropy(h, w, h_t, w_t, targets.reshape(-1), penalty.reshape(-1), std,
+                                                   normalizer=_float(num_items_in_batch))
+        return {"loss": loss}
+
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, every_n_layers=1, offload=False):
+        self.student.activation_checkpointing_enable(activation_checkpointing_kwargs, every_n_layers, offload)
 
 
 def _float(n) -> float | None:
@@ -443,6 +507,15 @@ def train_joint(weak, strong, tokenizer, dataset, settings: TrainSettings, lam: 
     pair = PairedModel(weak, strong, lam=lam, freeze_weak=freeze_weak)
     return _run(pair, tokenizer, dataset, settings, out, keep,
                 {"lam": lam, "freeze_weak": freeze_weak, **(extra_summary or {})}, callbacks)
+
+
+def train_distilled(student, teacher, tokenizer, dataset, settings: TrainSettings, out: str | Path,
+                    strength: float, noise: str, noise_scale: float, noise_length: str, keep: Keep | None = None,
+                    extra_summary: dict | None = None, callbacks=None) -> dict:
+    """UNDIAL: train ``student`` on the adjusted soft targets of the frozen ``teacher``; save the student."""
+    module = TeacherTargets(student, teacher, strength, noise, noise_scale, noise_length)
+    summary = {"strength": strength, "noise": noise, "noise_scale": noise_scale, "noise_length": noise_length}
+    return _run(module, tokenizer, dataset, settings, out, keep, {**summary, **(extra_summary or {})}, callbacks)
 
 
 @torch.no_grad()

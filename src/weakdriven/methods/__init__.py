@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import neftune, sft, wmss
+from . import neftune, sft, undial, wmss
 from .base import BASE, M1, RUN_PATTERN, SNAPSHOT, Method, Run, register
 
 METHODS: dict[str, Method] = register(
     sft.METHOD,
+    undial.METHOD,
     neftune.METHOD,
     *wmss.METHODS,
 )
@@ -46,10 +47,10 @@ class TrainJob:
 
     run: Run
     strong: str             # checkpoint directory of the strong start
-    weak: str | None        # of the weak start (mixed-logit methods)
+    weak: str | None        # the second model: the weak start of mixed-logit methods, UNDIAL's teacher M0
     examples: list          # training records: the WD-DS active set for methods that train on it
     system_prompt: str
     settings: Any           # weakdriven.settings.TrainSettings
     out: str
     keep: Any               # weakdriven.training.Keep: relative checkpoints to keep
-    options: dict           # the method family's stage options (wmss: freeze_weak, joint_loss_mask, ...)
+    options: dict           # the method's own options (Method.options: wmss freeze_weak, ...; undial strength, ...)

@@ -5,7 +5,8 @@ A method is one file under ``methods/`` holding a :class:`Method` (or a subclass
 
 * its start models (:meth:`Method.models`): the strong side it starts from (M0 = ``base``, M1 = ``m1``, or M_t at
   Algorithm 1's iteration t), the weak side of a mixed-logit method, and the WD-DS active set it trains on;
-* its budget (:meth:`Method.epochs`) and its extra ``TrainingArguments`` (:meth:`Method.trainer_arguments`);
+* its budget (:meth:`Method.epochs`), its extra ``TrainingArguments`` (:meth:`Method.trainer_arguments`) and the
+  options its trainer reads (:meth:`Method.options`, part of the train rule's params: a change reruns its runs only);
 * its cost factor against one epoch of SFT (:meth:`Method.cost_factor`, for ``weakdriven cost`` and runtimes);
 * its trainer (:meth:`Method.train`, run by the generic ``train`` rule);
 * its typed config section ``methods.<name>`` (``settings_type``), if it has knobs of its own.
@@ -82,6 +83,10 @@ class Method(ABC):
 
     def trainer_arguments(self, exp: Experiment) -> dict[str, Any]:
         """``transformers.TrainingArguments`` fields the method sets itself (passed through unchanged)."""
+        return {}
+
+    def options(self, exp: Experiment) -> dict[str, Any]:
+        """What its trainer reads from the config besides the training settings (JSON values; ``TrainJob.options``)."""
         return {}
 
     def cost_factor(self, exp: Experiment) -> float:

@@ -1,4 +1,4 @@
-"""The paper's equations as small pure functions (arXiv:2602.08222v2).
+"""The paper's equations, and those of its baselines' losses, as small pure functions (arXiv:2602.08222v2).
 
 Each function names the equation it implements. Tensors are torch, per-sample scores are numpy. torch is imported
 by the tensor functions only: scoring and tables use the numpy ones in containers without torch.
@@ -49,6 +49,64 @@ def mixed_logit_loss(
     total = F.cross_entropy(flat, flat_labels, ignore_index=ignore_index, reduction="sum")
     count = (flat_labels != ignore_index).sum()
     return total / count.clamp(min=1)
+
+
+UNDIAL_NOISE = ("none", "penalty", "logits")
+
+
+def undial_noise_std(lengths: torch.Tensor, scale: float) -> torch.Tensor:
+    """App. E.6: UNDIAL's noise is sigma * eps / sqrt(L), eps ~ N(0, 1): the standard deviation sigma / sqrt(L) for
+    sequences of ``lengths`` L (any shape; L < 1 counts as 1)."""
+    return scale / lengths.float().clamp(min=1).sqrt()
+
+
+def undial_target_logits(
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    strength: float | torch.Tensor,
+    logit_noise: torch.Tensor | None = None,
+    ignore_index: int = -100,
+) -> torch.Tensor:
+    """UNDIAL's adjusted teacher logits (Dong et al. 2024, Sec. 3): z_t - gamma * onehot(y), plus ``logit_noise`` on
+    every logit if given (App. E.6's noise on every teacher logit). softmax of the result is the soft target.
+
+    ``strength`` gamma is a number or a tensor shaped like ``labels`` (a per-position penalty: App. E.6's noise on
+    the penalty, gamma + sigma * eps / sqrt(L)). Logits ``[..., V]``, labels ``[...]`` aligned (no shift); positions
+    whose label is ``ignore_index`` are left unadjusted (they carry no loss). Returns fp32 or wider (a new tensor).
+    """
+    if labels.shape != teacher_logits.shape[:-1]:
+        raise ValueError(f"labels {tuple(labels.shape)} do not match logits {tuple(teacher_logits.shape)} "
+                         "without the vocab axis")
+    import torch
+
+    z = teacher_logits.to(torch.promote_types(teacher_logits.dtype, torch.float32)).clone()
+    if logit_noise is not None:
+        z += logit_noise
+    valid = labels != ignore_index
+    gold = torch.where(valid, labels, torch.zeros_like(labels)).unsqueeze(-1)
+    penalty = torch.as_tensor(strength, dtype=z.dtype, device=z.device).expand(labels.shape) * valid
+    return z.scatter_add_(-1, gold, -penalty.unsqueeze(-1))
+
+
+def soft_target_cross_entropy(
+    student_logits: torch.Tensor,
+    target_logits: torch.Tensor,
+    labels: torch.Tensor,
+    ignore_index: int = -100,
+) -> torch.Tensor:
+    """UNDIAL's loss: the mean over non-ignored positions of -sum_v q_v log p_v with q = softmax(target_logits) (no
+    gradient) and p = softmax(student_logits); equal to KL(q || p) + H(q). A batch with no supervised position gives 0.
+    """
+    if student_logits.shape != target_logits.shape:
+        raise ValueError(f"student logits {tuple(student_logits.shape)} and target logits "
+                         f"{tuple(target_logits.shape)} differ")
+    import torch
+
+    acc = torch.promote_types(student_logits.dtype, torch.float32)
+    q = torch.softmax(target_logits.detach().to(acc), dim=-1)
+    per_position = -(q * torch.log_softmax(student_logits.to(acc), dim=-1)).sum(dim=-1)
+    valid = labels != ignore_index
+    return (per_position * valid).sum() / valid.sum().clamp(min=1)
 
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:

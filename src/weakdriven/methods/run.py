@@ -55,6 +55,6 @@ def train_run(stage: TrainStage, strong: str, data: str, out: str, weak: str | N
     if run.method.loss == "mixed" and not weak:
         raise ValueError(f"run {stage.run} trains a weak/strong pair: pass --weak")
     job = TrainJob(run=run, strong=strong, weak=weak, examples=examples, system_prompt=stage.prompt.system_prompt,
-                   settings=stage.training, out=out, keep=keep, options=vars(stage.options))
+                   settings=stage.training, out=out, keep=keep, options=dict(stage.options))
     run.method.train(job)
     stamp(Path(out) / "train_summary.json", stage.to_json(), stage.training.seed)

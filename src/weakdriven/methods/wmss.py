@@ -23,6 +23,11 @@ from .base import Method
 class WeakDriven(Method):
     """WMSS and its ablations: the SFT loss or the mixed-logit loss, on the full set or the WD-DS active set."""
 
+    def options(self, exp) -> dict:
+        w = exp.wmss
+        return {"freeze_weak": w.freeze_weak, "joint_loss_mask": w.joint_loss_mask,
+                "joint_system_prompt": w.joint_system_prompt}
+
     def train(self, job) -> dict:
         from ..training import encode_dataset, load_causal_lm, train_causal_lm, train_joint
 
