@@ -36,6 +36,7 @@ SLICE = [
     paths.wdds_active(EXP, BB, SEED, "m1", "wmss_lam0.5"),  # wdds_select -> Figure 3's iteration 2
     paths.snapshot_scores(EXP, BB, SEED, "wdjt_frozen_lam0.5", "synth-copy"),  # eval_snapshots -> Table 3
     paths.diagnostics(EXP, BB, SEED, "logit_stats.json"),  # logit_stats -> Tables 6 and 7
+    paths.subsample(EXP, 64, SEED),  # subsample -> method_data (SPIN's answers) -> SPIN -> Table 1
 ]
 
 

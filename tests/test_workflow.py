@@ -31,21 +31,23 @@ def test_paper_dry_run_lists_the_full_grid():
     result = snakemake(REPO, "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    # Table 1: 3 backbones x {sft, undial, neftune, wmss}; Table 2 adds wdds_only and wdjt_only on Qwen3-4B-Base,
-    # Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs with an SFT snapshot as weak
-    # side; 1 seed.
-    assert counts["sft"] == 3 and counts["train"] == 3 * 3 + 2 + 1 + 2 + 4
+    # Table 1: 3 backbones x {sft, undial, neftune, spin, wmss}; Table 2 adds wdds_only and wdjt_only on
+    # Qwen3-4B-Base, Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs with an SFT
+    # snapshot as weak side; 1 seed.
+    assert counts["sft"] == 3 and counts["train"] == 3 * 4 + 2 + 1 + 2 + 4
+    # SPIN's generation phase: M1 answers the seed's 20K-row subsample, drawn once and shared by the backbones
+    assert counts["method_data"] == 3 and counts["subsample"] == 1
     assert counts["init_backbone"] == 3 and counts["wdds_select"] == 3 + 2
     # M0 and M1 of each backbone, M2 and M3 (Figure 3), Figure 5's four SFT snapshots; 8 shards each
     assert counts["merge_entropy"] == 3 * 2 + 2 + 4 and counts["entropy_shard"] == (3 * 2 + 2 + 4) * 8
     # table1 runs x 7 + table2's extra runs x 3 + frozen base and Figure 5's runs x 2 + M1 on MATH500/GSM8K
     # (Figure 4's step 0) and the other 5 math sets (Figure 3's epoch 1) + iterations 2, 3 x 7; Table 10: WMSS on
     # AIME2025, AMC23, MATH500 again under the passk protocol
-    assert counts["score"] == 3 * 4 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3
-    assert counts["score_code"] == 3 * 4 * 4  # Table 1's code columns, judged in the code container
-    # one generation job per model and protocol (every benchmark its tables read): Table 1's 12 runs, M1, Table 2's
+    assert counts["score"] == 3 * 5 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3
+    assert counts["score_code"] == 3 * 5 * 4  # Table 1's code columns, judged in the code container
+    # one generation job per model and protocol (every benchmark its tables read): Table 1's 15 runs, M1, Table 2's
     # two ablations, the frozen base, Figure 5's four and Figure 3's two iterations; Table 10's WMSS under passk
-    assert counts["generate"] == 12 + 1 + 2 + 1 + 4 + 2 + 1
+    assert counts["generate"] == 15 + 1 + 2 + 1 + 4 + 2 + 1
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
     # Tables 1, 2, 10, 3, Figures 3, 4, 5 and the diagnostics' Tables 6 and 7: one table job and one diff job each
     assert counts["table"] == 9 and counts["table_diff"] == 9 and counts["diff"] == 1 and counts["entropy_gap"] == 5
@@ -114,7 +116,7 @@ def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
     assert "results/paper/runs/qwen2.5-3b/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
     assert "results/paper/eval/qwen2.5-3b/seed42/wmss_lam0.5_k2/paper-greedy/MATH500.scores.json" in result.stdout
     counts = job_counts(result.stdout)  # iteration 2 on the two backbones Figure 3 does not already cover
-    assert counts["train"] == 18 + 2 and counts["wdds_select"] == 5 + 2
+    assert counts["train"] == 21 + 2 and counts["wdds_select"] == 5 + 2
 
 
 def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tmp_path, paper_raw):
@@ -127,9 +129,10 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     assert counts["sft"] == 3 * 2                       # once per (backbone, seed), shared by every method
     # M0 once per backbone; M1, Figure 3's M2/M3 and Figure 5's 4 SFT snapshots once per (backbone, seed)
     assert counts["merge_entropy"] == 3 + 3 * 2 + (2 + 4) * 2
-    # wmss x lam, undial and neftune on 3 backbones; table2's two ablations; frozen base, Figure 3's 2 and Figure 5's
-    # 4 runs (default lam)
-    assert counts["train"] == 3 * 2 * 2 + 3 * 2 * 2 + 2 * 2 + 7 * 2
+    # wmss x lam, undial, neftune and spin on 3 backbones; table2's two ablations; frozen base, Figure 3's 2 and
+    # Figure 5's 4 runs (default lam)
+    assert counts["train"] == 3 * 2 * 2 + 3 * 3 * 2 + 2 * 2 + 7 * 2
+    assert counts["subsample"] == 2 and counts["method_data"] == 3 * 2  # one subsample per seed
     runs = set(re.findall(r"results/paper/runs/qwen3-4b-base/seed7/(\w+?(?:_lam[0-9.]+)?)/final", result.stdout))
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
 
@@ -154,7 +157,7 @@ def test_embedded_preset_end_to_end(embedded_local):
     t1, t2 = pd.read_csv(tables / "table1.csv"), pd.read_csv(tables / "table2.csv")
     assert list(t1.columns) == ["group", "row", "synth-copy", "synth-next", "synth-add", "Math Avg."]
     assert list(t2.row) == ["Baseline", "+ WD-DS", "+ WD-JT", "WMSS"]
-    assert list(t1.row) == ["SFT", "UNDIAL", "NEFTune", "WMSS"]  # the paper's row order: SFT, the baselines, WMSS
+    assert list(t1.row) == ["SFT", "UNDIAL", "NEFTune", "SPIN", "WMSS"]  # the paper's order: SFT, baselines, WMSS
     assert t1.iloc[:, 2:].notna().all().all()
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
     diff = pd.read_csv(tables / "diff.csv")
@@ -179,6 +182,10 @@ def test_embedded_preset_end_to_end(embedded_local):
     undial = json.loads((runs / "undial" / "final" / "train_summary.json").read_text())
     assert undial["method"] == "undial" and undial["steps"] == 94 and undial["teacher"] == undial["start"]
     assert undial["start"].endswith("seed42/sft/epoch1") and (undial["strength"], undial["noise"]) == (1.0, "penalty")
+    spin = json.loads((runs / "spin" / "final" / "train_summary.json").read_text())
+    assert (spin["method"], spin["prompts"], spin["pairs"], spin["steps"]) == ("spin", 64, 64, 4)  # 64 pairs / 16
+    generated = json.loads((runs / "spin" / "data" / "generated.summary.json").read_text())
+    assert generated["answers"] == 64 and generated["model"].endswith("seed42/sft/epoch1") and generated["provenance"]
     active = json.loads((runs / "wdds" / "base--m1.json").read_text())
     assert active["n_draws"] == 1500 and 0 < active["n_unique"] <= 1500
     assert active["steps_full"] == 94 and active["steps_active"] == 94  # 1500 rows / 16; no dedup in the preset
@@ -315,7 +322,7 @@ def test_slurm_profile_dry_run_requests_the_right_gpus_per_rule(tmp_path):
     assert {"sft", "train", "generate", "score", "score_code", "entropy_shard"} <= rules
     for rule, res, _ in jobs:
         assert res["slurm_partition"] == "gpu" and res["slurm_account"] == "my-account", rule  # site settings kept
-        gpus = {"sft": "8", "train": "8", "generate": "1", "entropy_shard": "1"}.get(rule)
+        gpus = {"sft": "8", "train": "8", "generate": "1", "entropy_shard": "1", "method_data": "1"}.get(rule)
         assert res.get("gpu") == gpus, (rule, res)
         if gpus:
             assert res["cpus_per_gpu"] == "8" and int(res["runtime"]) >= 30

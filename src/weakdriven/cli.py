@@ -85,12 +85,20 @@ def main(argv: list[str] | None = None) -> None:
           settings=stages.SftStage, required=["--base", "--data", "--out"],
           optional=[("--m1-out", {"help": "save the epoch-1 checkpoint here (training.m1_from: sft_epoch1)"}),
                     ("--snapshots-out", {"help": "keep the relative checkpoints here (with a manifest.json)"})])
+    stage("subsample", "the per-seed training-row subsample of the generation phases (App. E.5)",
+          ".data.subsample:subsample_stage", lambda a: ((a.data, a.rows, a.seed, a.out), {}),
+          required=["--data", ("--rows", {"type": int}), seed, "--out"])
+    stage("method-data", "a file a method makes before training (SPIN: M1's answers)", ".methods.run:method_data",
+          lambda a: ((a.stage_settings, a.model, a.data, a.out), {"subsample": a.subsample}),
+          settings=stages.MethodDataStage, required=["--model", "--data", "--out"],
+          optional=[("--subsample", {"help": "the subsample whose prompts it answers (default: every row)"})])
     stage("train", "every method but sft: one run from its start model(s)", ".methods.run:train_run",
           lambda a: ((a.stage_settings, a.strong, a.data, a.out),
-                     {"weak": a.weak, "active": a.active, "snapshots_out": a.snapshots_out}),
+                     {"weak": a.weak, "active": a.active, "snapshots_out": a.snapshots_out, "parts": a.parts}),
           settings=stages.TrainStage, required=["--strong", "--data", "--out"],
-          optional=[("--weak", {"help": "the weak start (mixed-logit methods)"}),
+          optional=[("--weak", {"help": "the weak start (mixed-logit methods), UNDIAL's teacher M0"}),
                     ("--active", {"help": "WD-DS active set (methods that use it)"}),
+                    ("--parts", {**many, "help": "the method's data parts, name=path (SPIN: generated, subsample)"}),
                     ("--snapshots-out", {"help": "keep the relative checkpoints here (with a manifest.json)"})])
     stage("entropy", "WD-DS token-averaged completion entropies (Eq. 7) of one shard", ".methods.wdds:entropy_stage",
           lambda a: ((a.stage_settings, a.model, a.data, a.shard, a.shards, a.out), {}),

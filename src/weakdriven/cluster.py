@@ -27,7 +27,7 @@ MIN_MEMORY_MB = 2000
 MEMORY_MB_PER_B = {
     "init_backbone": 8000,
     "sft": 64000, "sft_m1": 64000, "train": 128000,
-    "entropy_shard": 16000, "generate": 16000, "eval_snapshots": 16000, "logit_stats": 16000,
+    "entropy_shard": 16000, "generate": 16000, "eval_snapshots": 16000, "logit_stats": 16000, "method_data": 16000,
 }
 JUDGE_OVERHEAD_MB = 8000  # the judges' parent process and the benchmark's task payloads
 

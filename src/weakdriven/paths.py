@@ -83,6 +83,16 @@ def entropy_shard(exp: str, backbone: str, which: str, shard: int | str, shards:
     return f"{root(exp)}/runs/{backbone}/entropy/{which}.shard{shard}-of-{shards}.jsonl"
 
 
+def subsample(exp: str, rows: int | str, seed: int | str) -> str:
+    """The ids of ``rows`` training rows drawn for ``seed``: the prompts of SPIN's generation (App. E.5's 20K)."""
+    return f"{root(exp)}/data/subsample/n{rows}_seed{seed}.json"
+
+
+def method_data(exp: str, backbone: str, seed: int | str, run: str, part: str) -> str:
+    """A file a method makes before it trains (SPIN's generated answers), by the generic ``method_data`` rule."""
+    return f"{run_dir(exp, backbone, seed, run)}/data/{part}.jsonl"
+
+
 def wdds_active(exp: str, backbone: str, seed: int | str, weak: str = "base", strong: str = "m1") -> str:
     return f"{root(exp)}/runs/{backbone}/seed{seed}/wdds/{weak}--{strong}.json"
 

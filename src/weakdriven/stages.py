@@ -139,9 +139,37 @@ class TrainStage(Stage):
     def build(cls, exp: Experiment, backbone: str, seed: int, run: str) -> TrainStage:
         method = Run.parse(run).method
         return cls(run, _training(exp, "train", seed, method.epochs(exp),
-                                  trainer_arguments=method.trainer_arguments(exp)),
+                                  trainer_arguments=method.trainer_arguments(exp), **method.training_overrides(exp)),
                    Prompt.build(exp, backbone), method.options(exp), snapshot_labels(exp, backbone, run),
                    exp.trajectory.reference_epoch_steps)
+
+
+@dataclass(frozen=True)
+class MethodDataStage(Stage):
+    """One data part a method makes before training (``Method.data_parts``): SPIN's generated answers."""
+
+    run: str
+    part: str
+    seed: int
+    prompt: Prompt
+    options: dict[str, Any]      # the method's options (Method.options): temperature, generation length, ...
+    backend: str                 # evaluation.backend: transformers (CPU) or vllm
+    batch_size: int              # evaluation.batch_size (transformers backend)
+    max_prompt_tokens: int       # evaluation.max_prompt_tokens: a longer prompt is an error, as in evaluation
+    gpus: int
+    bf16: bool
+    tensor_parallel: int
+
+    @classmethod
+    def build(cls, exp: Experiment, backbone: str, seed: int, run: str, part: str) -> MethodDataStage:
+        parsed = Run.parse(run)
+        method = parsed.method
+        if part not in {p.name for p in method.data_parts(parsed, exp)}:
+            raise ValueError(f"run {run!r} makes no data part {part!r}")
+        e = exp.evaluation
+        return cls(run, part, int(seed), Prompt.build(exp, backbone), method.options(exp), e.backend, e.batch_size,
+                   e.max_prompt_tokens, job_gpus(exp, "method_data"), exp.training.bf16,
+                   max(1, exp.raw["cluster"]["eval_gpus"]))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Training through the transformers Trainer: pre-training (embedded preset), SFT, WD-JT on a weak/strong pair, and
-UNDIAL's distillation from a frozen teacher.
+"""Training through the transformers Trainer: pre-training (embedded preset), SFT, WD-JT on a weak/strong pair,
+UNDIAL's distillation from a frozen teacher, and DPO (SPIN) through TRL's DPOTrainer.
 
 The same code runs on a laptop CPU and, one process per GPU under torchrun (DDP, or DeepSpeed by config name), on a
 GPU cluster; the device is chosen by ``weakdriven.device.job_device``.
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .checks import checked_checkpoint
-from .data.chat import IGNORE_INDEX, Example, encode_example
+from .data.chat import IGNORE_INDEX, Example, encode_example, prompt_messages
 from .device import job_device, model_dtype, to_device
 from .fused import (
     chunked_entropy,
@@ -304,9 +304,12 @@ def _make_trainer(loss_module: nn.Module, tokenizer, settings: TrainSettings, da
     return trainer
 
 
-def _training_arguments(settings: TrainSettings, out_dir: Path):
-    """Trainer arguments; the global batch is split over the processes a launcher started (``WORLD_SIZE``)."""
+def _training_arguments(settings: TrainSettings, out_dir: Path, args_class=None, **extra):
+    """Trainer arguments (``args_class``: TrainingArguments or a subclass such as TRL's DPOConfig, with its own
+    ``extra`` fields); the global batch is split over the processes a launcher started (``WORLD_SIZE``)."""
     from transformers import TrainingArguments
+
+    args_class = args_class or TrainingArguments
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = settings.per_device_batch_size * world_size
@@ -322,13 +325,15 @@ def _training_arguments(settings: TrainSettings, out_dir: Path):
     # that the config gives GPUs but that sees none stops here, before any data is read.
     on_cpu = job_device(settings.gpus, "cluster.train_gpus").type == "cpu"
     cpu_ddp = {"use_cpu": True, "ddp_backend": "gloo"} if launched and on_cpu else {}
-    known = {f.name for f in fields(TrainingArguments)}
+    known = {f.name for f in fields(args_class)}
     unknown = sorted(set(settings.trainer_arguments) - known)
     if unknown:
-        raise ValueError(f"trainer arguments {unknown} are not fields of transformers.TrainingArguments")
-    return TrainingArguments(
+        where = "transformers.TrainingArguments" if args_class is TrainingArguments else args_class.__name__
+        raise ValueError(f"trainer arguments {unknown} are not fields of {where}")
+    return args_class(
         **cpu_ddp,
         **settings.trainer_arguments,
+        **extra,
         output_dir=str(out_dir),
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.per_device_batch_size,
@@ -448,8 +453,8 @@ class Keep:
     snapshots_out: str | Path | None = None
 
 
-def _run(loss_module: nn.Module, tokenizer, dataset, settings: TrainSettings, out: str | Path, keep: Keep | None,
-         extra_summary: dict, callbacks=None) -> dict:
+def _run(loss_module: nn.Module | None, tokenizer, dataset, settings: TrainSettings, out: str | Path,
+         keep: Keep | None, extra_summary: dict, callbacks=None, trainer_factory=None) -> dict:
     """Train, resuming from the newest complete checkpoint in ``<out>.work/`` if a killed run left one there.
 
     The work directory is not a Snakemake output, so a rerun of a killed job finds it; it is removed on success.
@@ -460,8 +465,11 @@ def _run(loss_module: nn.Module, tokenizer, dataset, settings: TrainSettings, ou
     started = time.time()
     epochs = {"epoch": keep.epoch} if keep.epoch_out else {}
     keeper = _Keeper(work, epochs, dict(keep.steps or {}))
-    trainer = _make_trainer(loss_module, tokenizer, settings, dataset, work,
-                            callbacks=[keeper.callback] + list(callbacks or []))
+    every_callback = [keeper.callback] + list(callbacks or [])
+    if trainer_factory is not None:  # a trainer of its own (TRL's DPOTrainer for SPIN)
+        trainer = trainer_factory(work, every_callback)
+    else:
+        trainer = _make_trainer(loss_module, tokenizer, settings, dataset, work, callbacks=every_callback)
     keeper.trainer = trainer
     resume = last_complete_checkpoint(work)
     if resume:
@@ -516,6 +524,33 @@ def train_distilled(student, teacher, tokenizer, dataset, settings: TrainSetting
     module = TeacherTargets(student, teacher, strength, noise, noise_scale, noise_length)
     summary = {"strength": strength, "noise": noise, "noise_scale": noise_scale, "noise_length": noise_length}
     return _run(module, tokenizer, dataset, settings, out, keep, {**summary, **(extra_summary or {})}, callbacks)
+
+
+def train_preference(model_dir: str | Path, pairs: list[dict], system_prompt: str | None, settings: TrainSettings,
+                     out: str | Path, beta: float, loss_type: str, keep: Keep | None = None,
+                     extra_summary: dict | None = None, callbacks=None) -> dict:
+    """DPO (TRL's DPOTrainer) from ``model_dir`` with a frozen copy of it as the reference, on ``pairs`` of
+    ``{"id", "question", "chosen", "rejected"}`` rendered in the chat format of every other method (the system prompt,
+    the question as the user turn, each answer as the assistant turn); saves the policy as an HF checkpoint."""
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    model, tokenizer = load_causal_lm(model_dir, bf16=settings.bf16, attn_implementation=settings.attn_implementation)
+    reference, _ = load_causal_lm(model_dir, bf16=settings.bf16, attn_implementation=settings.attn_implementation)
+    dataset = Dataset.from_list([
+        {"prompt": prompt_messages(p["question"], system_prompt),
+         "chosen": [{"role": "assistant", "content": p["chosen"]}],
+         "rejected": [{"role": "assistant", "content": p["rejected"]}]}
+        for p in pairs])
+
+    def trainer(work: Path, every_callback: list):
+        args = _training_arguments(settings, work, args_class=DPOConfig, beta=beta, loss_type=[loss_type],
+                                   max_length=settings.max_length)
+        return DPOTrainer(model=model, ref_model=reference, args=args, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=every_callback)
+
+    summary = {"beta": beta, "loss_type": loss_type, "pairs": len(pairs), **(extra_summary or {})}
+    return _run(None, tokenizer, dataset, settings, out, keep, summary, callbacks, trainer_factory=trainer)
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ from weakdriven.cost import job_runtime_minutes
 from weakdriven.envs import GROUPS, write_conda_env
 from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import BASE, M1, METHODS, RUN_PATTERN, Run
+from weakdriven.methods.base import SUBSAMPLE
 from weakdriven.prefetch import items as prefetch_items, prefetch_to
 from weakdriven.provenance import export_workflow_state
 from weakdriven import stages
@@ -57,6 +58,8 @@ wildcard_constraints:
     seed=r"\d+",
     benchmark=one_of(BENCHMARKS),
     protocol="|".join(PROTOCOLS),
+    part=r"[a-z_]+",
+    rows=r"\d+",
 
 
 # ---- settings: one typed object per stage (weakdriven.stages), as the rule's --settings JSON ---------------------
@@ -183,17 +186,55 @@ def train_inputs(wildcards):
     inputs["data"] = paths.train_data(NAME)
     if run.method.data == "wdds":
         inputs["active"] = paths.wdds_active(NAME, b, s, keys["weak"], keys["strong"])
+    inputs.update(data_part_files(wildcards))
     return inputs
 
 
+def data_part_files(wildcards):
+    """A run's data parts (Method.data_parts) by name, and the subsample they were generated on (SUBSAMPLE)."""
+    run = Run.parse(wildcards.run)
+    files = {}
+    for part in run.method.data_parts(run, EXP):
+        files[part.name] = paths.method_data(NAME, wildcards.backbone, wildcards.seed, wildcards.run, part.name)
+        if part.subsample:
+            files[SUBSAMPLE] = paths.subsample(NAME, part.subsample, wildcards.seed)
+    return files
+
+
 def train_args(wildcards, input):
-    """--weak (if any), --strong and --active (if any) of the `train` command."""
+    """--weak (if any), --strong, --active (if any) and --parts (if any) of the `train` command."""
     run = Run.parse(wildcards.run)
     keys = run.method.models(run, EXP)
     args = [f"--{side} {model_path(wildcards.backbone, wildcards.seed, key)}" for side, key in keys.items()]
     if "active" in input.keys():
         args.append(f"--active {input.active}")
+    parts = data_part_files(wildcards)
+    if parts:
+        args.append("--parts " + " ".join(f"{name}={path}" for name, path in parts.items()))
     return " ".join(args)
+
+
+def data_part(wildcards):
+    run = Run.parse(wildcards.run)
+    found = [p for p in run.method.data_parts(run, EXP) if p.name == wildcards.part]
+    if not found:
+        raise ValueError(f"run {wildcards.run} makes no data part {wildcards.part!r}")
+    return found[0]
+
+
+def method_data_inputs(wildcards):
+    """The model a data part is generated from, the training set and the subsample whose prompts it answers."""
+    part = data_part(wildcards)
+    inputs = {"model": model_input(wildcards.backbone, wildcards.seed, part.model), "data": paths.train_data(NAME)}
+    if part.subsample:
+        inputs["subsample"] = paths.subsample(NAME, part.subsample, wildcards.seed)
+    return inputs
+
+
+def method_data_args(wildcards, input):
+    part = data_part(wildcards)
+    args = f"--model {model_path(wildcards.backbone, wildcards.seed, part.model)}"
+    return args + (f" --subsample {input.subsample}" if part.subsample else "")
 
 
 def gemma_base_input(wildcards):

@@ -203,3 +203,45 @@ rule train:
     shell:
         "{params.launch} train --settings {params.settings:q} {params.models} --data {input.data}"
         " --out {output.final} --snapshots-out {output.snapshots} > {log} 2>&1"
+
+
+rule subsample:
+    input:
+        paths.train_data(NAME),
+    output:
+        paths.subsample(NAME, "{rows}", "{seed}"),
+    log:
+        paths.log(NAME, "data/subsample_n{rows}_seed{seed}"),
+    conda:
+        CONDA_ENVS["train"]
+    container:
+        CONTAINERS["train"]
+    shell:
+        "weakdriven subsample --data {input} --rows {wildcards.rows} --seed {wildcards.seed} --out {output}"
+        " > {log} 2>&1"
+
+
+rule method_data:
+    input:
+        unpack(method_data_inputs),
+    output:
+        paths.method_data(NAME, "{backbone}", "{seed}", "{run}", "{part}"),
+    log:
+        paths.log(NAME, "train/{backbone}/seed{seed}/{run}_{part}"),
+    benchmark:
+        paths.timing(NAME, "{backbone}/seed{seed}/{run}_{part}")
+    priority: 2  # it unblocks a training run
+    conda:
+        CONDA_ENVS["eval"]
+    container:
+        CONTAINERS["eval"]
+    resources:
+        gpu=job_gpus(EXP, "method_data"),
+        mem_mb=job_mem_mb("method_data"),
+        runtime=job_runtime("method_data"),
+    params:
+        settings=settings(stages.MethodDataStage.build, "backbone", "seed", "run", "part"),
+        models=method_data_args,
+    shell:
+        "weakdriven method-data --settings {params.settings:q} {params.models} --data {input.data} --out {output}"
+        " > {log} 2>&1"

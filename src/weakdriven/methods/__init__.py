@@ -7,21 +7,22 @@ to the configs. The config schema's method names come from this registry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from . import neftune, sft, undial, wmss
-from .base import BASE, M1, RUN_PATTERN, SNAPSHOT, Method, Run, register
+from . import neftune, sft, spin, undial, wmss
+from .base import BASE, M1, RUN_PATTERN, SNAPSHOT, DataPart, Method, Run, register
 
 METHODS: dict[str, Method] = register(
     sft.METHOD,
     undial.METHOD,
     neftune.METHOD,
+    spin.METHOD,
     *wmss.METHODS,
 )
 
-__all__ = ["BASE", "M1", "METHODS", "RUN_PATTERN", "SNAPSHOT", "Method", "Run", "TrainJob", "parse_run", "table_run",
-           "trajectory_run"]
+__all__ = ["BASE", "M1", "METHODS", "RUN_PATTERN", "SNAPSHOT", "DataJob", "DataPart", "Method", "Run", "TrainJob",
+           "parse_run", "table_run", "trajectory_run"]
 
 
 def parse_run(run: str) -> tuple[Method, float | None]:
@@ -54,3 +55,15 @@ class TrainJob:
     out: str
     keep: Any               # weakdriven.training.Keep: relative checkpoints to keep
     options: dict           # the method's own options (Method.options: wmss freeze_weak, ...; undial strength, ...)
+    parts: dict = field(default_factory=dict)  # its data parts (Method.data_parts): name -> file
+
+
+@dataclass(frozen=True)
+class DataJob:
+    """What a method's :meth:`~Method.make_data` gets from the generic ``method_data`` stage."""
+
+    run: Run
+    model: str              # checkpoint directory the part is generated from
+    examples: list          # the prompts: the training rows of the subsample (or all of them)
+    stage: Any              # weakdriven.stages.MethodDataStage: prompt, options, generation backend, seed
+    out: str

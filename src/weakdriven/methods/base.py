@@ -5,8 +5,11 @@ A method is one file under ``methods/`` holding a :class:`Method` (or a subclass
 
 * its start models (:meth:`Method.models`): the strong side it starts from (M0 = ``base``, M1 = ``m1``, or M_t at
   Algorithm 1's iteration t), the weak side of a mixed-logit method, and the WD-DS active set it trains on;
-* its budget (:meth:`Method.epochs`), its extra ``TrainingArguments`` (:meth:`Method.trainer_arguments`) and the
-  options its trainer reads (:meth:`Method.options`, part of the train rule's params: a change reruns its runs only);
+* its budget (:meth:`Method.epochs`), its extra ``TrainingArguments`` (:meth:`Method.trainer_arguments`), the
+  training settings it fixes itself (:meth:`Method.training_overrides`: SPIN's learning rate) and the options its
+  trainer reads (:meth:`Method.options`, part of the train rule's params: a change reruns its runs only);
+* the files it makes before training and trains on besides the training set (:meth:`Method.data_parts`, made by the
+  generic ``method_data`` rule through :meth:`Method.make_data`: SPIN's generated answers);
 * its cost factor against one epoch of SFT (:meth:`Method.cost_factor`, for ``weakdriven cost`` and runtimes);
 * its trainer (:meth:`Method.train`, run by the generic ``train`` rule);
 * its typed config section ``methods.<name>`` (``settings_type``), if it has knobs of its own.
@@ -37,6 +40,7 @@ SNAPSHOT = re.compile(r"ck(\d+)")  # relative checkpoint labels: ck50 = step 50 
 RUN_PATTERN = r"[a-z_]+?(?:_lam\d+(?:\.\d+)?)?(?:_k\d+)?(?:_weakck\d+)?"
 _RUN = re.compile(r"(?P<method>[a-z_]+?)(?:_lam(?P<lam>\d+(?:\.\d+)?))?(?:_k(?P<k>\d+))?(?:_weak(?P<weak>ck\d+))?")
 
+SUBSAMPLE = "subsample"        # the train job's name for the subsample file a data part was generated on
 REGISTRY: dict[str, Method] = {}  # filled by methods/__init__.py (``register``): the only list of methods
 
 
@@ -49,10 +53,21 @@ def register(*methods: Method) -> dict[str, Method]:
 
 
 @dataclass(frozen=True)
+class DataPart:
+    """A file a method makes before it trains (``runs/<bb>/seed<s>/<run>/data/<name>.jsonl``): generated from the
+    model ``model`` (a model key) on the prompts of the per-seed subsample of ``subsample`` rows (None: all rows)."""
+
+    name: str
+    model: str
+    subsample: int | None = None
+
+
+@dataclass(frozen=True)
 class Method(ABC):
     name: str
     label: str                 # row label as the paper prints it
-    loss: str = "sft"          # "sft": CE of the strong model; "mixed": CE of z_mix (Eq. 6), needs a weak side
+    loss: str = "sft"          # "sft": CE of the strong model; "mixed": CE of z_mix (Eq. 6), needs a weak side;
+                               # a baseline's own: "distill" (UNDIAL), "dpo" (SPIN)
     data: str = "full"         # "full": the training set; "wdds": the WD-DS active set of its weak/strong pair
     uses_lambda: bool = False
     freeze_weak: bool = False  # True: the weak branch is never updated (App. B.1's "Frozen base")
@@ -84,6 +99,18 @@ class Method(ABC):
     def trainer_arguments(self, exp: Experiment) -> dict[str, Any]:
         """``transformers.TrainingArguments`` fields the method sets itself (passed through unchanged)."""
         return {}
+
+    def training_overrides(self, exp: Experiment) -> dict[str, Any]:
+        """Fields of the training settings the method sets itself (``TrainSettings`` names: SPIN's learning rate)."""
+        return {}
+
+    def data_parts(self, run: Run, exp: Experiment) -> tuple[DataPart, ...]:
+        """The files the method makes before training a run (none for most methods)."""
+        return ()
+
+    def make_data(self, part: str, job: Any) -> dict:
+        """Make one of :meth:`data_parts` (a :class:`weakdriven.methods.DataJob`); returns its summary."""
+        raise NotImplementedError(f"method {self.name!r} makes no data part {part!r}")
 
     def options(self, exp: Experiment) -> dict[str, Any]:
         """What its trainer reads from the config besides the training settings (JSON values; ``TrainJob.options``)."""

@@ -3,13 +3,15 @@ stage, which hands one run of any method plug-in its start models, data and sett
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..checks import read_json
 from ..data.gemma import training_examples
+from ..data.subsample import read_subsample
 from ..provenance import stamp
-from ..stages import SftStage, TrainStage
-from . import Run, TrainJob
+from ..stages import MethodDataStage, SftStage, TrainStage
+from . import DataJob, Run, TrainJob
 from .sft import run_sft
 from .wdds import resolve_active
 
@@ -42,8 +44,33 @@ def train_sft(stage: SftStage, base: str, data: str, out: str, m1_out: str | Non
     stamp(Path(out) / "train_summary.json", stage.to_json(), stage.training.seed)
 
 
+def parse_parts(values: list[str]) -> dict[str, str]:
+    """``name=path`` arguments (a method's data parts) as a dict; a malformed or repeated name is an error."""
+    parts = {}
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path or name in parts:
+            raise ValueError(f"--parts {value!r}: expected distinct name=path")
+        parts[name] = path
+    return parts
+
+
+def method_data(stage: MethodDataStage, model: str, data: str, out: str, subsample: str | None = None) -> None:
+    """One data part of a run (``Method.data_parts``), made from ``model`` on the subsample's prompts (or all rows);
+    its counts go to ``<out>.summary.json`` with the job's provenance."""
+    refuse_overwrite(out)
+    run = Run.parse(stage.run)
+    examples = training_examples(data, stage.prompt.family)
+    if subsample:
+        examples = read_subsample(subsample, examples)
+    summary = run.method.make_data(stage.part, DataJob(run=run, model=model, examples=examples, stage=stage, out=out))
+    record = Path(out).with_suffix(".summary.json")
+    record.write_text(json.dumps(summary, indent=1, sort_keys=True))
+    stamp(record, stage.to_json(), stage.seed)
+
+
 def train_run(stage: TrainStage, strong: str, data: str, out: str, weak: str | None = None,
-              active: str | None = None, snapshots_out: str | None = None) -> None:
+              active: str | None = None, snapshots_out: str | None = None, parts: list[str] | None = None) -> None:
     """One run of a method plug-in from the start models the workflow resolved for it."""
     run = Run.parse(stage.run)
     examples = training_examples(data, stage.prompt.family)
@@ -55,6 +82,7 @@ def train_run(stage: TrainStage, strong: str, data: str, out: str, weak: str | N
     if run.method.loss == "mixed" and not weak:
         raise ValueError(f"run {stage.run} trains a weak/strong pair: pass --weak")
     job = TrainJob(run=run, strong=strong, weak=weak, examples=examples, system_prompt=stage.prompt.system_prompt,
-                   settings=stage.training, out=out, keep=keep, options=dict(stage.options))
+                   settings=stage.training, out=out, keep=keep, options=dict(stage.options),
+                   parts=parse_parts(parts))
     run.method.train(job)
     stamp(Path(out) / "train_summary.json", stage.to_json(), stage.training.seed)

@@ -78,4 +78,4 @@ class UNDIAL(Method):
                                keep=job.keep, extra_summary=extra)
 
 
-METHOD = UNDIAL("undial", "UNDIAL", settings_type=UNDIALSettings)
+METHOD = UNDIAL("undial", "UNDIAL", loss="distill", settings_type=UNDIALSettings)

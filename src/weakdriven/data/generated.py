@@ -1,0 +1,41 @@
+"""Model-written training data (SPIN's answers): JSON Lines rows checked one by one when read, so a damaged or
+foreign file fails naming its line before any training starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .chat import read_jsonl
+
+FINISH_REASONS = ("stop", "length")
+
+
+def read_generated(path: str | Path) -> list[dict]:
+    """Rows ``{"id", "text", ...}`` of a generated file; a row without a string id and text, or with an unknown
+    finish reason, is an error naming the file and line; an empty file is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    rows = []
+    with open(path) as fh:
+        lines = fh.readlines()
+    for lineno, row in enumerate(read_jsonl(path, ("id", "text")), start=1):
+        reason = row.get("finish_reason", "stop")
+        if reason not in FINISH_REASONS:
+            line = _line_of(lines, lineno)
+            raise ValueError(f"{path}:{line}: finish_reason {reason!r} is not one of {FINISH_REASONS}")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no generated rows")
+    return rows
+
+
+def _line_of(lines: list[str], row_number: int) -> int:
+    """The file line of the ``row_number``-th non-empty line (read_jsonl skips blank lines)."""
+    seen = 0
+    for lineno, line in enumerate(lines, start=1):
+        if line.strip():
+            seen += 1
+            if seen == row_number:
+                return lineno
+    return row_number
