@@ -118,3 +118,68 @@ def test_dpo_through_trl_starts_at_ln2_and_separates_chosen_from_rejected(tiny_t
     assert logged[-1]["rewards/margins"] > 0.05 and logged[-1]["loss"] < math.log(2)
     trained, _ = load_causal_lm(tmp_path / "spin")  # an ordinary checkpoint: the policy
     assert trained.config.vocab_size == load_causal_lm(start)[0].config.vocab_size
+
+
+# ---- DPO (Table 10): pairs from the warm start's own graded rollouts --------------------------------------------
+def _rollouts(verdicts: dict[str, list[bool]]) -> list[dict]:
+    return [{"id": pid, "sample_index": i, "text": f"{pid} answer {i}", "correct": ok}
+            for pid, oks in verdicts.items() for i, ok in enumerate(oks)]
+
+
+def test_dpo_pairs_the_first_correct_and_first_incorrect_rollout_and_skips_the_rest():
+    from weakdriven.methods.dpo import rollout_pairs
+
+    rollouts = _rollouts({"q0": [False, True, False, True], "q1": [True, True, True, True],
+                          "q2": [False, False, False, False]})
+    pairs, counts = rollout_pairs(_examples(), list(reversed(rollouts)), "r.jsonl")  # order of the file: irrelevant
+    assert pairs == [{"id": "q0", "question": "question 0", "chosen": "q0 answer 1", "rejected": "q0 answer 0"}]
+    assert counts == {"prompts": 3, "pairs": 1, "skipped_all_correct": 1, "skipped_all_incorrect": 1}
+    with pytest.raises(ValueError, match="r.jsonl: no rollouts of 1 prompt"):
+        rollout_pairs(_examples(), rollouts[:8], "r.jsonl")
+    with pytest.raises(ValueError, match="two rollouts 0 of id 'q0'"):
+        rollout_pairs(_examples(), [*rollouts, rollouts[0]], "r.jsonl")
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('{"id": "a", "text": "x", "sample_index": "0", "correct": true}', r"r.jsonl:2: sample_index must be"),
+    ('{"id": "a", "text": "x", "sample_index": 1, "correct": 1}', r"r.jsonl:2: correct must be true or false"),
+])
+def test_a_bad_rollout_row_is_named_by_file_and_line(tmp_path, row, message):
+    from weakdriven.data.generated import read_rollouts
+
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "a", "text": "x", "sample_index": 0, "correct": false}\n' + row + "\n")
+    with pytest.raises(ValueError, match=message):
+        read_rollouts(path)
+
+
+def test_dpo_declares_four_rollouts_of_every_row_and_refuses_an_ungraded_one(paper_raw, embedded_raw, monkeypatch,
+                                                                            tmp_path):
+    import weakdriven.methods.dpo as dpo
+    from weakdriven import stages
+    from weakdriven.methods import DataJob
+
+    paper, exp = Experiment.from_dict(paper_raw), Experiment.from_dict(embedded_raw)
+    method, run = METHODS["dpo"], Run.parse("dpo")
+    assert method.data_parts(run, paper) == (DataPart("rollouts", M1, None, 4),)  # every training row, 4 each
+    assert method.training_overrides(paper) == {"learning_rate": 1e-6}  # TRL's default: the paper names none
+    hours = job_gpu_hours(Job("method_data", {"backbone": "qwen3-4b-base", "seed": "42", "run": "dpo",
+                                              "part": "rollouts"}), paper)
+    assert hours == pytest.approx(111657 * 4 * 2.0 / 3600)
+    # labelling: a rollout math-verify gives no verdict on fails the job (never a silent "incorrect")
+    records = [{"prompt_id": "q0", "sample_index": i, "text": "t", "completion_tokens": 1, "finish_reason": "stop",
+                "checkpoint_sha256": "x"} for i in range(4)]
+    monkeypatch.setattr(dpo, "answer_prompts", lambda job, protocol, max_new: records)
+    stage = stages.MethodDataStage.build(exp, "tiny-qwen3", 42, "dpo", "rollouts")
+    job = DataJob(run=run, model="m", examples=_examples(1), stage=stage, out=str(tmp_path / "r.jsonl"))
+    monkeypatch.setattr(dpo, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, "Timeout"),
+                                                            (True, None)])
+    with pytest.raises(RuntimeError, match=r"no verdict on 1 rollout\(s\), e.g. \[\('q0', 2, 'Timeout'\)\]"):
+        method.make_data("rollouts", job)
+    assert not (tmp_path / "r.jsonl").exists()
+    monkeypatch.setattr(dpo, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, None),
+                                                            (True, None)])
+    assert method.make_data("rollouts", job)["correct"] == 2
+    from weakdriven.data.generated import read_rollouts
+
+    assert [r["correct"] for r in read_rollouts(tmp_path / "r.jsonl")] == [True, False, False, True]

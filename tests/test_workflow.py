@@ -34,20 +34,21 @@ def test_paper_dry_run_lists_the_full_grid():
     # Table 1: 3 backbones x {sft, undial, neftune, spin, wmss}; Table 2 adds wdds_only and wdjt_only on
     # Qwen3-4B-Base, Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs with an SFT
     # snapshot as weak side; 1 seed.
-    assert counts["sft"] == 3 and counts["train"] == 3 * 4 + 2 + 1 + 2 + 4
-    # SPIN's generation phase: M1 answers the seed's 20K-row subsample, drawn once and shared by the backbones
-    assert counts["method_data"] == 3 and counts["subsample"] == 1
+    assert counts["sft"] == 3 and counts["train"] == 3 * 4 + 2 + 1 + 2 + 4 + 1  # + Table 10's DPO
+    # SPIN's generation phase: M1 answers the seed's 20K-row subsample, drawn once and shared by the backbones; DPO's:
+    # M1's graded rollouts of every training row
+    assert counts["method_data"] == 3 + 1 and counts["subsample"] == 1
     assert counts["init_backbone"] == 3 and counts["wdds_select"] == 3 + 2
     # M0 and M1 of each backbone, M2 and M3 (Figure 3), Figure 5's four SFT snapshots; 8 shards each
     assert counts["merge_entropy"] == 3 * 2 + 2 + 4 and counts["entropy_shard"] == (3 * 2 + 2 + 4) * 8
     # table1 runs x 7 + table2's extra runs x 3 + frozen base and Figure 5's runs x 2 + M1 on MATH500/GSM8K
     # (Figure 4's step 0) and the other 5 math sets (Figure 3's epoch 1) + iterations 2, 3 x 7; Table 10: WMSS on
     # AIME2025, AMC23, MATH500 again under the passk protocol
-    assert counts["score"] == 3 * 5 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3
+    assert counts["score"] == 3 * 5 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3 + 3
     assert counts["score_code"] == 3 * 5 * 4  # Table 1's code columns, judged in the code container
     # one generation job per model and protocol (every benchmark its tables read): Table 1's 15 runs, M1, Table 2's
-    # two ablations, the frozen base, Figure 5's four and Figure 3's two iterations; Table 10's WMSS under passk
-    assert counts["generate"] == 15 + 1 + 2 + 1 + 4 + 2 + 1
+    # two ablations, the frozen base, Figure 5's four and Figure 3's two iterations; Table 10's WMSS and DPO under passk
+    assert counts["generate"] == 15 + 1 + 2 + 1 + 4 + 2 + 2
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
     # Tables 1, 2, 10, 3, Figures 3, 4, 5 and the diagnostics' Tables 6 and 7: one table job and one diff job each
     assert counts["table"] == 9 and counts["table_diff"] == 9 and counts["diff"] == 1 and counts["entropy_gap"] == 5
@@ -116,7 +117,7 @@ def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
     assert "results/paper/runs/qwen2.5-3b/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
     assert "results/paper/eval/qwen2.5-3b/seed42/wmss_lam0.5_k2/paper-greedy/MATH500.scores.json" in result.stdout
     counts = job_counts(result.stdout)  # iteration 2 on the two backbones Figure 3 does not already cover
-    assert counts["train"] == 21 + 2 and counts["wdds_select"] == 5 + 2
+    assert counts["train"] == 22 + 2 and counts["wdds_select"] == 5 + 2
 
 
 def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tmp_path, paper_raw):
@@ -131,8 +132,8 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     assert counts["merge_entropy"] == 3 + 3 * 2 + (2 + 4) * 2
     # wmss x lam, undial, neftune and spin on 3 backbones; table2's two ablations; frozen base, Figure 3's 2 and
     # Figure 5's 4 runs (default lam)
-    assert counts["train"] == 3 * 2 * 2 + 3 * 3 * 2 + 2 * 2 + 7 * 2
-    assert counts["subsample"] == 2 and counts["method_data"] == 3 * 2  # one subsample per seed
+    assert counts["train"] == 3 * 2 * 2 + 3 * 3 * 2 + 2 * 2 + 7 * 2 + 2  # + Table 10's DPO per seed
+    assert counts["subsample"] == 2 and counts["method_data"] == 3 * 2 + 2  # one subsample per seed
     runs = set(re.findall(r"results/paper/runs/qwen3-4b-base/seed7/(\w+?(?:_lam[0-9.]+)?)/final", result.stdout))
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
 
@@ -186,6 +187,10 @@ def test_embedded_preset_end_to_end(embedded_local):
     assert (spin["method"], spin["prompts"], spin["pairs"], spin["steps"]) == ("spin", 64, 64, 4)  # 64 pairs / 16
     generated = json.loads((runs / "spin" / "data" / "generated.summary.json").read_text())
     assert generated["answers"] == 64 and generated["model"].endswith("seed42/sft/epoch1") and generated["provenance"]
+    dpo = json.loads((runs / "dpo" / "final" / "train_summary.json").read_text())
+    rollouts = json.loads((runs / "dpo" / "data" / "rollouts.summary.json").read_text())
+    assert (rollouts["prompts"], rollouts["rollouts"]) == (64, 256) and dpo["prompts"] == 64
+    assert dpo["pairs"] + dpo["skipped_all_correct"] + dpo["skipped_all_incorrect"] == 64 and dpo["pairs"] > 0
     active = json.loads((runs / "wdds" / "base--m1.json").read_text())
     assert active["n_draws"] == 1500 and 0 < active["n_unique"] <= 1500
     assert active["steps_full"] == 94 and active["steps_active"] == 94  # 1500 rows / 16; no dedup in the preset
@@ -231,10 +236,10 @@ def test_embedded_preset_end_to_end(embedded_local):
     t2_record = json.loads((evals / "wdds_only/sampled-3x/synth-add.scores.json").read_text())
     assert t2_record["protocol"] == "sampled-3x" and t2_record["samples_per_prompt"] == 3
     t10 = pd.read_csv(tables / "table10.csv", dtype={"row": str})
-    assert list(t10.columns) == ["group", "row", "SFT", "WMSS"]
+    assert list(t10.columns) == ["group", "row", "SFT", "DPO", "WMSS"]  # methods in the registry's order
     assert list(t10.group) == ["synth-next"] * 6 + ["synth-add"] * 6 and list(t10.row[:6]) == list(map(str, PASS_KS))
     for _, block in t10.groupby("group"):
-        for method in ("SFT", "WMSS"):
+        for method in ("SFT", "DPO", "WMSS"):
             assert block[method].is_monotonic_increasing and 0 <= block[method].min() <= block[method].max() <= 100
     passk = json.loads((evals / "wmss_lam0.5/passk/synth-add.scores.json").read_text())
     # Provenance: score records, training summaries and snapshot scores carry a record; tables cite their inputs'

@@ -100,11 +100,11 @@ def job_gpu_hours(job: Job, exp: Experiment) -> float:
         samples = sum(_benchmark_rows(b) for b in benchmarks) * PROTOCOLS[protocol].n
         models = len(exp.trajectory.checkpoints) if job.rule == "eval_snapshots" else 1
         return samples * models * c["gpu_seconds_per_sample"] * size / 3600
-    if job.rule == "method_data":  # a method's generation phase: one sample per prompt of its subsample
+    if job.rule == "method_data":  # a method's generation phase: its samples per prompt of its subsample
         run = Run.parse(wc["run"])
         part = next(p for p in run.method.data_parts(run, exp) if p.name == wc["part"])
         prompts = min(part.subsample or _rows(exp), _rows(exp))
-        return prompts * c["gpu_seconds_per_sample"] * size / 3600
+        return prompts * part.samples * c["gpu_seconds_per_sample"] * size / 3600
     if job.rule == "logit_stats":
         return c["gpu_hours_per_diagnostics"] * size
     return 0.0

@@ -156,6 +156,8 @@ class MethodDataStage(Stage):
     backend: str                 # evaluation.backend: transformers (CPU) or vllm
     batch_size: int              # evaluation.batch_size (transformers backend)
     max_prompt_tokens: int       # evaluation.max_prompt_tokens: a longer prompt is an error, as in evaluation
+    grader_workers: int          # evaluation.grader_workers: math-verify processes (DPO labels its rollouts)
+    grader_timeout_s: int        # evaluation.grader_timeout_s
     gpus: int
     bf16: bool
     tensor_parallel: int
@@ -168,7 +170,8 @@ class MethodDataStage(Stage):
             raise ValueError(f"run {run!r} makes no data part {part!r}")
         e = exp.evaluation
         return cls(run, part, int(seed), Prompt.build(exp, backbone), method.options(exp), e.backend, e.batch_size,
-                   e.max_prompt_tokens, job_gpus(exp, "method_data"), exp.training.bf16,
+                   e.max_prompt_tokens, e.grader_workers, e.grader_timeout_s, job_gpus(exp, "method_data"),
+                   exp.training.bf16,
                    max(1, exp.raw["cluster"]["eval_gpus"]))
 
 

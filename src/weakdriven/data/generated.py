@@ -39,3 +39,18 @@ def _line_of(lines: list[str], row_number: int) -> int:
             if seen == row_number:
                 return lineno
     return row_number
+
+
+def read_rollouts(path: str | Path) -> list[dict]:
+    """Graded rollouts ``{"id", "sample_index", "text", "correct", ...}`` (DPO's): a generated file whose rows also
+    carry an integer sample index and a boolean verdict, each checked and named by file and line when wrong."""
+    rows = read_generated(path)
+    with open(path) as fh:
+        lines = fh.readlines()
+    for number, row in enumerate(rows, start=1):
+        index, correct = row.get("sample_index"), row.get("correct")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ValueError(f"{path}:{_line_of(lines, number)}: sample_index must be an integer >= 0, got {index!r}")
+        if not isinstance(correct, bool):
+            raise ValueError(f"{path}:{_line_of(lines, number)}: correct must be true or false, got {correct!r}")
+    return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import neftune, sft, spin, undial, wmss
+from . import dpo, neftune, sft, spin, undial, wmss
 from .base import BASE, M1, RUN_PATTERN, SNAPSHOT, DataPart, Method, Run, register
 
 METHODS: dict[str, Method] = register(
@@ -18,6 +18,7 @@ METHODS: dict[str, Method] = register(
     undial.METHOD,
     neftune.METHOD,
     spin.METHOD,
+    dpo.METHOD,
     *wmss.METHODS,
 )
 

@@ -54,12 +54,14 @@ def register(*methods: Method) -> dict[str, Method]:
 
 @dataclass(frozen=True)
 class DataPart:
-    """A file a method makes before it trains (``runs/<bb>/seed<s>/<run>/data/<name>.jsonl``): generated from the
-    model ``model`` (a model key) on the prompts of the per-seed subsample of ``subsample`` rows (None: all rows)."""
+    """A file a method makes before it trains (``runs/<bb>/seed<s>/<run>/data/<name>.jsonl``): ``samples`` answers
+    per prompt generated from the model ``model`` (a model key) on the prompts of the per-seed subsample of
+    ``subsample`` rows (None: every training row)."""
 
     name: str
     model: str
     subsample: int | None = None
+    samples: int = 1
 
 
 @dataclass(frozen=True)

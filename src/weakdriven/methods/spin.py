@@ -18,13 +18,12 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..checks import checked_checkpoint
-from ..data.chat import prompt_text, write_jsonl
+from ..data.chat import write_jsonl
 from ..data.generated import read_generated
 from ..data.subsample import read_subsample
-from ..device import job_device
-from ..eval.generation import Protocol, generate_transformers, generate_vllm
+from ..eval.generation import Protocol
 from .base import M1, SUBSAMPLE, DataPart, Method
+from .sampling import answer_prompts
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +79,16 @@ class SPIN(Method):
 
     def make_data(self, part: str, job) -> dict:
         """M1's answers to the subsample's prompts (one per prompt) -> ``job.out`` (JSON Lines: id, text, ...)."""
-        from ..training import checkpoint_sha256
-
         if part != GENERATED:
             return super().make_data(part, job)
-        from transformers import AutoTokenizer
-
-        stage, o = job.stage, job.stage.options
-        tokenizer = AutoTokenizer.from_pretrained(checked_checkpoint(job.model))
-        prompts = [prompt_text(tokenizer, ex.question, stage.prompt.system_prompt) for ex in job.examples]
-        too_long = [ex.id for ex, p in zip(job.examples, prompts, strict=True)
-                    if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > stage.max_prompt_tokens]
-        if too_long:
-            raise ValueError(f"run {stage.run}: prompts longer than evaluation.max_prompt_tokens: {too_long[:5]}")
-        protocol = Protocol("spin", temperature=o["temperature"], top_p=1.0, n=1)
-        ids = [ex.id for ex in job.examples]
-        checkpoint = checkpoint_sha256(job.model)
-        if stage.backend == "vllm":
-            (records,) = generate_vllm(str(job.model), [(prompts, ids, o["max_new_tokens"])], protocol, stage.seed,
-                                       checkpoint, stage.tensor_parallel)
-        else:
-            records = generate_transformers(job.model, prompts, ids, protocol, o["max_new_tokens"], stage.batch_size,
-                                            stage.seed, checkpoint, device=job_device(stage.gpus), bf16=stage.bf16)
+        o = job.stage.options
+        records = answer_prompts(job, Protocol("spin", temperature=o["temperature"], top_p=1.0, n=1),
+                                 o["max_new_tokens"])
         rows = [{"id": r["prompt_id"], "text": r["text"], "completion_tokens": r["completion_tokens"],
                  "finish_reason": r["finish_reason"], "temperature": o["temperature"],
                  "checkpoint_sha256": r["checkpoint_sha256"]} for r in records]
         write_jsonl(job.out, rows)
-        summary = {"part": part, "prompts": len(prompts), "answers": len(rows),
+        summary = {"part": part, "prompts": len(job.examples), "answers": len(rows),
                    "truncated": sum(r["finish_reason"] == "length" for r in rows), "model": str(job.model)}
         log.info("SPIN generation: %s", json.dumps(summary))
         return summary

@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..methods import METHODS
 from .base import Inputs, row_labels
 from .score_table import ScoreTable
 
@@ -23,7 +24,8 @@ def build_table10(scores: pd.DataFrame, benchmarks: list[str], label_lambda: boo
             raise ValueError(f"score record of {row.run} on {row.benchmark} has no pass@k: its protocol "
                              f"{row.protocol!r} draws one sample per problem")
         records += [{"group": TABLE10_GROUPS.get(row.benchmark, row.benchmark), "bench": row.benchmark,
-                     "row": int(k), "column": label, "value": 100.0 * v} for k, v in row.pass_at_k.items()]
+                     "row": int(k), "column": label, "method": row.method, "lam": row.lam, "value": 100.0 * v}
+                    for k, v in row.pass_at_k.items()]
     df = pd.DataFrame(records)
     wide = df.pivot_table(index=["bench", "group", "row"], columns="column", values="value", aggfunc="mean")
     wide = wide.reset_index()
@@ -31,7 +33,11 @@ def build_table10(scores: pd.DataFrame, benchmarks: list[str], label_lambda: boo
     wide = wide.sort_values(["_b", "row"]).drop(columns=["_b", "bench"]).reset_index(drop=True)
     wide["row"] = wide["row"].astype(str)
     wide.columns.name = None
-    return wide.round(2)
+    # method columns in the registry's order (SFT, the baselines, WMSS), as Table 1's rows
+    rank = {label: (list(METHODS).index(m), lam) for label, m, lam in
+            zip(df["column"], df["method"], df["lam"].fillna(-1.0), strict=True)}
+    methods = sorted((c for c in wide.columns if c in rank), key=rank.__getitem__)
+    return wide[["group", "row", *methods]].round(2)
 
 
 class Table10(ScoreTable):

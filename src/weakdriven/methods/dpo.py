@@ -1,0 +1,131 @@
+"""DPO (App. B.9, Table 10): preference pairs from the warm start's own graded rollouts, then DPO from M1.
+
+Before training, the generic ``method_data`` rule makes the part ``rollouts``: M1 samples ``rollouts`` answers per
+prompt (4, T = 0.8) and math-verify labels each against the row's gold answer. A prompt's pair is the first correct
+rollout in sampling order (chosen) and the first incorrect one (rejected); prompts without both are skipped, and the
+counts are logged and kept in the training summary. Training is 1 epoch of DPO from M1 through TRL's ``DPOTrainer``
+(sigmoid loss, a frozen copy of M1 as the reference), evaluated beside WMSS under the pass@k protocol.
+
+The paper names neither beta nor the learning rate for this baseline: ``methods.dpo`` defaults to TRL's (beta 0.1,
+lr 1e-6). ``prompts`` is the subsample size; none (the default, "the same math data") answers every training row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..data.chat import write_jsonl
+from ..data.generated import read_rollouts
+from ..data.subsample import read_subsample
+from ..eval.generation import Protocol
+from ..eval.grading import grade_many
+from .base import M1, SUBSAMPLE, DataPart, Method
+from .sampling import answer_prompts
+
+log = logging.getLogger(__name__)
+
+ROLLOUTS = "rollouts"
+
+
+@dataclass(frozen=True)
+class DPOSettings:
+    prompts: int | None = None   # None: every training row (App. B.9: "the same math data"); else a subsample size
+    rollouts: int = 4            # App. B.9: 4 rollouts per prompt
+    temperature: float = 0.8     # App. B.9
+    max_new_tokens: int = 4096   # not in the paper: the training max length
+    beta: float = 0.1            # not in the paper: TRL's default
+    learning_rate: float = 1e-6  # not in the paper: TRL's default
+    loss_type: str = "sigmoid"   # DPO's (TRL's name)
+
+
+def rollout_pairs(examples: list, rollouts: list[dict], source: str) -> tuple[list[dict], dict]:
+    """App. B.9's pairs: per prompt, chosen = its first correct rollout, rejected = its first incorrect one (by
+    sample index); prompts without both are skipped. Every prompt must have rollouts with distinct indices."""
+    by_prompt: dict[str, dict[int, dict]] = {}
+    known = {ex.id for ex in examples}
+    for row in rollouts:
+        if row["id"] not in known:
+            raise ValueError(f"{source}: rollout of id {row['id']!r}, which is not among the prompts")
+        samples = by_prompt.setdefault(row["id"], {})
+        if row["sample_index"] in samples:
+            raise ValueError(f"{source}: two rollouts {row['sample_index']} of id {row['id']!r}")
+        samples[row["sample_index"]] = row
+    missing = [ex.id for ex in examples if ex.id not in by_prompt]
+    if missing:
+        raise ValueError(f"{source}: no rollouts of {len(missing)} prompt(s), e.g. {missing[:3]}")
+    pairs, all_correct, all_wrong = [], 0, 0
+    for ex in examples:
+        ordered = [by_prompt[ex.id][i] for i in sorted(by_prompt[ex.id])]
+        chosen = next((r for r in ordered if r["correct"]), None)
+        rejected = next((r for r in ordered if not r["correct"]), None)
+        if chosen is None:
+            all_wrong += 1
+        elif rejected is None:
+            all_correct += 1
+        else:
+            pairs.append({"id": ex.id, "question": ex.question, "chosen": chosen["text"], "rejected": rejected["text"]})
+    counts = {"prompts": len(examples), "pairs": len(pairs), "skipped_all_correct": all_correct,
+              "skipped_all_incorrect": all_wrong}
+    return pairs, counts
+
+
+class DPO(Method):
+    def models(self, run, exp) -> dict[str, str]:
+        return {"strong": M1}
+
+    def data_parts(self, run, exp) -> tuple[DataPart, ...]:
+        s = self.settings(exp)
+        return (DataPart(ROLLOUTS, M1, s.prompts, s.rollouts),)
+
+    def training_overrides(self, exp) -> dict:
+        return {"learning_rate": self.settings(exp).learning_rate}
+
+    def options(self, exp) -> dict:
+        return asdict(self.settings(exp))
+
+    def make_data(self, part: str, job) -> dict:
+        """M1's rollouts, each graded by math-verify against the row's gold answer -> ``job.out``."""
+        if part != ROLLOUTS:
+            return super().make_data(part, job)
+        stage, o = job.stage, job.stage.options
+        protocol = Protocol("dpo-rollouts", temperature=o["temperature"], top_p=1.0, n=o["rollouts"])
+        records = answer_prompts(job, protocol, o["max_new_tokens"])
+        gold = {ex.id: ex.answer for ex in job.examples}
+        verdicts = grade_many("math", [r["text"] for r in records], [gold[r["prompt_id"]] for r in records],
+                              stage.grader_workers, stage.grader_timeout_s)
+        errors = [(r["prompt_id"], r["sample_index"], err) for r, (_, err) in zip(records, verdicts, strict=True)
+                  if err]
+        if errors:  # a rollout without a verdict is an error of the job, never a silent "incorrect"
+            raise RuntimeError(f"run {stage.run}: math-verify gave no verdict on {len(errors)} rollout(s), e.g. "
+                               f"{errors[:3]}")
+        rows = [{"id": r["prompt_id"], "sample_index": r["sample_index"], "text": r["text"], "correct": ok,
+                 "completion_tokens": r["completion_tokens"], "finish_reason": r["finish_reason"],
+                 "checkpoint_sha256": r["checkpoint_sha256"]} for r, (ok, _) in zip(records, verdicts, strict=True)]
+        write_jsonl(job.out, rows)
+        summary = {"part": part, "prompts": len(job.examples), "rollouts": len(rows),
+                   "correct": sum(r["correct"] for r in rows), "model": str(job.model)}
+        log.info("DPO rollouts: %s", json.dumps(summary))
+        return summary
+
+    def train(self, job) -> dict:
+        from ..training import train_preference
+
+        s, o = job.settings, job.options
+        if ROLLOUTS not in job.parts:
+            raise ValueError(f"run {job.run.name} trains on M1's graded rollouts: pass --parts {ROLLOUTS}=<file>")
+        source = job.parts[ROLLOUTS]
+        examples = read_subsample(job.parts[SUBSAMPLE], job.examples) if SUBSAMPLE in job.parts else job.examples
+        pairs, counts = rollout_pairs(examples, read_rollouts(source), source)
+        log.info("DPO pairs: %s", json.dumps(counts))
+        if not pairs:
+            raise ValueError(f"{source}: no prompt has both a correct and an incorrect rollout: nothing to train on")
+        extra = {"method": self.name, "seed": s.seed, "start": str(job.strong), "rollouts": str(Path(source)),
+                 **counts}
+        return train_preference(job.strong, pairs, job.system_prompt, s, job.out, beta=o["beta"],
+                                loss_type=o["loss_type"], keep=job.keep, extra_summary=extra)
+
+
+METHOD = DPO("dpo", "DPO", loss="dpo", settings_type=DPOSettings)
