@@ -77,7 +77,7 @@ def test_the_table_stage_refuses_a_missing_seed_and_writes_nothing(tmp_path):
     result = build(files)
     assert result.returncode == 0, result.stderr[-2000:]
     assert out.is_file() and not list(out.parent.glob(".table1.csv*"))
-    assert out.read_text().splitlines()[0] == "group,row,GSM8K,MATH500,Math Avg."
+    assert out.read_text().splitlines()[0] == "group,row,GSM8K,MATH500,Math Avg.,Math Avg. Δ"
 
 
 def test_truncated_weights_are_named_before_any_model_is_built(tmp_path):

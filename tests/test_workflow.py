@@ -156,10 +156,13 @@ def test_embedded_preset_end_to_end(embedded_local):
     work = embedded_local
     tables = work / "results" / "embedded" / "tables"
     t1, t2 = pd.read_csv(tables / "table1.csv"), pd.read_csv(tables / "table2.csv")
-    assert list(t1.columns) == ["group", "row", "synth-copy", "synth-next", "synth-add", "Math Avg."]
+    assert list(t1.columns) == ["group", "row", "synth-copy", "synth-next", "synth-add", "Math Avg.", "Math Avg. Δ"]
     assert list(t2.row) == ["Baseline", "+ WD-DS", "+ WD-JT", "WMSS"]
     assert list(t1.row) == ["SFT", "UNDIAL", "NEFTune", "SPIN", "WMSS"]  # the paper's order: SFT, baselines, WMSS
-    assert t1.iloc[:, 2:].notna().all().all()
+    assert t1.iloc[:, 2:6].notna().all().all() and t1.set_index("row")["Math Avg. Δ"].isna().tolist() == [
+        True, False, False, False, False]  # the gain over SFT: every row but SFT's own
+    gain = t1.set_index("row")
+    assert gain.loc["WMSS", "Math Avg. Δ"] == round(gain.loc["WMSS", "Math Avg."] - gain.loc["SFT", "Math Avg."], 1)
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
     diff = pd.read_csv(tables / "diff.csv")
     assert set(diff.status) == {"not comparable"}

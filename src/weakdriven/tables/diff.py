@@ -25,11 +25,14 @@ def diff_against_paper(table: str, measured_wide: pd.DataFrame, comparable: bool
     else:  # e.g. Figure 3: the paper prints no number of it
         reported = pd.DataFrame({"group": [], "row": [], "column": [], "reported": []}, dtype=object)
     merged = measured.merge(reported, on=["group", "row", "column"], how="outer")
+    empty = merged["measured"].isna() | (merged["measured"].astype(str) == "")
+    merged = merged[~empty | merged["reported"].notna()]  # a cell in neither (SFT's own Δ) is no cell
     merged.insert(0, "table", table)
     if comparable:
-        merged["status"] = np.where(merged["measured"].isna(), "not run",
+        missing = merged["measured"].isna() | (merged["measured"].astype(str) == "")
+        merged["status"] = np.where(missing, "not run",
                                     np.where(merged["reported"].isna(), "not in paper", "compared"))
-        merged["delta"] = merged["measured"] - merged["reported"]
+        merged["delta"] = pd.to_numeric(merged["measured"].replace("", np.nan)) - merged["reported"]
     else:
         merged["status"] = "not comparable"
         merged["delta"] = np.nan

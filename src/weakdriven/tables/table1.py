@@ -17,19 +17,29 @@ DOMAIN_AVERAGES = {"math": "Math Avg.", "code": "Code Avg.", "logic": "Logic Avg
 
 def build_table1(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
     """Table 1 layout: one row per (backbone, method), one column per benchmark (pass@1, %), each domain's columns
-    followed by their average (Math Avg., Code Avg.; Logic Avg. if logic benchmarks are configured)."""
+    followed by their average (Math Avg., Code Avg.; Logic Avg. if logic benchmarks are configured) and, when the
+    table has SFT rows, the average's gain over its backbone's SFT row ("Math Avg. Δ", empty for SFT itself)."""
     df = scores.assign(column=scores["benchmark"].map(lambda b: TABLE1_COLUMNS.get(b, b)),
                        group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
                        row=row_labels(scores, {}, label_lambda))
     wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy_pct", aggfunc="mean")
     wide = wide.reindex(columns=[TABLE1_COLUMNS.get(b, b) for b in benchmarks])  # a missing score stays NaN
     order = []
+    sft = METHODS["sft"].label
+    has_sft = sft in set(df["row"])
     for domain, avg in DOMAIN_AVERAGES.items():
         cols = [TABLE1_COLUMNS.get(b, b) for b in benchmarks if BENCHMARKS[b].domain == domain]
         if cols:
-            wide[avg] = wide[cols].mean(axis=1)
+            wide[avg] = wide[cols].mean(axis=1).round(1)
             order += [*cols, avg]
-    wide = wide[order].round(1).reset_index()
+            if has_sft:  # the paper's "Math Avg. Δ": a row's printed average minus its backbone's SFT row's
+                baseline = wide[avg].xs(sft, level="row")
+                groups = wide.index.get_level_values("group")
+                delta = wide[avg].to_numpy() - baseline.reindex(groups).to_numpy()
+                wide[f"{avg} Δ"] = [None if r == sft else d for r, d in
+                                    zip(wide.index.get_level_values("row"), delta, strict=True)]
+                order.append(f"{avg} Δ")
+    wide = wide[order].astype(float).round(1).reset_index()
     # rows in the registry's order (the paper's: SFT, the baselines, WMSS), then by lambda, within each backbone
     rank = {label: (list(METHODS).index(m), float(lam) if lam is not None and lam == lam else -1.0)
             for label, m, lam in zip(df["row"], df["method"], df["lam"], strict=True)}
