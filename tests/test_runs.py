@@ -36,7 +36,7 @@ def test_frozen_base_is_wdjt_only_with_a_frozen_weak_branch():
 
 
 @pytest.mark.parametrize("name, message", [
-    ("dpo", "unknown run 'dpo'"),
+    ("ssb", "unknown run 'ssb'"),
     ("wmss", "needs a lambda"),
     ("sft_lam0.5", "takes no lambda"),
     ("wdjt_only_lam0.5_k2", "only iterative methods"),
