@@ -37,8 +37,8 @@ def test_schema_takes_its_names_from_the_registries(embedded_raw):
     assert defs["benchmark"]["enum"] == list(BENCHMARKS)
     assert defs["protocol"]["enum"] == list(PROTOCOLS)
     assert defs["launcher"]["enum"] == list(LAUNCHERS)
-    bad = {**embedded_raw, "tables": {"table1": {**embedded_raw["tables"]["table1"], "methods": ["sft", "ssb"]}}}
-    with pytest.raises(ConfigError, match=r"tables\.table1\.methods\.1.*'ssb' is not one of \['sft', 'undial'"):
+    bad = {**embedded_raw, "tables": {"table1": {**embedded_raw["tables"]["table1"], "methods": ["sft", "grpo"]}}}
+    with pytest.raises(ConfigError, match=r"tables\.table1\.methods\.1.*'grpo' is not one of \['sft', 'undial'"):
         Experiment.from_dict(bad)
 
 
@@ -60,7 +60,7 @@ def test_method_settings_are_typed_with_the_method_defaults(embedded_raw):
         ("wmss.formula", "paper_v3", "wmss.formula"),
         ("wmss.colour", "blue", "wmss"),
         ("training.learning_rate", DELETE, "training"),
-        ("tables.table1.methods", ["sft", "ssb"], "tables.table1.methods.1"),
+        ("tables.table1.methods", ["sft", "grpo"], "tables.table1.methods.1"),
         ("tables.table1.benchmarks", ["GSM8K", "GSM9K"], "tables.table1.benchmarks.1"),
         ("tables.table1.backbones", ["qwen3-4b-base", "llama-3"], "tables.table1.backbones.1"),
         ("backbones.0.revision", "main", "backbones.0.revision"),

@@ -36,7 +36,7 @@ def test_frozen_base_is_wdjt_only_with_a_frozen_weak_branch():
 
 
 @pytest.mark.parametrize("name, message", [
-    ("ssb", "unknown run 'ssb'"),
+    ("grpo", "unknown run 'grpo'"),
     ("wmss", "needs a lambda"),
     ("sft_lam0.5", "takes no lambda"),
     ("wdjt_only_lam0.5_k2", "only iterative methods"),

@@ -94,7 +94,7 @@ def test_spin_declares_its_start_generation_phase_and_the_papers_dpo_settings(em
     # the generation phase is priced per answer: 20K prompts x 2 GPU-s at 4B
     hours = job_gpu_hours(Job("method_data", {"backbone": "qwen3-4b-base", "seed": "42", "run": "spin",
                                               "part": "generated"}), paper)
-    assert hours == pytest.approx(20000 * 2.0 / 3600)
+    assert hours == pytest.approx(20000 * 5.5 / 3600)
 
 
 def test_dpo_through_trl_starts_at_ln2_and_separates_chosen_from_rejected(tiny_training_inputs, tmp_path):
@@ -155,7 +155,6 @@ def test_a_bad_rollout_row_is_named_by_file_and_line(tmp_path, row, message):
 
 def test_dpo_declares_four_rollouts_of_every_row_and_refuses_an_ungraded_one(paper_raw, embedded_raw, monkeypatch,
                                                                             tmp_path):
-    import weakdriven.methods.dpo as dpo
     from weakdriven import stages
     from weakdriven.methods import DataJob
 
@@ -165,19 +164,21 @@ def test_dpo_declares_four_rollouts_of_every_row_and_refuses_an_ungraded_one(pap
     assert method.training_overrides(paper) == {"learning_rate": 1e-6}  # TRL's default: the paper names none
     hours = job_gpu_hours(Job("method_data", {"backbone": "qwen3-4b-base", "seed": "42", "run": "dpo",
                                               "part": "rollouts"}), paper)
-    assert hours == pytest.approx(111657 * 4 * 2.0 / 3600)
+    assert hours == pytest.approx(111657 * 4 * 5.5 / 3600)
     # labelling: a rollout math-verify gives no verdict on fails the job (never a silent "incorrect")
     records = [{"prompt_id": "q0", "sample_index": i, "text": "t", "completion_tokens": 1, "finish_reason": "stop",
                 "checkpoint_sha256": "x"} for i in range(4)]
-    monkeypatch.setattr(dpo, "answer_prompts", lambda job, protocol, max_new: records)
+    import weakdriven.methods.sampling as sampling
+
+    monkeypatch.setattr(sampling, "answer_prompts", lambda job, protocol, max_new: records)
     stage = stages.MethodDataStage.build(exp, "tiny-qwen3", 42, "dpo", "rollouts")
     job = DataJob(run=run, model="m", examples=_examples(1), stage=stage, out=str(tmp_path / "r.jsonl"))
-    monkeypatch.setattr(dpo, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, "Timeout"),
+    monkeypatch.setattr(sampling, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, "Timeout"),
                                                             (True, None)])
-    with pytest.raises(RuntimeError, match=r"no verdict on 1 rollout\(s\), e.g. \[\('q0', 2, 'Timeout'\)\]"):
+    with pytest.raises(RuntimeError, match=r"no verdict on 1 answer\(s\), e.g. \[\('q0', 2, 'Timeout'\)\]"):
         method.make_data("rollouts", job)
     assert not (tmp_path / "r.jsonl").exists()
-    monkeypatch.setattr(dpo, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, None),
+    monkeypatch.setattr(sampling, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, None),
                                                             (True, None)])
     assert method.make_data("rollouts", job)["correct"] == 2
     from weakdriven.data.generated import read_rollouts

@@ -31,27 +31,30 @@ def test_paper_dry_run_lists_the_full_grid():
     result = snakemake(REPO, "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    # Table 1: 3 backbones x {sft, undial, neftune, spin, wmss}; Table 2 adds wdds_only and wdjt_only on
-    # Qwen3-4B-Base, Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs with an SFT
-    # snapshot as weak side; 1 seed.
-    assert counts["sft"] == 3 and counts["train"] == 3 * 4 + 2 + 1 + 2 + 4 + 1  # + Table 10's DPO
-    # SPIN's generation phase: M1 answers the seed's 20K-row subsample, drawn once and shared by the backbones; DPO's:
-    # M1's graded rollouts of every training row
-    assert counts["method_data"] == 3 + 1 and counts["subsample"] == 1
-    assert counts["init_backbone"] == 3 and counts["wdds_select"] == 3 + 2
+    # Tables 1 and 4: 3 + 1 (Gemma) backbones x {sft, undial, neftune, spin, ssb, wmss}; Table 2 adds wdds_only and
+    # wdjt_only on Qwen3-4B-Base, Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs
+    # with an SFT snapshot as weak side; 1 seed.
+    assert counts["sft"] == 4 and counts["train"] == 4 * 5 + 2 + 1 + 2 + 4 + 1  # + Table 10's DPO
+    # SPIN's generation phase: M1 answers the seed's 20K-row subsample, drawn once and shared by the backbones; SSB's
+    # two (graded rollouts, then the hint-prompted teacher's top-k logits) on the same subsample; DPO's: M1's graded
+    # rollouts of every training row
+    assert counts["method_data"] == 4 + 4 * 2 + 1 and counts["subsample"] == 1
+    assert counts["init_backbone"] == 4 and counts["wdds_select"] == 4 + 2
     # M0 and M1 of each backbone, M2 and M3 (Figure 3), Figure 5's four SFT snapshots; 8 shards each
-    assert counts["merge_entropy"] == 3 * 2 + 2 + 4 and counts["entropy_shard"] == (3 * 2 + 2 + 4) * 8
+    assert counts["merge_entropy"] == 4 * 2 + 2 + 4 and counts["entropy_shard"] == (4 * 2 + 2 + 4) * 8
     # table1 runs x 7 + table2's extra runs x 3 + frozen base and Figure 5's runs x 2 + M1 on MATH500/GSM8K
     # (Figure 4's step 0) and the other 5 math sets (Figure 3's epoch 1) + iterations 2, 3 x 7; Table 10: WMSS on
     # AIME2025, AMC23, MATH500 again under the passk protocol
-    assert counts["score"] == 3 * 5 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3 + 3
-    assert counts["score_code"] == 3 * 5 * 4  # Table 1's code columns, judged in the code container
-    # one generation job per model and protocol (every benchmark its tables read): Table 1's 15 runs, M1, Table 2's
-    # two ablations, the frozen base, Figure 5's four and Figure 3's two iterations; Table 10's WMSS and DPO under passk
-    assert counts["generate"] == 15 + 1 + 2 + 1 + 4 + 2 + 2
+    # Table 4: Gemma's six rows on six math sets
+    assert counts["score"] == 3 * 6 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3 + 3 + 6 * 6
+    assert counts["score_code"] == 4 * 6 * 4  # Tables 1 and 4's code columns, judged in the code container
+    # one generation job per model and protocol (every benchmark its tables read): Table 1's 18 runs, M1, Table 2's
+    # two ablations, the frozen base, Figure 5's four and Figure 3's two iterations; Table 10's WMSS and DPO under
+    # passk; Table 4's 6 runs
+    assert counts["generate"] == 18 + 1 + 2 + 1 + 4 + 2 + 2 + 6
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
-    # Tables 1, 2, 10, 3, Figures 3, 4, 5 and the diagnostics' Tables 6 and 7: one table job and one diff job each
-    assert counts["table"] == 9 and counts["table_diff"] == 9 and counts["diff"] == 1 and counts["entropy_gap"] == 5
+    # Tables 1, 2, 4, 10, 3, Figures 3, 4, 5 and the diagnostics' Tables 6 and 7: one table job and one diff job each
+    assert counts["table"] == 10 and counts["table_diff"] == 10 and counts["diff"] == 1 and counts["entropy_gap"] == 5
     assert counts["prepare_benchmark"] == 11
     assert counts["logit_stats"] == 1
 
@@ -116,8 +119,8 @@ def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
     assert f"--active {runs}/wdds/m1--wmss_lam0.5.json" in k2
     assert "results/paper/runs/qwen2.5-3b/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
     assert "results/paper/eval/qwen2.5-3b/seed42/wmss_lam0.5_k2/paper-greedy/MATH500.scores.json" in result.stdout
-    counts = job_counts(result.stdout)  # iteration 2 on the two backbones Figure 3 does not already cover
-    assert counts["train"] == 22 + 2 and counts["wdds_select"] == 5 + 2
+    counts = job_counts(result.stdout)  # iteration 2 on the three backbones Figure 3 does not already cover
+    assert counts["train"] == 30 + 3 and counts["wdds_select"] == 6 + 3
 
 
 def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tmp_path, paper_raw):
@@ -127,13 +130,13 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     result = snakemake(work, "-n", "--configfile", "grid.yaml")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["sft"] == 3 * 2                       # once per (backbone, seed), shared by every method
+    assert counts["sft"] == 4 * 2                       # once per (backbone, seed), shared by every method
     # M0 once per backbone; M1, Figure 3's M2/M3 and Figure 5's 4 SFT snapshots once per (backbone, seed)
-    assert counts["merge_entropy"] == 3 + 3 * 2 + (2 + 4) * 2
-    # wmss x lam, undial, neftune and spin on 3 backbones; table2's two ablations; frozen base, Figure 3's 2 and
-    # Figure 5's 4 runs (default lam)
-    assert counts["train"] == 3 * 2 * 2 + 3 * 3 * 2 + 2 * 2 + 7 * 2 + 2  # + Table 10's DPO per seed
-    assert counts["subsample"] == 2 and counts["method_data"] == 3 * 2 + 2  # one subsample per seed
+    assert counts["merge_entropy"] == 4 + 4 * 2 + (2 + 4) * 2
+    # wmss x lam, undial, neftune, spin and ssb on Table 1's 3 backbones; table2's two ablations; frozen base,
+    # Figure 3's 2 and Figure 5's 4 runs (default lam); Table 4's 5 runs on Gemma (default lam)
+    assert counts["train"] == 3 * 2 * 2 + 3 * 4 * 2 + 2 * 2 + 7 * 2 + 2 + 5 * 2  # + Table 10's DPO per seed
+    assert counts["subsample"] == 2 and counts["method_data"] == 4 * 3 * 2 + 2  # one subsample per seed
     runs = set(re.findall(r"results/paper/runs/qwen3-4b-base/seed7/(\w+?(?:_lam[0-9.]+)?)/final", result.stdout))
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
 
@@ -144,7 +147,7 @@ def test_m1_from_own_run_adds_a_separate_one_epoch_sft(tmp_path, paper_raw):
     result = snakemake(work, "-n", "-p", "--configfile", "own.yaml")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["sft"] == 3 and counts["sft_m1"] == 3
+    assert counts["sft"] == 4 and counts["sft_m1"] == 4
     m1 = next(line for line in result.stdout.splitlines() if " train-sft " in line
               and "--out results/paper/runs/qwen3-4b-base/seed42/sft/epoch1 " in line)
     assert '"epochs": 1,' in m1 and "--m1-out" not in m1
@@ -158,9 +161,10 @@ def test_embedded_preset_end_to_end(embedded_local):
     t1, t2 = pd.read_csv(tables / "table1.csv"), pd.read_csv(tables / "table2.csv")
     assert list(t1.columns) == ["group", "row", "synth-copy", "synth-next", "synth-add", "Math Avg.", "Math Avg. Δ"]
     assert list(t2.row) == ["Baseline", "+ WD-DS", "+ WD-JT", "WMSS"]
-    assert list(t1.row) == ["SFT", "UNDIAL", "NEFTune", "SPIN", "WMSS"]  # the paper's order: SFT, baselines, WMSS
+    # the paper's order: SFT, baselines, WMSS
+    assert list(t1.row) == ["SFT", "UNDIAL", "NEFTune", "SPIN", "SSB", "WMSS"]
     assert t1.iloc[:, 2:6].notna().all().all() and t1.set_index("row")["Math Avg. Δ"].isna().tolist() == [
-        True, False, False, False, False]  # the gain over SFT: every row but SFT's own
+        True, False, False, False, False, False]  # the gain over SFT: every row but SFT's own
     gain = t1.set_index("row")
     assert gain.loc["WMSS", "Math Avg. Δ"] == round(gain.loc["WMSS", "Math Avg."] - gain.loc["SFT", "Math Avg."], 1)
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
@@ -194,6 +198,14 @@ def test_embedded_preset_end_to_end(embedded_local):
     rollouts = json.loads((runs / "dpo" / "data" / "rollouts.summary.json").read_text())
     assert (rollouts["prompts"], rollouts["rollouts"]) == (64, 256) and dpo["prompts"] == 64
     assert dpo["pairs"] + dpo["skipped_all_correct"] + dpo["skipped_all_incorrect"] == 64 and dpo["pairs"] > 0
+    ssb = json.loads((runs / "ssb" / "final" / "train_summary.json").read_text())
+    teacher = json.loads((runs / "ssb" / "data" / "teacher.summary.json").read_text())
+    ssb_rollouts = json.loads((runs / "ssb" / "data" / "rollouts.summary.json").read_text())
+    assert (ssb_rollouts["prompts"], ssb_rollouts["rollouts"]) == (64, 256)
+    assert teacher["questions_with_both"] + teacher["skipped_all_correct"] + teacher["skipped_all_incorrect"] == 64
+    assert 0 < teacher["kept"] <= teacher["questions_with_both"] and teacher["top_k"] == 8
+    assert ssb["replies"] == teacher["kept"] and ssb["lora"]["r"] == 8 and ssb["start"].endswith("seed42/sft/epoch1")
+    assert not list((runs / "ssb" / "final").glob("adapter_*"))  # LoRA merged: an ordinary checkpoint
     active = json.loads((runs / "wdds" / "base--m1.json").read_text())
     assert active["n_draws"] == 1500 and 0 < active["n_unique"] <= 1500
     assert active["steps_full"] == 94 and active["steps_active"] == 94  # 1500 rows / 16; no dedup in the preset

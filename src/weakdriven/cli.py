@@ -89,9 +89,11 @@ def main(argv: list[str] | None = None) -> None:
           ".data.subsample:subsample_stage", lambda a: ((a.data, a.rows, a.seed, a.out), {}),
           required=["--data", ("--rows", {"type": int}), seed, "--out"])
     stage("method-data", "a file a method makes before training (SPIN: M1's answers)", ".methods.run:method_data",
-          lambda a: ((a.stage_settings, a.model, a.data, a.out), {"subsample": a.subsample}),
+          lambda a: ((a.stage_settings, a.model, a.data, a.out), {"subsample": a.subsample, "parts": a.parts}),
           settings=stages.MethodDataStage, required=["--model", "--data", "--out"],
-          optional=[("--subsample", {"help": "the subsample whose prompts it answers (default: every row)"})])
+          optional=[("--subsample", {"help": "the subsample whose prompts it answers (default: every row)"}),
+                    ("--parts", {**many, "help": "the run's earlier data parts it reads, name=path (SSB's teacher: "
+                                                 "its rollouts)"})])
     stage("train", "every method but sft: one run from its start model(s)", ".methods.run:train_run",
           lambda a: ((a.stage_settings, a.strong, a.data, a.out),
                      {"weak": a.weak, "active": a.active, "snapshots_out": a.snapshots_out, "parts": a.parts}),

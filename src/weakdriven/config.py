@@ -206,7 +206,7 @@ class Trajectory:
     reference_epoch_steps: int    # steps of the paper's full-data epoch the labels count in (Fig. 4: 218)
 
 
-SCORE_TABLES = ("table1", "table2", "table10")  # built from score records by the `score_table` rule
+SCORE_TABLES = ("table1", "table2", "table4", "table10")  # built from score records by the `score_table` rule
 TRAJECTORY_TABLES = ("table3", "figure4")    # built from snapshot scores
 
 

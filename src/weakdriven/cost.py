@@ -4,7 +4,9 @@ The job list is Snakemake's own dry-run (only jobs whose outputs are missing or 
 from the config's ``cost`` section, calibrated on the paper's Table 11: one SFT epoch over the 111,657-row training set
 on Qwen3-4B-Base took 4h30m on 8 GPUs (36 GPU-hours). Training scales with the backbone's parameters and the rows;
 a mixed-logit stage runs two models (``mixed_loss_factor``); the WD-DS entropy pass is a forward pass
-(``forward_fraction`` of an epoch); generation is priced per sample (``gpu_seconds_per_sample`` at 4B, scaled).
+(``forward_fraction`` of an epoch); generation is priced per sample at 4B, scaled: benchmark answers at
+``gpu_seconds_per_sample``, a method's generation phase on training prompts at ``training_gpu_seconds_per_sample``
+(calibrated with ``preference_loss_factor`` on Table 11's SPIN and SSB times).
 These are estimates for planning, not measurements.
 """
 
@@ -23,6 +25,7 @@ from .cluster import job_gpus, train_nodes
 from .config import Experiment, load_config
 from .eval.generation import PROTOCOLS
 from .methods import Run
+from .methods.base import full_rows
 from .tables import generation_plan
 
 _JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", re.M)
@@ -58,8 +61,7 @@ def parse_jobs(dry_run: str) -> list[Job]:
 
 
 def _rows(exp: Experiment) -> int:
-    td = exp.train_data
-    return td.max_rows or td.expected_rows or td.n_train or 1
+    return full_rows(exp)
 
 
 def _benchmark_rows(name: str) -> int:
@@ -104,7 +106,7 @@ def job_gpu_hours(job: Job, exp: Experiment) -> float:
         run = Run.parse(wc["run"])
         part = next(p for p in run.method.data_parts(run, exp) if p.name == wc["part"])
         prompts = min(part.subsample or _rows(exp), _rows(exp))
-        return prompts * part.samples * c["gpu_seconds_per_sample"] * size / 3600
+        return prompts * part.samples * c["training_gpu_seconds_per_sample"] * size / 3600
     if job.rule == "logit_stats":
         return c["gpu_hours_per_diagnostics"] * size
     return 0.0

@@ -152,7 +152,7 @@ class MethodDataStage(Stage):
     part: str
     seed: int
     prompt: Prompt
-    options: dict[str, Any]      # the method's options (Method.options): temperature, generation length, ...
+    options: dict[str, Any]      # the method's generation options (Method.data_options): temperature, length, ...
     backend: str                 # evaluation.backend: transformers (CPU) or vllm
     batch_size: int              # evaluation.batch_size (transformers backend)
     max_prompt_tokens: int       # evaluation.max_prompt_tokens: a longer prompt is an error, as in evaluation
@@ -169,7 +169,7 @@ class MethodDataStage(Stage):
         if part not in {p.name for p in method.data_parts(parsed, exp)}:
             raise ValueError(f"run {run!r} makes no data part {part!r}")
         e = exp.evaluation
-        return cls(run, part, int(seed), Prompt.build(exp, backbone), method.options(exp), e.backend, e.batch_size,
+        return cls(run, part, int(seed), Prompt.build(exp, backbone), method.data_options(exp), e.backend, e.batch_size,
                    e.max_prompt_tokens, e.grader_workers, e.grader_timeout_s, job_gpus(exp, "method_data"),
                    exp.training.bf16,
                    max(1, exp.raw["cluster"]["eval_gpus"]))

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .checks import checked_checkpoint
-from .data.chat import IGNORE_INDEX, Example, encode_example, prompt_messages
+from .data.chat import IGNORE_INDEX, Example, encode_example, prompt_messages, prompt_text
 from .device import job_device, model_dtype, to_device
 from .fused import (
     chunked_entropy,
@@ -31,7 +31,7 @@ from .fused import (
     fused_soft_target_cross_entropy,
 )
 from .methods.base import SNAPSHOT
-from .methods.equations import sequence_entropy, undial_noise_std
+from .methods.equations import sequence_entropy, ssb_loss, topk_distillation_loss, undial_noise_std
 from .settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -262,11 +262,119 @@ class TeacherTargets(nn.Module):
         self.student.activation_checkpointing_enable(activation_checkpointing_kwargs, every_n_layers, offload)
 
 
+class TopKCollator(Collator):
+    """SSB rows: right-padded ids and labels plus the teacher's stored targets, placed at the positions that predict
+    the reply tokens (``kd_start`` + j predicts reply token j): ``topk_ids``/``topk_values`` [B, T, k],
+    ``teacher_lse`` [B, T]; positions without a target hold zeros and are never read."""
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = super().__call__(rows)
+        b, width = batch["input_ids"].shape
+        k = rows[0]["topk_ids"].shape[1]
+        ids = torch.zeros((b, width, k), dtype=torch.long)
+        values = torch.zeros((b, width, k), dtype=torch.float32)
+        lse = torch.zeros((b, width), dtype=torch.float32)
+        for i, r in enumerate(rows):
+            sl = slice(r["kd_start"], r["kd_start"] + r["topk_ids"].shape[0])
+            ids[i, sl] = torch.as_tensor(r["topk_ids"], dtype=torch.long)
+            values[i, sl] = torch.as_tensor(r["topk_values"], dtype=torch.float32)
+            lse[i, sl] = torch.as_tensor(r["teacher_lse"], dtype=torch.float32)
+        return {**batch, "topk_ids": ids, "topk_values": values, "teacher_lse": lse}
+
+
+def encode_topk_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_length: int, vocab: int,
+                     source: str) -> list[dict]:
+    """SSB training rows: the student's prompt (the plain question in the chat format) followed by the teacher's
+    reply tokens, supervised on the reply, with the teacher's top-k targets of each reply token; a reply longer than
+    ``max_length`` allows is cut with its targets; a token id outside the vocabulary is an error naming the row."""
+    out = []
+    for row in rows:
+        prompt = tokenizer(prompt_text(tokenizer, row["question"], system_prompt), add_special_tokens=False)
+        prompt_ids = prompt["input_ids"]
+        room = max_length - len(prompt_ids)
+        if room < 1:
+            raise ValueError(f"{source}: id {row['id']!r}: the prompt alone has {len(prompt_ids)} tokens, "
+                             f"training.max_length is {max_length}")
+        reply = row["reply_ids"][:room]
+        targets = row["topk_ids"][:room]
+        if max(max(reply), int(targets.max())) >= vocab:
+            raise ValueError(f"{source}: id {row['id']!r}: token ids beyond the model's vocabulary of {vocab}")
+        out.append({"input_ids": prompt_ids + reply, "labels": [IGNORE_INDEX] * len(prompt_ids) + reply,
+                    "kd_start": len(prompt_ids) - 1, "topk_ids": targets, "topk_values": row["topk_values"][:room],
+                    "teacher_lse": row["teacher_lse"][:room]})
+    return out
+
+
+class _MergedLoRA:
+    """What the final save writes for a LoRA student: the adapters merged into the base weights, an ordinary HF
+    checkpoint that evaluation loads like any other. Under ZeRO-2 (or without DeepSpeed) every process holds the
+    full parameters, so the gathered ``state_dict`` the Trainer passes adds nothing and is not needed."""
+
+    def __init__(self, peft_model):
+        self.peft_model = peft_model
+
+    def save_pretrained(self, output_dir, state_dict=None, safe_serialization=True):
+        merged = self.peft_model.merge_and_unload()
+        merged.save_pretrained(output_dir, safe_serialization=safe_serialization)
+
+
+class TopKTargets(nn.Module):
+    """SSB (App. E.6): a LoRA student trained on kd_weight * KD + (1 - kd_weight) * CE over the reply tokens, KD
+    against the teacher's stored top-k logits at temperature T (equations.py: ``topk_distillation_loss``). The
+    student's logits are computed per chunk of supervised positions under activation checkpointing, so at most one
+    chunk of ``[chunk, V]`` logits lives at a time (recomputed in the backward pass)."""
+
+    def __init__(self, student, temperature: float, tail: str, kd_weight: float):
+        super().__init__()
+        self.student = student
+        self.temperature, self.tail, self.kd_weight = temperature, tail, kd_weight
+
+    @property
+    def retained(self):
+        return "student.", _MergedLoRA(self.student)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.student.get_input_embeddings()
+
+    def _chunk(self, hidden, weight, ids, values, lse, targets):
+        logits = hidden @ weight.T
+        kd = topk_distillation_loss(logits, ids, values, self.temperature, self.tail, lse).sum()
+        ce = nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+        return kd, ce
+
+    def forward(self, input_ids, attention_mask, labels, topk_ids, topk_values, teacher_lse, num_items_in_batch=None):
+        from torch.utils.checkpoint import checkpoint
+
+        from .fused import DEFAULT_CHUNK_ELEMENTS
+
+        h, w = _hidden_and_head(self.student.get_base_model(), input_ids, attention_mask)
+        targets = shifted_targets(labels).reshape(-1)
+        at = (targets != IGNORE_INDEX).nonzero().squeeze(-1)
+        h, y = h[at], targets[at]
+        k = topk_ids.shape[-1]
+        ids, values = topk_ids.reshape(-1, k)[at], topk_values.reshape(-1, k)[at]
+        lse = teacher_lse.reshape(-1)[at]
+        rows = max(1, DEFAULT_CHUNK_ELEMENTS // w.shape[0])
+        kd = ce = h.new_zeros((), dtype=torch.float32)
+        for start in range(0, h.shape[0], rows):
+            sl = slice(start, start + rows)
+            kd_c, ce_c = checkpoint(self._chunk, h[sl], w, ids[sl], values[sl], lse[sl], y[sl], use_reentrant=False)
+            kd, ce = kd + kd_c, ce + ce_c
+        denom = _float(num_items_in_batch) or max(int(at.numel()), 1)
+        return {"loss": ssb_loss(kd / denom, ce / denom, self.kd_weight), "kd": kd.detach() / denom,
+                "ce": ce.detach() / denom}
+
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, every_n_layers=1, offload=False):
+        self.student.get_base_model().activation_checkpointing_enable(activation_checkpointing_kwargs,
+                                                                       every_n_layers, offload)
+
+
 def _float(n) -> float | None:
     return None if n is None else float(n)
 
 
-def _make_trainer(loss_module: nn.Module, tokenizer, settings: TrainSettings, dataset, out_dir: Path, callbacks=None):
+def _make_trainer(loss_module: nn.Module, tokenizer, settings: TrainSettings, dataset, out_dir: Path, callbacks=None,
+                  collator=None):
     """A transformers Trainer over a loss module; normalises like HF causal LMs and saves the retained model."""
     import safetensors.torch
     from transformers import Trainer
@@ -297,7 +405,7 @@ def _make_trainer(loss_module: nn.Module, tokenizer, settings: TrainSettings, da
             safetensors.torch.load_model(module, str(Path(resume_from_checkpoint) / "model.safetensors"), strict=True)
 
     trainer = WeakDrivenTrainer(model=loss_module, args=_training_arguments(settings, out_dir), train_dataset=dataset,
-                                data_collator=Collator(tokenizer.pad_token_id), callbacks=callbacks)
+                                data_collator=collator or Collator(tokenizer.pad_token_id), callbacks=callbacks)
     # Token-weighted mean across gradient-accumulation steps (labels[..., 1:] counted), as for HF causal LMs.
     trainer.model_accepts_loss_kwargs = True
     trainer._loss_shifts_labels = True
@@ -454,7 +562,7 @@ class Keep:
 
 
 def _run(loss_module: nn.Module | None, tokenizer, dataset, settings: TrainSettings, out: str | Path,
-         keep: Keep | None, extra_summary: dict, callbacks=None, trainer_factory=None) -> dict:
+         keep: Keep | None, extra_summary: dict, callbacks=None, trainer_factory=None, collator=None) -> dict:
     """Train, resuming from the newest complete checkpoint in ``<out>.work/`` if a killed run left one there.
 
     The work directory is not a Snakemake output, so a rerun of a killed job finds it; it is removed on success.
@@ -469,7 +577,8 @@ def _run(loss_module: nn.Module | None, tokenizer, dataset, settings: TrainSetti
     if trainer_factory is not None:  # a trainer of its own (TRL's DPOTrainer for SPIN)
         trainer = trainer_factory(work, every_callback)
     else:
-        trainer = _make_trainer(loss_module, tokenizer, settings, dataset, work, callbacks=every_callback)
+        trainer = _make_trainer(loss_module, tokenizer, settings, dataset, work, callbacks=every_callback,
+                                collator=collator)
     keeper.trainer = trainer
     resume = last_complete_checkpoint(work)
     if resume:
@@ -524,6 +633,34 @@ def train_distilled(student, teacher, tokenizer, dataset, settings: TrainSetting
     module = TeacherTargets(student, teacher, strength, noise, noise_scale, noise_length)
     summary = {"strength": strength, "noise": noise, "noise_scale": noise_scale, "noise_length": noise_length}
     return _run(module, tokenizer, dataset, settings, out, keep, {**summary, **(extra_summary or {})}, callbacks)
+
+
+def train_topk_distilled(model_dir: str | Path, rows: list[dict], system_prompt: str | None,
+                         settings: TrainSettings, out: str | Path, temperature: float, tail: str, kd_weight: float,
+                         lora: dict, source: str, keep: Keep | None = None, extra_summary: dict | None = None,
+                         callbacks=None) -> dict:
+    """SSB: LoRA adapters (peft; ``lora``: r, alpha, dropout, target modules) on the model at ``model_dir``, trained on
+    the teacher's stored top-k targets (``rows`` from ``data.topk.read_topk``) and saved merged into the weights.
+    ``keep`` may hold a snapshots folder (its manifest is written) but no kept models: the merge ends training."""
+    from peft import LoraConfig, get_peft_model
+
+    if keep is not None and (keep.steps or keep.epoch_out):
+        raise ValueError("SSB merges its LoRA adapters once, at the end: it keeps no epoch model or relative "
+                         "checkpoint")
+    if settings.deepspeed == "zero3":
+        raise ValueError("SSB trains LoRA adapters and merges them at the end: use training.deepspeed zero2 or null")
+    model, tokenizer = load_causal_lm(model_dir, bf16=settings.bf16, attn_implementation=settings.attn_implementation)
+    vocab = model.get_output_embeddings().weight.shape[0]
+    dataset = encode_topk_rows(tokenizer, rows, system_prompt, settings.max_length, vocab, source)
+    config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                        target_modules=lora["target_modules"], bias="none", task_type="CAUSAL_LM")
+    student = get_peft_model(model, config)
+    trainable = sum(p.numel() for p in student.parameters() if p.requires_grad)
+    module = TopKTargets(student, temperature, tail, kd_weight)
+    summary = {"kd_temperature": temperature, "tail": tail, "kd_weight": kd_weight, "lora": lora,
+               "trainable_parameters": trainable, "replies": len(rows), **(extra_summary or {})}
+    return _run(module, tokenizer, dataset, settings, out, keep, summary, callbacks,
+                collator=TopKCollator(tokenizer.pad_token_id))
 
 
 def train_preference(model_dir: str | Path, pairs: list[dict], system_prompt: str | None, settings: TrainSettings,

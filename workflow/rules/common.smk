@@ -228,13 +228,25 @@ def method_data_inputs(wildcards):
     inputs = {"model": model_input(wildcards.backbone, wildcards.seed, part.model), "data": paths.train_data(NAME)}
     if part.subsample:
         inputs["subsample"] = paths.subsample(NAME, part.subsample, wildcards.seed)
+    inputs.update(earlier_parts(wildcards, part))
     return inputs
+
+
+def earlier_parts(wildcards, part):
+    """The run's data parts a part reads (DataPart.after: SSB's teacher answers read its rollouts)."""
+    return {
+        name: paths.method_data(NAME, wildcards.backbone, wildcards.seed, wildcards.run, name) for name in part.after
+    }
 
 
 def method_data_args(wildcards, input):
     part = data_part(wildcards)
     args = f"--model {model_path(wildcards.backbone, wildcards.seed, part.model)}"
-    return args + (f" --subsample {input.subsample}" if part.subsample else "")
+    if part.subsample:
+        args += f" --subsample {input.subsample}"
+    if part.after:
+        args += " --parts " + " ".join(f"{name}={path}" for name, path in earlier_parts(wildcards, part).items())
+    return args
 
 
 def gemma_base_input(wildcards):

@@ -19,6 +19,7 @@ class Protocol:
     temperature: float
     top_p: float
     n: int
+    top_k: int = 0  # 0: off (vLLM's default; transformers would otherwise apply its own default of 50)
 
 
 PROTOCOLS = {
@@ -66,6 +67,7 @@ def generate_transformers(model_dir: str, prompts: list[str], prompt_ids: list[s
             out = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=sampling, num_return_sequences=protocol.n,
                 temperature=protocol.temperature if sampling else None, top_p=protocol.top_p if sampling else None,
+                top_k=protocol.top_k if sampling else None,
                 pad_token_id=tokenizer.pad_token_id,
             )
         new = out[:, enc["input_ids"].shape[1]:]
@@ -93,6 +95,7 @@ def generate_vllm(model_dir: str, batches: list[tuple[list[str], list[str], int]
     prompts, params = [], []
     for batch_prompts, _, max_new_tokens in batches:
         one = SamplingParams(n=protocol.n, temperature=protocol.temperature, top_p=protocol.top_p,
+                             top_k=protocol.top_k or -1,
                              max_tokens=max_new_tokens, seed=seed)
         prompts += batch_prompts
         params += [one] * len(batch_prompts)

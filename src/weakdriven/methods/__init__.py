@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import dpo, neftune, sft, spin, undial, wmss
+from . import dpo, neftune, sft, spin, ssb, undial, wmss
 from .base import BASE, M1, RUN_PATTERN, SNAPSHOT, DataPart, Method, Run, register
 
 METHODS: dict[str, Method] = register(
@@ -18,6 +18,7 @@ METHODS: dict[str, Method] = register(
     undial.METHOD,
     neftune.METHOD,
     spin.METHOD,
+    ssb.METHOD,
     dpo.METHOD,
     *wmss.METHODS,
 )
@@ -68,3 +69,4 @@ class DataJob:
     examples: list          # the prompts: the training rows of the subsample (or all of them)
     stage: Any              # weakdriven.stages.MethodDataStage: prompt, options, generation backend, seed
     out: str
+    parts: dict = field(default_factory=dict)  # the run's parts this one reads (DataPart.after): name -> file

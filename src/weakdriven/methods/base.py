@@ -56,12 +56,20 @@ def register(*methods: Method) -> dict[str, Method]:
 class DataPart:
     """A file a method makes before it trains (``runs/<bb>/seed<s>/<run>/data/<name>.jsonl``): ``samples`` answers
     per prompt generated from the model ``model`` (a model key) on the prompts of the per-seed subsample of
-    ``subsample`` rows (None: every training row)."""
+    ``subsample`` rows (None: every training row), made after the run's parts named in ``after``, which it reads
+    (SSB's teacher answers read its graded rollouts)."""
 
     name: str
     model: str
     subsample: int | None = None
     samples: int = 1
+    after: tuple[str, ...] = ()
+
+
+def full_rows(exp: Experiment) -> int:
+    """Rows of the full training set as the config states them (before the data exist): for cost estimates."""
+    td = exp.train_data
+    return td.max_rows or td.expected_rows or td.n_train or 1
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,11 @@ class Method(ABC):
     def options(self, exp: Experiment) -> dict[str, Any]:
         """What its trainer reads from the config besides the training settings (JSON values; ``TrainJob.options``)."""
         return {}
+
+    def data_options(self, exp: Experiment) -> dict[str, Any]:
+        """What :meth:`make_data` reads from the config (part of the ``method_data`` rule's params, so a change of a
+        training-only knob such as the learning rate does not regenerate the data); default: :meth:`options`."""
+        return self.options(exp)
 
     def cost_factor(self, exp: Experiment) -> float:
         """GPU time of one of its epochs relative to one SFT epoch on the full set."""

@@ -21,9 +21,8 @@ from ..data.chat import write_jsonl
 from ..data.generated import read_rollouts
 from ..data.subsample import read_subsample
 from ..eval.generation import Protocol
-from ..eval.grading import grade_many
-from .base import M1, SUBSAMPLE, DataPart, Method
-from .sampling import answer_prompts
+from .base import M1, SUBSAMPLE, DataPart, Method, full_rows
+from .sampling import graded_rollouts
 
 log = logging.getLogger(__name__)
 
@@ -86,24 +85,22 @@ class DPO(Method):
     def options(self, exp) -> dict:
         return asdict(self.settings(exp))
 
+    def cost_factor(self, exp) -> float:
+        """One DPO epoch on at most one pair per prompt."""
+        rows = full_rows(exp)
+        return min(self.settings(exp).prompts or rows, rows) / rows * exp.raw["cost"]["preference_loss_factor"]
+
+    def data_options(self, exp) -> dict:
+        o = self.options(exp)
+        return {k: o[k] for k in ("prompts", "rollouts", "temperature", "max_new_tokens")}
+
     def make_data(self, part: str, job) -> dict:
         """M1's rollouts, each graded by math-verify against the row's gold answer -> ``job.out``."""
         if part != ROLLOUTS:
             return super().make_data(part, job)
-        stage, o = job.stage, job.stage.options
+        o = job.stage.options
         protocol = Protocol("dpo-rollouts", temperature=o["temperature"], top_p=1.0, n=o["rollouts"])
-        records = answer_prompts(job, protocol, o["max_new_tokens"])
-        gold = {ex.id: ex.answer for ex in job.examples}
-        verdicts = grade_many("math", [r["text"] for r in records], [gold[r["prompt_id"]] for r in records],
-                              stage.grader_workers, stage.grader_timeout_s)
-        errors = [(r["prompt_id"], r["sample_index"], err) for r, (_, err) in zip(records, verdicts, strict=True)
-                  if err]
-        if errors:  # a rollout without a verdict is an error of the job, never a silent "incorrect"
-            raise RuntimeError(f"run {stage.run}: math-verify gave no verdict on {len(errors)} rollout(s), e.g. "
-                               f"{errors[:3]}")
-        rows = [{"id": r["prompt_id"], "sample_index": r["sample_index"], "text": r["text"], "correct": ok,
-                 "completion_tokens": r["completion_tokens"], "finish_reason": r["finish_reason"],
-                 "checkpoint_sha256": r["checkpoint_sha256"]} for r, (ok, _) in zip(records, verdicts, strict=True)]
+        rows = graded_rollouts(job, protocol, o["max_new_tokens"])
         write_jsonl(job.out, rows)
         summary = {"part": part, "prompts": len(job.examples), "rollouts": len(rows),
                    "correct": sum(r["correct"] for r in rows), "model": str(job.model)}

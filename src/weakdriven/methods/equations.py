@@ -109,6 +109,56 @@ def soft_target_cross_entropy(
     return (per_position * valid).sum() / valid.sum().clamp(min=1)
 
 
+SSB_TAILS = ("renormalize", "bucket")
+
+
+def topk_teacher_probs(values: torch.Tensor, temperature: float, tail: str,
+                       teacher_lse: torch.Tensor | None = None) -> torch.Tensor:
+    """SSB (App. E.6): the teacher distribution at temperature T from its stored top-k logits ``values`` [N, k].
+
+    ``renormalize``: softmax(values / T) over the k stored tokens. ``bucket``: the full-vocabulary probabilities of the
+    k tokens, exp(values / T - lse_T), with ``teacher_lse`` [N] = logsumexp(z / T) over the whole vocabulary (stored
+    with the logits); a (k + 1)-th column holds the tail mass 1 - sum. Returns [N, k] or [N, k + 1].
+    """
+    import torch
+
+    scaled = values.float() / temperature
+    if tail == "renormalize":
+        return torch.softmax(scaled, dim=-1)
+    if tail != "bucket":
+        raise ValueError(f"unknown SSB top-k tail {tail!r}; expected one of {SSB_TAILS}")
+    if teacher_lse is None:
+        raise ValueError("the bucket tail needs the teacher's logsumexp over the vocabulary")
+    head = torch.exp(scaled - teacher_lse.float()[:, None])
+    return torch.cat([head, (1.0 - head.sum(-1, keepdim=True)).clamp_min(0.0)], dim=-1)
+
+
+def topk_distillation_loss(student_logits: torch.Tensor, ids: torch.Tensor, values: torch.Tensor,
+                           temperature: float, tail: str, teacher_lse: torch.Tensor | None = None) -> torch.Tensor:
+    """SSB's KD term per position [N]: T^2 * KL(q || p) with q the teacher's top-k distribution
+    (:func:`topk_teacher_probs`) and p = softmax(student_logits / T) over the full vocabulary, read at the same k
+    tokens (``renormalize``: sum_k q log(q / p), so student mass outside the teacher's k tokens is a loss; ``bucket``:
+    the k tokens plus the remaining mass of each side as a (k + 1)-th outcome).
+    The T^2 factor keeps gradient scale independent of T (Hinton et al. 2015), as the reference ``ssb_train.py``.
+    """
+    import torch
+
+    q = topk_teacher_probs(values, temperature, tail, teacher_lse)
+    log_p_full = torch.log_softmax(student_logits.float() / temperature, dim=-1)
+    log_p = log_p_full.gather(-1, ids.long())
+    if tail == "bucket":
+        rest = torch.log1p(-log_p.exp().sum(-1, keepdim=True).clamp(max=1.0 - 1e-6))
+        log_p = torch.cat([log_p, rest], dim=-1)
+    kl = torch.where(q > 0, q * (torch.log(q.clamp_min(1e-30)) - log_p), torch.zeros_like(q)).sum(-1)
+    return kl * temperature**2
+
+
+def ssb_loss(kd: torch.Tensor, ce: torch.Tensor, kd_weight: float) -> torch.Tensor:
+    """App. E.6: "an equal mix of KD and CE": kd_weight * KD + (1 - kd_weight) * CE (kd_weight 0.5; 1.0 is the
+    reference code's KD only)."""
+    return kd_weight * kd + (1.0 - kd_weight) * ce
+
+
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Sec. 3.1: H(P) = -sum_v P(v) log P(v) of softmax(logits) over the last axis, in fp32."""
     import torch

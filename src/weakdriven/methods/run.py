@@ -55,15 +55,18 @@ def parse_parts(values: list[str]) -> dict[str, str]:
     return parts
 
 
-def method_data(stage: MethodDataStage, model: str, data: str, out: str, subsample: str | None = None) -> None:
-    """One data part of a run (``Method.data_parts``), made from ``model`` on the subsample's prompts (or all rows);
-    its counts go to ``<out>.summary.json`` with the job's provenance."""
+def method_data(stage: MethodDataStage, model: str, data: str, out: str, subsample: str | None = None,
+                parts: list[str] | None = None) -> None:
+    """One data part of a run (``Method.data_parts``), made from ``model`` on the subsample's prompts (or all rows)
+    and the run's earlier parts it reads (``parts``: name=path); its counts go to ``<out>.summary.json`` with the
+    job's provenance."""
     refuse_overwrite(out)
     run = Run.parse(stage.run)
     examples = training_examples(data, stage.prompt.family)
     if subsample:
         examples = read_subsample(subsample, examples)
-    summary = run.method.make_data(stage.part, DataJob(run=run, model=model, examples=examples, stage=stage, out=out))
+    job = DataJob(run=run, model=model, examples=examples, stage=stage, out=out, parts=parse_parts(parts))
+    summary = run.method.make_data(stage.part, job)
     record = Path(out).with_suffix(".summary.json")
     record.write_text(json.dumps(summary, indent=1, sort_keys=True))
     stamp(record, stage.to_json(), stage.seed)

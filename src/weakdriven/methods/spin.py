@@ -22,7 +22,7 @@ from ..data.chat import write_jsonl
 from ..data.generated import read_generated
 from ..data.subsample import read_subsample
 from ..eval.generation import Protocol
-from .base import M1, SUBSAMPLE, DataPart, Method
+from .base import M1, SUBSAMPLE, DataPart, Method, full_rows
 from .sampling import answer_prompts
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,15 @@ class SPIN(Method):
 
     def options(self, exp) -> dict:
         return asdict(self.settings(exp))
+
+    def cost_factor(self, exp) -> float:
+        """One DPO epoch on the subsample's pairs."""
+        rows = full_rows(exp)
+        return min(self.settings(exp).prompts, rows) / rows * exp.raw["cost"]["preference_loss_factor"]
+
+    def data_options(self, exp) -> dict:
+        o = self.options(exp)
+        return {k: o[k] for k in ("prompts", "temperature", "max_new_tokens")}
 
     def make_data(self, part: str, job) -> dict:
         """M1's answers to the subsample's prompts (one per prompt) -> ``job.out`` (JSON Lines: id, text, ...)."""
