@@ -17,7 +17,7 @@ from weakdriven.data.topk import read_topk, write_topk
 from weakdriven.methods import M1, METHODS, DataJob, Run, TrainJob
 from weakdriven.methods.base import DataPart
 from weakdriven.methods.equations import ssb_loss, topk_distillation_loss, topk_teacher_probs
-from weakdriven.methods.ssb import hint_pairs, teacher_topk
+from weakdriven.methods.ssb import hint_pairs, reply_token_ids, teacher_topk
 from weakdriven.settings import TrainSettings
 
 
@@ -130,6 +130,7 @@ def test_an_altered_or_missing_shard_and_a_bad_row_are_named(tmp_path):
         ({"start": 3}, r"tokens 3..6 lie beyond shard teacher.topk-00000.npz's 5 rows"),
         ({"shard": "../x.npz"}, "shard must be a file name next to the index"),
         ({"question": 3}, r"missing or non-string field\(s\) \['question'\]"),
+        ({"start": None}, "start must be an integer >= 0, got None"),
     ]
     for change, message in bad:
         row = {**json.loads(lines[1]), **change}
@@ -175,15 +176,22 @@ def test_the_hint_template_is_a_setting_naming_its_fields(embedded_raw):
 
 # ---- the method ---------------------------------------------------------------------------------------------------
 def test_ssb_declares_its_two_generation_parts_the_papers_settings_and_its_cost(paper_raw, embedded_raw):
+    from weakdriven import stages
+
     paper = Experiment.from_dict(paper_raw)
+    gemma = stages.MethodDataStage.build(paper, "gemma-3-4b-pt", 42, "ssb", "rollouts")  # vLLM: wrapped (App. E.4)
+    assert gemma.gemma_multimodal_base == "results/paper/models/gemma-3-4b-pt/base/multimodal"
+    assert stages.MethodDataStage.build(paper, "qwen3-4b-base", 42, "ssb", "rollouts").gemma_multimodal_base is None
     method, run = METHODS["ssb"], Run.parse("ssb")
     assert method.data_parts(run, paper) == (DataPart("rollouts", M1, 20000, 4),
                                              DataPart("teacher", M1, 20000, 1, after=("rollouts",)))
     assert method.models(run, paper) == {"strong": M1} and method.epochs(paper) == 2.0
     assert method.training_overrides(paper) == {"learning_rate": 1e-4, "global_batch_size": 256}
-    options, data = method.options(paper), method.data_options(paper)
+    options = method.options(paper)
+    rollouts, teacher = method.data_options(paper, "rollouts"), method.data_options(paper, "teacher")
     assert (options["top_k"], options["kd_temperature"], options["kd_weight"], options["lora_r"]) == (20, 1.5, 0.5, 32)
-    assert "learning_rate" not in data and "tail" not in data and data["top_k"] == 20  # training knobs: no regeneration
+    assert "learning_rate" not in teacher and "tail" not in teacher and teacher["top_k"] == 20  # training knobs
+    assert set(rollouts) == {"prompts", "rollouts", "rollout_temperature", "rollout_top_k", "max_new_tokens"}
     assert method.cost_factor(paper) == pytest.approx(20000 / 111657)
     wc = {"backbone": "qwen3-4b-base", "seed": "42", "run": "ssb"}
     assert job_gpu_hours(Job("method_data", {**wc, "part": "rollouts"}), paper) == pytest.approx(20000 * 4 * 5.5 / 3600)
@@ -213,9 +221,21 @@ def teacher_rows(tiny_training_inputs):
     tok = AutoTokenizer.from_pretrained(base)
     examples = load_examples(tiny_training_inputs / "data" / "train.jsonl")[:16]
     rows = [{"id": ex.id, "question": ex.question, "hint": ex.question, "reply": ex.completion,
-             "reply_ids": tok(ex.completion, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]}
-            for ex in examples]
+             "reply_ids": reply_token_ids(tok, ex.completion), "kd_temperature": 1.5} for ex in examples]
     return rows, list(teacher_topk(base, rows, "Answer.", top_k=4, temperature=1.5))
+
+
+def test_a_reply_ends_like_every_methods_completion_with_the_templates_end_of_turn(tiny_training_inputs):
+    from transformers import AutoTokenizer
+
+    from weakdriven.data.chat import encode_example
+
+    tok = AutoTokenizer.from_pretrained(tiny_training_inputs / "base")
+    ex = load_examples(tiny_training_inputs / "data" / "train.jsonl")[0]
+    encoded = encode_example(tok, ex, "Answer.", 512, "completion")
+    completion = [t for t in encoded["labels"] if t != -100]
+    assert reply_token_ids(tok, ex.completion) == completion
+    assert tok.convert_ids_to_tokens(completion[-2]) == "<|im_end|>" and tok.eos_token_id not in completion[:-2]
 
 
 def test_teacher_top_k_are_the_models_largest_logits_at_the_reply_positions(tiny_training_inputs, teacher_rows):
@@ -282,6 +302,10 @@ def test_lora_training_starts_at_zero_kd_for_an_identical_context_and_saves_merg
     with pytest.raises(ValueError, match="keeps no epoch model or relative checkpoint"):
         run.method.train(TrainJob(**{**job.__dict__, "out": str(tmp_path / "k"),
                                      "keep": Keep(steps={"ck50": 1}, snapshots_out=str(tmp_path / "snap"))}))
+    # a teacher part stored at another distillation temperature is refused (its logsumexp is at that T)
+    with pytest.raises(ValueError, match=r"stored at kd_temperature \[1.5\] but methods.ssb.kd_temperature is 2.0"):
+        run.method.train(TrainJob(**{**job.__dict__, "out": str(tmp_path / "t"),
+                                     "options": {**OPTIONS, "kd_temperature": 2.0}}))
     # a teacher part made with another top-k is refused before training
     with pytest.raises(ValueError, match=r"stored top-k \[4\] but methods.ssb.top_k is 20"):
         run.method.train(TrainJob(**{**job.__dict__, "out": str(tmp_path / "x"), "options": {**OPTIONS, "top_k": 20}}))

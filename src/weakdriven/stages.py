@@ -161,6 +161,7 @@ class MethodDataStage(Stage):
     gpus: int
     bf16: bool
     tensor_parallel: int
+    gemma_multimodal_base: str | None  # vLLM generates with Gemma-3 wrapped with M0's vision tower (App. E.4)
 
     @classmethod
     def build(cls, exp: Experiment, backbone: str, seed: int, run: str, part: str) -> MethodDataStage:
@@ -169,10 +170,11 @@ class MethodDataStage(Stage):
         if part not in {p.name for p in method.data_parts(parsed, exp)}:
             raise ValueError(f"run {run!r} makes no data part {part!r}")
         e = exp.evaluation
-        return cls(run, part, int(seed), Prompt.build(exp, backbone), method.data_options(exp), e.backend, e.batch_size,
-                   e.max_prompt_tokens, e.grader_workers, e.grader_timeout_s, job_gpus(exp, "method_data"),
-                   exp.training.bf16,
-                   max(1, exp.raw["cluster"]["eval_gpus"]))
+        vllm_gemma = exp.backbone(backbone).family == "gemma" and e.backend == "vllm"
+        return cls(run, part, int(seed), Prompt.build(exp, backbone), method.data_options(exp, part), e.backend,
+                   e.batch_size, e.max_prompt_tokens, e.grader_workers, e.grader_timeout_s,
+                   job_gpus(exp, "method_data"), exp.training.bf16, max(1, exp.raw["cluster"]["eval_gpus"]),
+                   f"{paths.base_model(exp.name, backbone)}/multimodal" if vllm_gemma else None)
 
 
 @dataclass(frozen=True)

@@ -283,11 +283,12 @@ class TopKCollator(Collator):
 
 
 def encode_topk_rows(tokenizer, rows: list[dict], system_prompt: str | None, max_length: int, vocab: int,
-                     source: str) -> list[dict]:
+                     source: str) -> tuple[list[dict], int]:
     """SSB training rows: the student's prompt (the plain question in the chat format) followed by the teacher's
     reply tokens, supervised on the reply, with the teacher's top-k targets of each reply token; a reply longer than
-    ``max_length`` allows is cut with its targets; a token id outside the vocabulary is an error naming the row."""
-    out = []
+    ``max_length`` allows is cut with its targets (returned: the rows and how many were cut); a token id outside the
+    vocabulary is an error naming the row."""
+    out, cut = [], 0
     for row in rows:
         prompt = tokenizer(prompt_text(tokenizer, row["question"], system_prompt), add_special_tokens=False)
         prompt_ids = prompt["input_ids"]
@@ -296,13 +297,16 @@ def encode_topk_rows(tokenizer, rows: list[dict], system_prompt: str | None, max
             raise ValueError(f"{source}: id {row['id']!r}: the prompt alone has {len(prompt_ids)} tokens, "
                              f"training.max_length is {max_length}")
         reply = row["reply_ids"][:room]
+        cut += len(reply) < len(row["reply_ids"])
         targets = row["topk_ids"][:room]
         if max(max(reply), int(targets.max())) >= vocab:
             raise ValueError(f"{source}: id {row['id']!r}: token ids beyond the model's vocabulary of {vocab}")
         out.append({"input_ids": prompt_ids + reply, "labels": [IGNORE_INDEX] * len(prompt_ids) + reply,
                     "kd_start": len(prompt_ids) - 1, "topk_ids": targets, "topk_values": row["topk_values"][:room],
                     "teacher_lse": row["teacher_lse"][:room]})
-    return out
+    if cut:  # the cut tail holds the final answer: say how many lost it
+        log.warning("%s: %d of %d replies cut at training.max_length %d", source, cut, len(rows), max_length)
+    return out, cut
 
 
 class _MergedLoRA:
@@ -383,6 +387,8 @@ def _make_trainer(loss_module: nn.Module, tokenizer, settings: TrainSettings, da
         """Resumable checkpoints hold the whole loss module (both branches); final saves the retained HF model."""
 
         def _save(self, output_dir=None, state_dict=None):
+            if not self.args.should_save:  # every process calls save_model (ZeRO gathers first); one writes
+                return
             output_dir = Path(output_dir or self.args.output_dir)
             module = self.accelerator.unwrap_model(self.model)
             if output_dir.name.startswith("checkpoint-"):
@@ -651,14 +657,14 @@ def train_topk_distilled(model_dir: str | Path, rows: list[dict], system_prompt:
         raise ValueError("SSB trains LoRA adapters and merges them at the end: use training.deepspeed zero2 or null")
     model, tokenizer = load_causal_lm(model_dir, bf16=settings.bf16, attn_implementation=settings.attn_implementation)
     vocab = model.get_output_embeddings().weight.shape[0]
-    dataset = encode_topk_rows(tokenizer, rows, system_prompt, settings.max_length, vocab, source)
+    dataset, cut = encode_topk_rows(tokenizer, rows, system_prompt, settings.max_length, vocab, source)
     config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
                         target_modules=lora["target_modules"], bias="none", task_type="CAUSAL_LM")
     student = get_peft_model(model, config)
     trainable = sum(p.numel() for p in student.parameters() if p.requires_grad)
     module = TopKTargets(student, temperature, tail, kd_weight)
     summary = {"kd_temperature": temperature, "tail": tail, "kd_weight": kd_weight, "lora": lora,
-               "trainable_parameters": trainable, "replies": len(rows), **(extra_summary or {})}
+               "trainable_parameters": trainable, "replies": len(rows), "replies_cut": cut, **(extra_summary or {})}
     return _run(module, tokenizer, dataset, settings, out, keep, summary, callbacks,
                 collator=TopKCollator(tokenizer.pad_token_id))
 

@@ -229,6 +229,7 @@ def method_data_inputs(wildcards):
     if part.subsample:
         inputs["subsample"] = paths.subsample(NAME, part.subsample, wildcards.seed)
     inputs.update(earlier_parts(wildcards, part))
+    inputs.update(gemma_base_input(wildcards))
     return inputs
 
 

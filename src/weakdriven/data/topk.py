@@ -106,7 +106,7 @@ def read_topk(index: str | Path) -> list[dict]:
             raise ValueError(f"{where}: reply_ids must be a non-empty list of token ids")
         for key in ("start", "length"):
             if not isinstance(row.get(key), int) or isinstance(row[key], bool) or row[key] < 0:
-                raise ValueError(f"{where}: {key} must be an integer >= 0, got {row[key]!r}")
+                raise ValueError(f"{where}: {key} must be an integer >= 0, got {row.get(key)!r}")
         if row["length"] != len(ids):
             raise ValueError(f"{where}: length {row['length']} but {len(ids)} reply tokens")
         name = row["shard"]
@@ -129,6 +129,8 @@ def read_topk(index: str | Path) -> list[dict]:
                     or got["lse"].shape != got["ids"].shape[:1]):
                 raise ValueError(f"{where}: shard {path}: ids {got['ids'].shape}, values {got['values'].shape} and "
                                  f"lse {got['lse'].shape} do not agree")
+            if not (np.isfinite(got["values"]).all() and np.isfinite(got["lse"]).all()) or (got["ids"] < 0).any():
+                raise ValueError(f"{where}: shard {path} holds non-finite logits or negative token ids")
         data = shards[name]
         if data.setdefault("sha256", row["sha256"]) != row["sha256"]:
             raise ValueError(f"{where}: shard {name} listed with two checksums")

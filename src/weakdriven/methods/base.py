@@ -126,9 +126,10 @@ class Method(ABC):
         """What its trainer reads from the config besides the training settings (JSON values; ``TrainJob.options``)."""
         return {}
 
-    def data_options(self, exp: Experiment) -> dict[str, Any]:
-        """What :meth:`make_data` reads from the config (part of the ``method_data`` rule's params, so a change of a
-        training-only knob such as the learning rate does not regenerate the data); default: :meth:`options`."""
+    def data_options(self, exp: Experiment, part: str) -> dict[str, Any]:
+        """What :meth:`make_data` reads from the config to make ``part`` (the ``method_data`` rule's params, so a
+        change of a training-only knob such as the learning rate does not regenerate the data); default:
+        :meth:`options`."""
         return self.options(exp)
 
     def cost_factor(self, exp: Experiment) -> float:

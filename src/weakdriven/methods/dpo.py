@@ -90,7 +90,7 @@ class DPO(Method):
         rows = full_rows(exp)
         return min(self.settings(exp).prompts or rows, rows) / rows * exp.raw["cost"]["preference_loss_factor"]
 
-    def data_options(self, exp) -> dict:
+    def data_options(self, exp, part: str) -> dict:
         o = self.options(exp)
         return {k: o[k] for k in ("prompts", "rollouts", "temperature", "max_new_tokens")}
 

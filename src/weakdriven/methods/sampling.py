@@ -3,8 +3,12 @@ evaluation's two backends (vLLM on a cluster, transformers on CPU) behind one ca
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from ..checks import checked_checkpoint
 from ..data.chat import prompt_text
+from ..data.gemma import wrap_for_vllm
 from ..device import job_device
 from ..eval.generation import Protocol, generate_transformers, generate_vllm
 from ..eval.grading import grade_many
@@ -34,8 +38,15 @@ def answer_prompts(job, protocol: Protocol, max_new_tokens: int, questions: list
     ids = [i for i, _ in questions]
     checkpoint = checkpoint_sha256(job.model)
     if stage.backend == "vllm":
-        (records,) = generate_vllm(str(job.model), [(prompts, ids, max_new_tokens)], protocol, stage.seed, checkpoint,
-                                   stage.tensor_parallel)
+        batches = [(prompts, ids, max_new_tokens)]
+        if stage.prompt.family == "gemma" and stage.gemma_multimodal_base:
+            with tempfile.TemporaryDirectory(prefix="weakdriven-gemma-") as tmp:  # vLLM loads Gemma-3 multimodal only
+                wrapped = Path(tmp) / "wrapped"
+                wrap_for_vllm(job.model, stage.gemma_multimodal_base, wrapped)
+                (records,) = generate_vllm(str(wrapped), batches, protocol, stage.seed, checkpoint,
+                                           stage.tensor_parallel)
+            return records
+        (records,) = generate_vllm(str(job.model), batches, protocol, stage.seed, checkpoint, stage.tensor_parallel)
         return records
     return generate_transformers(job.model, prompts, ids, protocol, max_new_tokens, stage.batch_size, stage.seed,
                                  checkpoint, device=job_device(stage.gpus), bf16=stage.bf16)

@@ -82,7 +82,7 @@ class SPIN(Method):
         rows = full_rows(exp)
         return min(self.settings(exp).prompts, rows) / rows * exp.raw["cost"]["preference_loss_factor"]
 
-    def data_options(self, exp) -> dict:
+    def data_options(self, exp, part: str) -> dict:
         o = self.options(exp)
         return {k: o[k] for k in ("prompts", "temperature", "max_new_tokens")}
 

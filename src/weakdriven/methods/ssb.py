@@ -135,6 +135,17 @@ def hint_pairs(examples: list, rollouts: list[dict], source: str, wrong_answer: 
                    "skipped_all_incorrect": all_wrong}
 
 
+def reply_token_ids(tokenizer, reply: str) -> list[int]:
+    """The reply as an assistant turn, as every method's completion is encoded (``data.chat.encode_example``): its
+    text and the chat template's end of turn (``<|im_end|>`` for Qwen, ``<end_of_turn>`` for Gemma), not the EOS."""
+    messages = [{"role": "user", "content": "?"}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": reply}], tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("the chat template does not render the prompt as a prefix of the conversation")
+    return tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+
+
 def teacher_topk(model_dir: str, rows: list[dict], system_prompt: str | None, top_k: int, temperature: float,
                  device=None, bf16: bool = False) -> Iterator[tuple]:
     """Per row (``hint``, ``reply_ids``), one at a time: the teacher's top-k logits (ids, values) and logsumexp(z / T)
@@ -155,8 +166,10 @@ def teacher_topk(model_dir: str, rows: list[dict], system_prompt: str | None, to
         for row in rows:
             prompt = tokenizer(prompt_text(tokenizer, row["hint"], system_prompt), add_special_tokens=False)
             ids = prompt["input_ids"] + row["reply_ids"]
-            logits = model(torch.tensor([ids], device=device)).logits[0].float()
-            at = logits[len(prompt["input_ids"]) - 1:len(ids) - 1]  # position t predicts token t + 1
+            n = len(row["reply_ids"])
+            # position t predicts token t + 1: the last n + 1 positions but the last one (no [T, V] of the prompt)
+            logits = model(torch.tensor([ids], device=device), use_cache=False, logits_to_keep=n + 1).logits[0]
+            at = logits[:n].float()
             values, top = at.topk(top_k, dim=-1)
             lse = torch.logsumexp(at / temperature, dim=-1)
             yield (top.cpu().numpy().astype(np.int32), values.cpu().numpy().astype(np.float32),
@@ -186,11 +199,13 @@ class SSB(Method):
     def options(self, exp) -> dict:
         return asdict(self.settings(exp))
 
-    def data_options(self, exp) -> dict:
+    def data_options(self, exp, part: str) -> dict:
+        """Each part's own knobs: a teacher setting (T, top-k, the hint) leaves the rollouts alone."""
         o = self.options(exp)
-        return {k: o[k] for k in ("prompts", "rollouts", "rollout_temperature", "rollout_top_k", "teacher_temperature",
-                                  "max_new_tokens", "max_hint_tokens", "top_k", "kd_temperature", "wrong_answer",
-                                  "hint_template", "shard_rows")}
+        keys = (("prompts", "rollouts", "rollout_temperature", "rollout_top_k", "max_new_tokens") if part == ROLLOUTS
+                else ("prompts", "teacher_temperature", "max_new_tokens", "max_hint_tokens", "top_k", "kd_temperature",
+                      "wrong_answer", "hint_template", "shard_rows"))
+        return {k: o[k] for k in keys}
 
     def cost_factor(self, exp) -> float:
         """Training only (the generation phases are priced per sample): LoRA on the kept replies of the subsample,
@@ -243,10 +258,10 @@ class SSB(Method):
         for r, ok in zip(records, verdicts, strict=True):
             if not ok or r["finish_reason"] == "length":
                 continue
-            reply_ids = tokenizer(r["text"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            reply_ids = reply_token_ids(tokenizer, r["text"])
             kept.append({"id": r["prompt_id"], "question": by_id[r["prompt_id"]]["question"],
                          "hint": hints[r["prompt_id"]], "reply": r["text"], "reply_ids": reply_ids,
-                         "checkpoint_sha256": r["checkpoint_sha256"]})
+                         "kd_temperature": o["kd_temperature"], "checkpoint_sha256": r["checkpoint_sha256"]})
         if not kept:
             raise ValueError(f"run {job.run.name}: no hint-prompted answer was still correct: no teacher data")
         targets = teacher_topk(job.model, kept, job.stage.prompt.system_prompt, o["top_k"], o["kd_temperature"],
@@ -268,6 +283,10 @@ class SSB(Method):
         k = {r["topk_ids"].shape[1] for r in rows}
         if k != {o["top_k"]}:
             raise ValueError(f"{source}: stored top-k {sorted(k)} but methods.ssb.top_k is {o['top_k']}: remake it")
+        temperatures = {r.get("kd_temperature") for r in rows}
+        if temperatures != {o["kd_temperature"]}:  # the stored logsumexp is at that T (the bucket tail reads it)
+            raise ValueError(f"{source}: stored at kd_temperature {sorted(temperatures, key=str)} but "
+                             f"methods.ssb.kd_temperature is {o['kd_temperature']}: remake it")
         system_prompt = job.system_prompt if o["student_prompt"] == "chat" else None
         lora = {"r": o["lora_r"], "alpha": o["lora_alpha"], "dropout": o["lora_dropout"],
                 "target_modules": o["lora_targets"]}
