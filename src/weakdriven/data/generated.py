@@ -54,3 +54,21 @@ def read_rollouts(path: str | Path) -> list[dict]:
         if not isinstance(correct, bool):
             raise ValueError(f"{path}:{_line_of(lines, number)}: correct must be true or false, got {correct!r}")
     return rows
+
+
+def rollouts_by_prompt(examples: list, rollouts: list[dict], source: str) -> dict[str, list[dict]]:
+    """Each prompt's rollouts in sampling order (by sample index); a rollout of an unknown prompt, two rollouts with
+    one index, or a prompt without rollouts is an error naming ``source``."""
+    by_prompt: dict[str, dict[int, dict]] = {}
+    known = {ex.id for ex in examples}
+    for row in rollouts:
+        if row["id"] not in known:
+            raise ValueError(f"{source}: rollout of id {row['id']!r}, which is not among the prompts")
+        samples = by_prompt.setdefault(row["id"], {})
+        if row["sample_index"] in samples:
+            raise ValueError(f"{source}: two rollouts {row['sample_index']} of id {row['id']!r}")
+        samples[row["sample_index"]] = row
+    missing = [ex.id for ex in examples if ex.id not in by_prompt]
+    if missing:
+        raise ValueError(f"{source}: no rollouts of {len(missing)} prompt(s), e.g. {missing[:3]}")
+    return {ex.id: [by_prompt[ex.id][i] for i in sorted(by_prompt[ex.id])] for ex in examples}

@@ -12,12 +12,12 @@ Reading checks every row (named by file and line) and every shard's checksum and
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from ..benchmarks import file_sha256
 from .chat import parse_json_lines, write_jsonl
 
 STRINGS = ("id", "question", "reply", "shard", "sha256")
@@ -25,14 +25,6 @@ STRINGS = ("id", "question", "reply", "shard", "sha256")
 
 def shard_name(index: Path, number: int) -> str:
     return f"{index.stem}.topk-{number:05d}.npz"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_topk(index: str | Path, rows: list[dict], targets: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.chat import write_jsonl
-from ..data.generated import read_rollouts
+from ..data.generated import read_rollouts, rollouts_by_prompt
 from ..data.subsample import read_subsample
 from ..eval.generation import Protocol
 from .base import M1, SUBSAMPLE, DataPart, Method, full_rows
@@ -43,21 +43,10 @@ class DPOSettings:
 def rollout_pairs(examples: list, rollouts: list[dict], source: str) -> tuple[list[dict], dict]:
     """App. B.9's pairs: per prompt, chosen = its first correct rollout, rejected = its first incorrect one (by
     sample index); prompts without both are skipped. Every prompt must have rollouts with distinct indices."""
-    by_prompt: dict[str, dict[int, dict]] = {}
-    known = {ex.id for ex in examples}
-    for row in rollouts:
-        if row["id"] not in known:
-            raise ValueError(f"{source}: rollout of id {row['id']!r}, which is not among the prompts")
-        samples = by_prompt.setdefault(row["id"], {})
-        if row["sample_index"] in samples:
-            raise ValueError(f"{source}: two rollouts {row['sample_index']} of id {row['id']!r}")
-        samples[row["sample_index"]] = row
-    missing = [ex.id for ex in examples if ex.id not in by_prompt]
-    if missing:
-        raise ValueError(f"{source}: no rollouts of {len(missing)} prompt(s), e.g. {missing[:3]}")
+    by_prompt = rollouts_by_prompt(examples, rollouts, source)
     pairs, all_correct, all_wrong = [], 0, 0
     for ex in examples:
-        ordered = [by_prompt[ex.id][i] for i in sorted(by_prompt[ex.id])]
+        ordered = by_prompt[ex.id]
         chosen = next((r for r in ordered if r["correct"]), None)
         rejected = next((r for r in ordered if not r["correct"]), None)
         if chosen is None:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.chat import prompt_text, write_jsonl
-from ..data.generated import read_rollouts
+from ..data.generated import read_rollouts, rollouts_by_prompt
 from ..data.topk import read_topk, write_topk
 from ..device import job_device, model_dtype
 from ..eval.generation import Protocol
@@ -102,20 +102,10 @@ def hint_pairs(examples: list, rollouts: list[dict], source: str, wrong_answer: 
     sampling order; ``first``: the first incorrect rollout). Questions without both are counted and skipped."""
     if wrong_answer not in ("most_frequent", "first"):
         raise ValueError(f"unknown methods.ssb.wrong_answer {wrong_answer!r}; expected most_frequent or first")
-    by_prompt: dict[str, dict[int, dict]] = {}
-    known = {ex.id for ex in examples}
-    for row in rollouts:
-        if row["id"] not in known:
-            raise ValueError(f"{source}: rollout of id {row['id']!r}, which is not among the prompts")
-        if row["sample_index"] in by_prompt.setdefault(row["id"], {}):
-            raise ValueError(f"{source}: two rollouts {row['sample_index']} of id {row['id']!r}")
-        by_prompt[row["id"]][row["sample_index"]] = row
-    missing = [ex.id for ex in examples if ex.id not in by_prompt]
-    if missing:
-        raise ValueError(f"{source}: no rollouts of {len(missing)} prompt(s), e.g. {missing[:3]}")
+    by_prompt = rollouts_by_prompt(examples, rollouts, source)
     pairs, all_correct, all_wrong = [], 0, 0
     for ex in examples:
-        ordered = [by_prompt[ex.id][i] for i in sorted(by_prompt[ex.id])]
+        ordered = by_prompt[ex.id]
         right = [r for r in ordered if r["correct"]]
         wrong = [r for r in ordered if not r["correct"]]
         if not right:
