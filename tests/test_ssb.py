@@ -291,6 +291,12 @@ def test_lora_training_starts_at_zero_kd_for_an_identical_context_and_saves_merg
     moved = {n for (n, a), (_, b) in zip(trained.named_parameters(), before.named_parameters(), strict=True)
              if not torch.equal(a, b)}
     assert moved and all(n.endswith("proj.weight") for n in moved)  # embeddings, norms, lm_head untouched
+    # the LoRA init is seeded by training.seed, not by the process: a second run from another generator state
+    # trains the same weights
+    torch.manual_seed(12345)
+    run.method.train(TrainJob(**{**job.__dict__, "out": str(tmp_path / "again")}))
+    assert ((tmp_path / "again" / "model.safetensors").read_bytes()
+            == (tmp_path / "ssb" / "model.safetensors").read_bytes())
     # CE pulls the student towards the replies: with kd_weight 0 the loss falls
     ce = run.method.train(TrainJob(**{**job.__dict__, "out": str(tmp_path / "ce"),
                                       "options": {**OPTIONS, "kd_weight": 0.0}}))

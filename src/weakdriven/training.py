@@ -649,6 +649,7 @@ def train_topk_distilled(model_dir: str | Path, rows: list[dict], system_prompt:
     the teacher's stored top-k targets (``rows`` from ``data.topk.read_topk``) and saved merged into the weights.
     ``keep`` may hold a snapshots folder (its manifest is written) but no kept models: the merge ends training."""
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
 
     if keep is not None and (keep.steps or keep.epoch_out):
         raise ValueError("SSB merges its LoRA adapters once, at the end: it keeps no epoch model or relative "
@@ -660,6 +661,9 @@ def train_topk_distilled(model_dir: str | Path, rows: list[dict], system_prompt:
     dataset, cut = encode_topk_rows(tokenizer, rows, system_prompt, settings.max_length, vocab, source)
     config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
                         target_modules=lora["target_modules"], bias="none", task_type="CAUSAL_LM")
+    # LoRA's A matrices are drawn from torch's global generator, whose seed differs per process unless set; the
+    # Trainer seeds it only later, so without this two runs of one config would train different models
+    set_seed(settings.seed)
     student = get_peft_model(model, config)
     trainable = sum(p.numel() for p in student.parameters() if p.requires_grad)
     module = TopKTargets(student, temperature, tail, kd_weight)
