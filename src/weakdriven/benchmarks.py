@@ -22,7 +22,7 @@ from .eval.code import evalplus_task, livecodebench_tests, pack_task
 LETTERS = "ABCDE"
 
 
-def _multiple_choice(context: str, question: str, options: list, answer: int) -> dict:
+def multiple_choice(context: str, question: str, options: list, answer: int) -> dict:
     """A logic-reading row -> question text with lettered options, gold letter, and the option texts."""
     if not isinstance(options, list) or not 2 <= len(options) <= len(LETTERS):
         raise ValueError(f"options must be a list of 2-{len(LETTERS)} strings, got {options!r}")
@@ -47,11 +47,11 @@ def _aqua(row: dict) -> dict:  # the authors' AQuA: the options sit in the instr
 
 
 def _logiqa2(row: dict) -> dict:    # csitfun/LogiQA2.0 test: text, question, options[4], answer (0-3)
-    return _multiple_choice(row["text"], row["question"], row["options"], row["answer"])
+    return multiple_choice(row["text"], row["question"], row["options"], row["answer"])
 
 
 def _reclor(row: dict) -> dict:     # ReClor val: context, question, answers[4], label (0-3)
-    return _multiple_choice(row["context"], row["question"], row["answers"], row["label"])
+    return multiple_choice(row["context"], row["question"], row["answers"], row["label"])
 
 
 # Code prompts: the benchmarks' own instruction styles (evalplus's instruct prefix, BigCodeBench-Instruct's prompt,

@@ -28,7 +28,7 @@ from .sandbox import resolve_isolation, run_sandboxed
 
 JUDGES = ("evalplus", "bigcodebench", "livecodebench")
 
-_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
+FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
@@ -37,7 +37,7 @@ def extract_code(completion: str) -> str:
     the text itself if it has no fenced block."""
     answers = _ANSWER.findall(completion)
     scope = answers[-1] if answers else completion
-    blocks = _FENCE.findall(scope) or _FENCE.findall(completion)
+    blocks = FENCE.findall(scope) or FENCE.findall(completion)
     return blocks[-1] if blocks else scope.strip()
 
 
@@ -219,6 +219,15 @@ def judge_sample(task: dict, completion: str, *, timeout_s: float = 60.0, memory
         raise
     except Exception:  # the sanitizer gave up on the sample's text: no program to run, a fail
         return False, None
+    verdict, error = run_judge(task, solution, timeout_s=timeout_s, memory_mb=memory_mb, isolation=isolation,
+                               test_timeout_s=test_timeout_s)
+    return (bool(verdict["passed"]), None) if verdict is not None else (False, error)
+
+
+def run_judge(task: dict, solution: str, *, timeout_s: float, memory_mb: int, isolation: str,
+              test_timeout_s: float) -> tuple[dict | None, str | None]:
+    """(verdict, None) of the task's judge on the program ``solution`` (the verdict holds ``passed`` and the judge's
+    details, e.g. LiveCodeBench's ``reason``), or (None, why there is none)."""
     payload = dict(task, solution=solution, timeout_s=timeout_s, memory_mb=memory_mb, test_timeout_s=test_timeout_s)
     marker = secrets.token_hex(16)
     # the judge's wall clock: evalplus/bigcodebench stop a sample at timeout_s; LCB runs each test to its limit at most
@@ -230,11 +239,10 @@ def judge_sample(task: dict, completion: str, *, timeout_s: float = 60.0, memory
                            python=python)
     for line in reversed(result.stdout.splitlines()):
         if line.startswith(marker + " "):
-            verdict = json.loads(line[len(marker) + 1:])
-            return bool(verdict["passed"]), None
+            return json.loads(line[len(marker) + 1:]), None
     if result.timed_out:
-        return False, "judge timed out"
-    return False, f"judge gave no verdict (return code {result.returncode}): {result.stderr.strip()[-300:]}"
+        return None, "judge timed out"
+    return None, f"judge gave no verdict (return code {result.returncode}): {result.stderr.strip()[-300:]}"
 
 
 def judge_many(tasks: list[dict], completions: list[str], workers: int, **kwargs) -> list[tuple[bool, str | None]]:

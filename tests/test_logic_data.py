@@ -1,0 +1,177 @@
+"""The logic training set (App. E.3) from LogiQA 2.0 and ReClor files in their release layouts: merging, held-out
+items removed by content, the teacher's answers kept only when their option is the gold one."""
+
+import json
+
+import pytest
+from conftest import BENCHMARK_DATA
+
+from weakdriven.benchmarks import load_benchmark
+from weakdriven.data.logic import (
+    assert_no_evaluation_items,
+    check_counts,
+    distilled_rows,
+    logic_candidates,
+    raw_files,
+    read_split,
+    split_thinking,
+    teacher_prompt,
+)
+
+HAS_LOGIQA = (BENCHMARK_DATA / "logiqa2_test.jsonl").is_file()
+
+
+def logiqa_row(i, text=None, answer=0):
+    return {"id": 1000 + i % 3, "answer": answer, "text": text or f"Passage {i}: every P is a Q.",  # ids repeat
+            "question": "Which of the following can be concluded?",
+            "options": [f"claim {i}-{k}" for k in range(4)], "type": {"Categorical Reasoning": True}}
+
+
+def reclor_row(i, split, context=None, label=1):
+    return {"context": context or f"Context {split} {i}: no R is an S.", "question": "Which must be true?",
+            "answers": [f"answer {i}-{k}" for k in range(4)], "label": label, "id_string": f"{split}_{i}"}
+
+
+def write_release(root, logiqa=None, reclor=None):
+    """The raw splits as released: LogiQA 2.0 JSON Lines (train 6, dev 2, test 3), ReClor JSON lists (train 4,
+    val 2); ``logiqa``/``reclor`` replace whole splits."""
+    splits = {("logiqa2", "train"): [logiqa_row(i) for i in range(6)],
+              ("logiqa2", "dev"): [logiqa_row(i) for i in range(10, 12)],
+              ("logiqa2", "test"): [logiqa_row(i) for i in range(20, 23)],
+              ("reclor", "train"): [reclor_row(i, "train") for i in range(4)],
+              ("reclor", "val"): [reclor_row(i, "val") for i in range(2)],
+              **(logiqa or {}), **(reclor or {})}
+    files = raw_files(root)
+    for key, rows in splits.items():
+        files[key].parent.mkdir(parents=True, exist_ok=True)
+        if key[0] == "logiqa2":
+            files[key].write_text("".join(json.dumps(r) + "\n" for r in rows))
+        else:
+            files[key].write_text(json.dumps(rows, indent=1))
+    return files
+
+
+def read_all(files):
+    return [it for (source, split), path in files.items() for it in read_split(source, split, path)]
+
+
+def test_the_splits_merge_into_one_format_and_held_out_items_leave_by_content(tmp_path):
+    # a LogiQA 2.0 test passage copied into ReClor train with other spacing and punctuation, and a ReClor val item
+    # copied into LogiQA 2.0 dev: both leave, whatever split they sit in
+    test_passage = logiqa_row(21)["text"]
+    copied = dict(reclor_row(3, "train", context="  passage 21 -- EVERY P is a Q  "),
+                  question="Which of the following can be concluded?", answers=[f"claim 21-{k}" for k in range(4)])
+    val = reclor_row(0, "val")
+    val_copy = logiqa_row(11, text=val["context"])
+    val_copy.update(question=val["question"], options=val["answers"])
+    files = write_release(tmp_path, logiqa={("logiqa2", "dev"): [logiqa_row(10), val_copy]},
+                          reclor={("reclor", "train"): [reclor_row(i, "train") for i in range(3)] + [copied]})
+    items = read_all(files)
+    assert len(items) == 17 and {it["id"] for it in items} >= {"logiqa2-train-1", "reclor-train-3"}
+    first = next(it for it in items if it["id"] == "logiqa2-train-1")
+    assert first["question"] == ("Passage 0: every P is a Q.\nWhich of the following can be concluded?\n"
+                                 "A. claim 0-0\nB. claim 0-1\nC. claim 0-2\nD. claim 0-3")
+    assert first["gold"] == "A" and first["options"][3] == "claim 0-3"
+    assert test_passage in next(it for it in items if it["id"] == "logiqa2-test-2")["question"]
+    candidates, counts = logic_candidates(items)
+    ids = {it["id"] for it in candidates}
+    assert "reclor-train-3" not in ids and "logiqa2-dev-2" not in ids
+    assert dict(counts) == {"merged": 17, "held out": 5, "held-out content": 2, "candidates": 10}
+    # the paper's other reading: the candidates of LogiQA 2.0 train and ReClor train only
+    train_only, counts = logic_candidates(items, splits=("logiqa2/train", "reclor/train"))
+    assert counts["candidates"] == 9 and counts["not a candidate split"] == 2 and len(train_only) == 9
+    with pytest.raises(ValueError, match=r"'train_data.logic.splits': \['logiqa2/test'\] are not training splits"):
+        logic_candidates(items, splits=("logiqa2/train", "logiqa2/test"))
+
+
+def test_an_evaluation_item_planted_in_the_candidates_is_removed_and_a_leak_is_an_error(tmp_path):
+    files = write_release(tmp_path)
+    items = read_all(files)
+    evaluation = {"ReClor": ["Context train 2: no R is an S.\nWhich must be true?\nA. answer 2-0\nB. answer 2-1\n"
+                             "C. answer 2-2\nD. answer 2-3"]}  # ReClor train 2, as an evaluation file renders it
+    candidates, counts = logic_candidates(items, evaluation["ReClor"])
+    assert "reclor-train-2" not in {it["id"] for it in candidates} and counts["held-out content"] == 1
+    assert_no_evaluation_items(candidates, evaluation)  # nothing left
+    everything, _ = logic_candidates(items)
+    with pytest.raises(ValueError, match=r"1 evaluation item\(s\) remain .*\('ReClor', 'reclor-train-2'\)"):
+        assert_no_evaluation_items(everything, evaluation)
+
+
+@pytest.mark.skipif(not HAS_LOGIQA, reason="the real LogiQA 2.0 test set is not beside the repo")
+def test_a_real_logiqa2_test_item_in_the_training_split_is_found_against_the_evaluation_file(tmp_path):
+    real = [json.loads(line) for line in (BENCHMARK_DATA / "logiqa2_test.jsonl").read_text().splitlines()[:3]]
+    files = write_release(tmp_path, logiqa={("logiqa2", "test"): real,
+                                            ("logiqa2", "train"): [logiqa_row(0), dict(real[1], id=7)]})
+    evaluation = [r["question"] for r in load_benchmark("LogiQA2", BENCHMARK_DATA)]
+    candidates, counts = logic_candidates(read_all(files), evaluation)
+    assert counts["held-out content"] == 1 and "logiqa2-train-2" not in {it["id"] for it in candidates}
+    assert_no_evaluation_items(candidates, {"LogiQA2": evaluation})
+
+
+def test_bad_raw_rows_are_named_by_file_and_line(tmp_path):
+    files = write_release(tmp_path)
+    path = files[("logiqa2", "train")]
+    lines = path.read_text().splitlines()
+    lines[2] = json.dumps({**json.loads(lines[2]), "answer": 4})
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"train.txt:3: answer index 4 is not within the 4 options"):
+        read_split("logiqa2", "train", path)
+    bad = [reclor_row(0, "train")] + [{k: v for k, v in reclor_row(1, "train").items() if k != "label"}]
+    files[("reclor", "train")].write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match=r"train.json: item 1: missing field\(s\) \['label'\]"):
+        read_split("reclor", "train", files[("reclor", "train")])
+    with pytest.raises(FileNotFoundError, match="reclor val: .*nothing.json not found"):
+        read_split("reclor", "val", tmp_path / "nothing.json")
+
+
+@pytest.mark.parametrize("text, thinking, final", [
+    ("<think>\nAll P are Q, so (B) fails.\n</think>\n\nThe answer is (C).", "All P are Q, so (B) fails.",
+     "The answer is (C)."),
+    ("P implies Q.\n</think>\nThe answer is (A).", "P implies Q.", "The answer is (A)."),  # opened by the template
+    ("The answer is (D).", None, "The answer is (D)."),
+])
+def test_the_thinking_block_and_the_final_answer_are_split(text, thinking, final):
+    assert split_thinking(text) == (thinking, final)
+
+
+def test_a_teacher_answer_is_kept_only_when_the_final_option_is_gold(tmp_path):
+    files = write_release(tmp_path)
+    candidates, _ = logic_candidates(read_all(files))
+    by_id = {it["id"]: it for it in candidates}
+    ids = sorted(by_id)
+    gold = {i: by_id[i]["gold"] for i in ids}
+    wrong = {i: "D" if gold[i] != "D" else "A" for i in ids}
+    texts = {
+        ids[0]: (f"<think>Not ({wrong[ids[0]]}).</think>\nThe answer is ({gold[ids[0]]}).", "stop"),  # kept
+        ids[1]: (f"<think>Maybe ({gold[ids[1]]}).</think>\nThe answer is ({wrong[ids[1]]}).", "stop"),  # wrong
+        ids[2]: ("<think>Hmm.</think>\nI cannot tell.", "stop"),  # no option
+        ids[3]: (f"<think>So ({gold[ids[3]]})", "length"),  # truncated
+        ids[4]: (f"The answer is ({gold[ids[4]]}).", "stop"),  # no thinking block
+    }
+    records = [{"prompt_id": i, "text": texts.get(i, (f"<think>x</think>The answer is {gold[i]}.", "stop"))[0],
+                "finish_reason": texts.get(i, ("", "stop"))[1]} for i in ids]
+    rows, counts = distilled_rows(candidates, records)
+    assert dict(counts) == {"kept": len(ids) - 4, "wrong option": 1, "no option": 1, "truncated": 1, "no thinking": 1}
+    first = next(r for r in rows if r["id"] == ids[0])
+    assert first == {"id": ids[0], "question": by_id[ids[0]]["question"], "answer": gold[ids[0]],
+                     "completion": f"<think>\nNot ({wrong[ids[0]]}).\n</think>\n<answer>The answer is "
+                                   f"({gold[ids[0]]}).</answer>"}
+    # a teacher that writes no thinking (the embedded preset's tiny model) is accepted when thinking is not required
+    _, loose = distilled_rows(candidates, records, require_thinking=False)
+    assert loose["kept"] == len(ids) - 3 and "no thinking" not in loose
+    with pytest.raises(ValueError, match=r"1 unanswered \['" + ids[-1]):
+        distilled_rows(candidates, records[:-1])
+    with pytest.raises(ValueError, match="1 answered twice"):
+        distilled_rows(candidates, records + records[:1])
+
+
+def test_the_prompt_template_and_the_expected_counts_are_checked(tmp_path):
+    item = {"question": "Q?\nA. a\nB. b"}
+    assert teacher_prompt(item, "Solve: {question}") == "Solve: Q?\nA. a\nB. b"
+    with pytest.raises(ValueError, match=r"prompt_template: KeyError\('options'\)"):
+        teacher_prompt(item, "{question} {options}")
+    from collections import Counter
+
+    check_counts(Counter(candidates=5, kept=4), {"kept": 4})
+    with pytest.raises(ValueError, match=r"kept 4 \(expected 14,882\)"):
+        check_counts(Counter(candidates=5, kept=4), {"kept": 14_882})
