@@ -85,7 +85,7 @@ def test_the_code_rows_from_the_hub_layout_are_run_against_their_tests_with_coun
 
 def test_a_sandbox_that_cannot_start_fails_the_job_instead_of_dropping_rows(failing_bwrap, tmp_path):  # noqa: F811
     candidates, _ = code_candidates([("r-0", ROWS[1][1]), ("r-1", ROWS[3][1])])
-    with pytest.raises(SandboxUnavailable, match="train_data.code.isolation"):
+    with pytest.raises(SandboxUnavailable, match="code_data.isolation"):
         verify_shard(candidates, 0, 1, workers=2, timeout_s=3, isolation="bwrap")
 
 
@@ -118,12 +118,62 @@ def test_the_final_program_joins_the_fenced_blocks_or_takes_the_last():
     assert final_program(answer) == "import math\n\ndef f():\n    return math.pi"
     assert final_program(answer, "last") == "def f():\n    return math.pi"
     assert final_program("no code") is None
-    with pytest.raises(ValueError, match="train_data.code.program': 'first' is not one of"):
+    with pytest.raises(ValueError, match="code_data.program': 'first' is not one of"):
         final_program(answer, "first")
 
 
 def test_the_called_function_is_the_one_taking_the_inputs():
     program = "def helper(x):\n    return x\n\ndef solve(a, b=1):\n    return a\n\ndef other(**kw):\n    return kw"
     assert entry_point(program, ["a", "b"]) == "solve"
+    assert entry_point(program, ["a"]) == "solve"  # b has a default
     assert entry_point(program, ["z"]) == "other"  # **kwargs takes anything
-    assert entry_point("def f(:", ["a"]) is None
+    assert entry_point("def fib(n):\n    return n\n\ndef main_solution(n, memo=None):\n    return fib(n)", ["n"]) \
+        == "main_solution"  # CodeI/O's entry point, not the helper before it
+    assert entry_point("def f(:", ["a"]) is None and entry_point("def f(a, b):\n    pass", ["a"]) is None
+
+
+@pytest.mark.parametrize("body, output, reason", [
+    ("return a + b", 0.30000000000000004, "kept"),   # floats within a relative 1e-6
+    ("return str(a + b)", 0.3, "failed"),             # a string is not the number
+    ("return True", 1, "failed"),                     # nor is a bool
+    ("return float('nan')", float("nan"), "kept"),    # NaN is the expected NaN
+    ("return (a, [b])", [0.1, [0.2]], "kept"),        # a tuple is its JSON list
+])
+def test_call_results_compare_as_json_values_with_a_float_tolerance(body, output, reason):
+    from weakdriven.data.am_code import verify
+
+    candidate = {"id": "r", "program": f"def main_solution(a, b):\n    {body}",
+                 "tests": {"kind": "call", "cases": [{"kwargs": {"a": 0.1, "b": 0.2}, "output": output}]}}
+    assert verify(candidate, timeout_s=3, memory_mb=1024, isolation="auto") == reason
+    missing = dict(candidate, program="def other(x):\n    return x")
+    assert verify(missing, timeout_s=3, memory_mb=1024, isolation="auto") == "no entry point"
+
+
+def test_the_jobs_write_the_set_in_candidate_order_and_refuse_a_missing_shard_or_another_count(tmp_path):
+    from weakdriven.config import CodeData
+    from weakdriven.data.am_code import candidates_stage, merge_stage, verify_stage
+    from weakdriven.stages import CodeDataStage
+
+    root = write_hub_layout(tmp_path / "am", [row for reason, row in ROWS if reason != "timed out"])
+    stage = CodeDataStage({"source": "local", "path": str(root), "subsets": ["am_0.5M"]},
+                          CodeData(shards=2, workers=2, timeout_s=3, memory_mb=1024, expected_rows=3))
+    stage = CodeDataStage.from_json(stage.to_json())  # as the job reads it
+    cand = str(tmp_path / "candidates.jsonl")
+    candidates_stage(stage, cand)
+    shards = [str(tmp_path / f"verified.shard{i}-of-2.jsonl") for i in range(2)]
+    for i, out in enumerate(shards):
+        verify_stage(stage, cand, i, 2, out)
+    with pytest.raises(ValueError, match="verified 3 programs of 6 candidates"):
+        merge_stage(stage, cand, shards[:1], str(tmp_path / "train.jsonl"), str(tmp_path / "code.summary.json"))
+    merge_stage(stage, cand, shards, str(tmp_path / "train.jsonl"), str(tmp_path / "code.summary.json"))
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["am_0.5M-2", "am_0.5M-4", "am_0.5M-6"]  # candidate order, not shard order
+    summary = json.loads((tmp_path / "code.summary.json").read_text())
+    assert summary["domain"] == "code" and summary["kept"] == 3 and summary["counts"]["failed"] == 3
+    assert summary["kept_by_source"] == {"codeio": 1, "OpenCoder": 1, "prime": 1}
+    assert str(root / "am_0.5M.jsonl.zst") in json.loads((tmp_path / "candidates.jsonl.summary.json").read_text())[
+        "inputs"]  # the AM file's sha256 is recorded
+    other = CodeDataStage(stage.rows, CodeData(shards=2, expected_rows=19457))
+    with pytest.raises(ValueError, match=r"kept 3 rows, config key 'code_data.expected_rows' says 19,457"):
+        merge_stage(other, cand, shards, str(tmp_path / "t2.jsonl"), str(tmp_path / "s2.json"))
+    assert not (tmp_path / "t2.jsonl").exists()

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import BENCHMARK_DATA, BIN
@@ -94,7 +95,8 @@ def prepare_train(tmp_path, train_data, env):
     out = tmp_path / "out" / "train.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run([str(BIN / "weakdriven"), "prepare-train", "--settings",
-                             json.dumps({"train_data": train_data}), "--out", str(out)],
+                             json.dumps({"train_data": train_data}), "--out", str(out), "--summary",
+                             str(out.with_name("math.summary.json"))],
                             capture_output=True, text=True, env=env)
     return result, out
 
@@ -118,6 +120,10 @@ def test_am_loader_reads_the_hub_layout_offline_and_logs_counts_per_reason(tmp_p
     counts = dict(re.findall(r"AM math filter: (.+?)\s+(\d+)$", result.stderr, re.M))
     assert counts == {"kept": "3", "bad messages": "1", "bad format": "1", "no reference": "1",
                       "unparsable reference": "1", "incorrect": "1"}
+    summary = json.loads(out.with_name("math.summary.json").read_text())  # Table 12's row and its inputs' digests
+    assert summary["domain"] == "math" and summary["kept"] == 3 and summary["counts"]["incorrect"] == 1
+    assert sorted(Path(f).name for f in summary["inputs"]) == ["am_0.5M.jsonl.zst", "am_0.9M.jsonl.zst"]
+    assert all(len(d) == 64 for d in summary["inputs"].values())
     # a kept count other than the expected one: an error with every count, and no training file
     result, out = prepare_train(tmp_path / "again", dict(train_data, expected_rows=111657), env)
     assert result.returncode != 0 and not out.exists()

@@ -80,7 +80,7 @@ def test_the_splits_merge_into_one_format_and_held_out_items_leave_by_content(tm
     # the paper's other reading: the candidates of LogiQA 2.0 train and ReClor train only
     train_only, counts = logic_candidates(items, splits=("logiqa2/train", "reclor/train"))
     assert counts["candidates"] == 9 and counts["not a candidate split"] == 2 and len(train_only) == 9
-    with pytest.raises(ValueError, match=r"'train_data.logic.splits': \['logiqa2/test'\] are not training splits"):
+    with pytest.raises(ValueError, match=r"'logic_data.splits': \['logiqa2/test'\] are not training splits"):
         logic_candidates(items, splits=("logiqa2/train", "logiqa2/test"))
 
 
@@ -129,6 +129,7 @@ def test_bad_raw_rows_are_named_by_file_and_line(tmp_path):
      "The answer is (C)."),
     ("P implies Q.\n</think>\nThe answer is (A).", "P implies Q.", "The answer is (A)."),  # opened by the template
     ("The answer is (D).", None, "The answer is (D)."),
+    ("<think>\n</think>The answer is (B).", "", "The answer is (B)."),  # an empty block: no thinking
 ])
 def test_the_thinking_block_and_the_final_answer_are_split(text, thinking, final):
     assert split_thinking(text) == (thinking, final)
@@ -147,11 +148,12 @@ def test_a_teacher_answer_is_kept_only_when_the_final_option_is_gold(tmp_path):
         ids[2]: ("<think>Hmm.</think>\nI cannot tell.", "stop"),  # no option
         ids[3]: (f"<think>So ({gold[ids[3]]})", "length"),  # truncated
         ids[4]: (f"The answer is ({gold[ids[4]]}).", "stop"),  # no thinking block
+        ids[5]: (f"<think> </think>The answer is ({gold[ids[5]]}).", "stop"),  # an empty one
     }
-    records = [{"prompt_id": i, "text": texts.get(i, (f"<think>x</think>The answer is {gold[i]}.", "stop"))[0],
+    records = [{"id": i, "text": texts.get(i, (f"<think>x</think>The answer is {gold[i]}.", "stop"))[0],
                 "finish_reason": texts.get(i, ("", "stop"))[1]} for i in ids]
     rows, counts = distilled_rows(candidates, records)
-    assert dict(counts) == {"kept": len(ids) - 4, "wrong option": 1, "no option": 1, "truncated": 1, "no thinking": 1}
+    assert dict(counts) == {"kept": len(ids) - 5, "wrong option": 1, "no option": 1, "truncated": 1, "no thinking": 2}
     first = next(r for r in rows if r["id"] == ids[0])
     assert first == {"id": ids[0], "question": by_id[ids[0]]["question"], "answer": gold[ids[0]],
                      "completion": f"<think>\nNot ({wrong[ids[0]]}).\n</think>\n<answer>The answer is "
@@ -175,3 +177,77 @@ def test_the_prompt_template_and_the_expected_counts_are_checked(tmp_path):
     check_counts(Counter(candidates=5, kept=4), {"kept": 4})
     with pytest.raises(ValueError, match=r"kept 4 \(expected 14,882\)"):
         check_counts(Counter(candidates=5, kept=4), {"kept": 14_882})
+
+
+def test_the_jobs_merge_the_teacher_shards_into_the_set_and_table_12_counts_it(tmp_path):
+    from weakdriven.config import LogicData
+    from weakdriven.data.logic import candidates_stage, merge_stage, read_candidates
+    from weakdriven.stages import LogicDataStage
+    from weakdriven.tables import TABLES
+    from weakdriven.tables.base import Inputs
+
+    write_release(tmp_path / "raw")
+    logic = LogicData(source="local", path=str(tmp_path / "raw"), teacher={"model": "base:tiny"}, shards=2,
+                      require_thinking=False, expected={"merged": 17, "candidates": 12})
+    stage = LogicDataStage(str(tmp_path / "raw"), logic, "transformers", 4, 0, False)
+    stage = LogicDataStage.from_json(stage.to_json())  # as the job reads it
+    evaluation = tmp_path / "ReClor.jsonl"  # a prepared evaluation file holding ReClor train 1's text
+    evaluation.write_text(json.dumps({"id": "ReClor-0", "question": "Context train 1: no R is an S.\nWhich must be "
+                                      "true?\nA. answer 1-0\nB. answer 1-1\nC. answer 1-2\nD. answer 1-3",
+                                      "gold": "B"}) + "\n")
+    cand = tmp_path / "candidates.jsonl"
+    candidates_stage(stage, [str(evaluation)], str(cand))
+    items = read_candidates(cand)
+    assert len(items) == 11 and "reclor-train-1" not in {it["id"] for it in items}
+    shards = []
+    for i in range(2):
+        path = tmp_path / f"teacher.shard{i}-of-2.jsonl"
+        path.write_text("".join(json.dumps({"id": it["id"], "text": f"The answer is ({it['gold']}).",
+                                            "finish_reason": "stop"}) + "\n" for it in items[i::2]))
+        shards.append(str(path))
+    with pytest.raises(ValueError, match=r"candidates 11 \(expected 12\)"):
+        merge_stage(stage, str(cand), shards, str(tmp_path / "train.jsonl"), str(tmp_path / "logic.summary.json"))
+    stage = LogicDataStage(stage.raw_dir, LogicData(**{**logic.__dict__, "expected": {"candidates": 11}}),
+                           "transformers", 4, 0, False)
+    merge_stage(stage, str(cand), shards, str(tmp_path / "train.jsonl"), str(tmp_path / "logic.summary.json"))
+    summary = json.loads((tmp_path / "logic.summary.json").read_text())
+    assert summary["kept"] == 11 and summary["counts"]["held-out content"] == 1 and summary["paper"]["kept"] == 14882
+    math = tmp_path / "math.summary.json"
+    math.write_text(json.dumps({"domain": "math", "kept": 1500}))
+    code = tmp_path / "code.summary.json"
+    code.write_text(json.dumps({"domain": "code", "kept": 16}))
+    t12 = TABLES["table12"].build(Inputs(files=[str(tmp_path / "logic.summary.json"), str(math), str(code)]), {})
+    assert t12.to_dict("records") == [{"group": "", "row": "Math", "#Samples": 1500},
+                                      {"group": "", "row": "Code", "#Samples": 16},
+                                      {"group": "", "row": "Logic", "#Samples": 11}]
+    from weakdriven.tables.diff import diff_against_paper
+
+    diff = diff_against_paper("table12", t12, comparable=True).set_index("row")
+    assert diff.loc["Code", "reported"] == 19457 and diff.loc["Code", "delta"] == 16 - 19457
+    code.write_text(json.dumps({"domain": "code"}))
+    with pytest.raises(ValueError, match="code.summary.json: not a training-set summary"):
+        TABLES["table12"].build(Inputs(files=[str(code)]), {})
+
+
+def test_the_logic_config_is_checked_before_any_job(paper_raw, embedded_raw):
+    from conftest import mutate
+
+    from weakdriven.config import ConfigError, Experiment
+
+    with pytest.raises(ConfigError, match="'logic_data.teacher.revision': a hub teacher needs its pinned commit"):
+        Experiment.from_dict(mutate(paper_raw, "logic_data.teacher", {"model": "Qwen/Qwen3-32B", "gpus": 4}))
+    with pytest.raises(ConfigError, match="'logic_data.teacher.model': 'nope' is not a backbone"):
+        Experiment.from_dict(mutate(embedded_raw, "logic_data.teacher", {"model": "m1:nope"}))
+    with pytest.raises(ConfigError, match="'logic_data.source': embedded items are written by the embedded preset"):
+        Experiment.from_dict(mutate(paper_raw, "logic_data", {"source": "embedded",
+                                                              "teacher": {"model": "base:qwen3-4b-base"}}))
+    if paper_raw["evaluation"]["backend"] == "vllm":
+        with pytest.raises(ConfigError, match="'logic_data.teacher.gpus': vllm"):
+            Experiment.from_dict(mutate(paper_raw, "logic_data.teacher.gpus", 0))
+    with pytest.raises(ConfigError, match="'tables.table12': Table 12 counts the three training sets"):
+        raw = mutate(paper_raw, "tables.table12", {})
+        raw.pop("code_data")
+        Experiment.from_dict(raw)
+    exp = Experiment.from_dict(paper_raw)
+    assert exp.logic_data.splits == ("logiqa2/train", "logiqa2/dev", "reclor/train")
+    assert exp.logic_data.teacher.tensor_parallel == 4 and exp.code_data.expected_rows == 19457

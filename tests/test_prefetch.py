@@ -44,6 +44,8 @@ def _config(paper_raw, tmp_path):
     raw["backbones"] = [{"name": "tiny", "source": "hub", "hub_id": "acme/tiny-base", "revision": REVISION,
                          "family": "qwen", "params_b": 0.001}]
     raw["train_data"] = dict(raw["train_data"], expected_rows=None)
+    for domain in ("code_data", "logic_data"):  # the math set alone (the logic downloads: their own test below)
+        raw.pop(domain)
     raw["tables"] = {"table1": {"backbones": ["tiny"], "methods": ["sft"], "benchmarks": ["MATH500", "GSM8K"]}}
     raw["diagnostics"] = dict(raw["diagnostics"], backbones=[])
     raw["benchmark_dir"] = str(tmp_path / "benchmarks")
@@ -97,3 +99,34 @@ def test_prefetch_names_everything_it_could_not_fetch(paper_raw, tmp_path):
     assert failed.returncode != 0 and not out.exists()
     assert "2 of 4 downloads are missing" in failed.stderr
     assert "backbone tiny (acme/tiny-base@" in failed.stderr and "benchmark GSM8K" in failed.stderr
+
+
+@pytest.mark.skipif(not (BENCHMARK_DATA / "logiqa2_test.jsonl").is_file(),
+                    reason="the real LogiQA 2.0 test set is not beside the repo")
+def test_the_logic_sources_are_pinned_and_checked_and_the_manual_ones_named(paper_raw, tmp_path, monkeypatch):
+    import io
+    import urllib.request
+
+    from weakdriven.config import Experiment
+    from weakdriven.data import logic
+    from weakdriven.prefetch import items
+
+    kinds = {(i.kind, i.name, i.revision) for i in items(Experiment.from_dict(paper_raw))}
+    assert ("teacher", "Qwen/Qwen3-32B", "9216db5781bf21249d130ec9da846c4624c16137") in kinds
+    assert ("logic_data", "logic_data", None) in kinds
+    root = tmp_path / "logic"
+    (root / "logiqa2").mkdir(parents=True)
+    shutil.copy(BENCHMARK_DATA / "logiqa2_test.jsonl", root / "logiqa2" / "test.txt")  # the pinned test.txt: kept
+    asked = []
+
+    def urlopen(url, timeout):
+        asked.append(url.rsplit("/", 1)[1])
+        return io.BytesIO(b"not the release\n")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    with pytest.raises(ValueError, match=r"LogiQA 2.0 train.txt at 955e1d3d: sha256 .* is not 98eb412e"):
+        logic.fetch_raw(root)
+    assert asked == ["train.txt"] and not (root / "logiqa2" / "train.txt").exists()
+    monkeypatch.setattr(logic, "LOGIQA2_SHA256", {"test.txt": logic.LOGIQA2_SHA256["test.txt"]})
+    with pytest.raises(FileNotFoundError, match=r"reclor/train.json.*missing: put the ReClor release zip"):
+        logic.fetch_raw(root)

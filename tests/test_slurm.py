@@ -37,6 +37,8 @@ SLICE = [
     paths.snapshot_scores(EXP, BB, SEED, "wdjt_frozen_lam0.5", "synth-copy"),  # eval_snapshots -> Table 3
     paths.diagnostics(EXP, BB, SEED, "logit_stats.json"),  # logit_stats -> Tables 6 and 7
     paths.subsample(EXP, 64, SEED),  # subsample -> method_data (SPIN's answers) -> SPIN -> Table 1
+    paths.domain_data(EXP, "code", "candidates.jsonl"),  # code_candidates -> code_verify -> code_merge -> Table 12
+    paths.domain_data(EXP, "logic", "candidates.jsonl"),  # logic_candidates -> logic_distill -> logic_merge
 ]
 
 

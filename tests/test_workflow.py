@@ -53,10 +53,17 @@ def test_paper_dry_run_lists_the_full_grid():
     # passk; Table 4's 6 runs
     assert counts["generate"] == 18 + 1 + 2 + 1 + 4 + 2 + 2 + 6
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
-    # Tables 1, 2, 4, 10, 3, Figures 3, 4, 5 and the diagnostics' Tables 6 and 7: one table job and one diff job each
-    assert counts["table"] == 10 and counts["table_diff"] == 10 and counts["diff"] == 1 and counts["entropy_gap"] == 5
-    assert counts["prepare_benchmark"] == 11
+    # Tables 1, 2, 4, 10, 3, Figures 3, 4, 5, the diagnostics' Tables 6 and 7 and Table 12: one table job and one
+    # diff job each
+    assert counts["table"] == 11 and counts["table_diff"] == 11 and counts["diff"] == 1 and counts["entropy_gap"] == 5
+    # the 7 math and 4 code test sets, and LogiQA2 and ReClor, which the logic candidates are checked against
+    assert counts["prepare_benchmark"] == 13
     assert counts["logit_stats"] == 1
+    # Table 12's three training sets: math; code (candidates, 16 sandboxed verification shards, merge); logic
+    # (candidates, 8 teacher shards, merge)
+    assert counts["prepare_train_data"] == 1
+    assert counts["code_candidates"] == 1 and counts["code_verify"] == 16 and counts["code_merge"] == 1
+    assert counts["logic_candidates"] == 1 and counts["logic_distill"] == 8 and counts["logic_merge"] == 1
 
 
 def test_dry_run_prints_each_runs_models_and_kept_snapshots(tmp_path, paper_raw):
@@ -170,8 +177,17 @@ def test_embedded_preset_end_to_end(embedded_local):
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
     diff = pd.read_csv(tables / "diff.csv")
     assert set(diff.status) == {"not comparable"}
-    assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table6", "table7", "table10"} == set(
-        diff.table)
+    assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table6", "table7", "table10",
+            "table12"} == set(diff.table)
+    # Table 12 from the three sets' own preparation: the synthetic math rows; the tiny code rows that passed their
+    # tests in the sandbox (24 rows: 4 without code, 4 wrong programs); the logic items the tiny M0 answered right
+    t12 = pd.read_csv(tables / "table12.csv").set_index("row")["#Samples"]
+    code = json.loads((work / "results" / "embedded" / "data" / "code.summary.json").read_text())
+    logic = json.loads((work / "results" / "embedded" / "data" / "logic.summary.json").read_text())
+    assert t12["Math"] == 1500 and t12["Code"] == 16 == code["kept"] and t12["Logic"] == logic["kept"]
+    assert code["counts"] == {"not a code source": 1, "no code block": 4, "candidates": 20, "failed": 4, "kept": 16}
+    assert logic["counts"]["held-out content"] == 2 and logic["counts"]["candidates"] == 120
+    assert sum(logic["counts"][r] for r in ("kept", "truncated", "no option", "wrong option")) == 120
     for table, block in diff.groupby("table"):  # each table's own diff target holds its rows of the whole diff
         own = pd.read_csv(tables / f"{table}.diff.csv")
         assert own.shape == block.shape and list(own.column) == list(block.column), table

@@ -9,13 +9,13 @@ and names the file and row on bad data. Math is graded by math-verify, multiple 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checks import file_sha256
 from .data.chat import write_jsonl
 from .eval.code import evalplus_task, livecodebench_tests, pack_task
 
@@ -216,14 +216,6 @@ def _read_rows(path: Path) -> list[dict]:
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of rows")
     return data
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_benchmark(name: str, benchmark_dir: str | Path, verify_sha256: bool = True) -> list[dict]:

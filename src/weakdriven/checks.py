@@ -6,6 +6,7 @@ says which rule writes it, instead of a bare ``JSONDecodeError`` or ``Safetensor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -76,3 +77,11 @@ def write_atomic(path: str | Path, text: str) -> None:
         part.replace(path)
     finally:
         part.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

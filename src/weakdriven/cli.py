@@ -60,7 +60,32 @@ def main(argv: list[str] | None = None) -> None:
                                                                                   "seed")}),
           settings=stages.DataStage, required=["--out-root"])
     stage("prepare-train", "load + filter the AM-1.4M math subset into train.jsonl", ".data.am:prepare_train_data",
-          lambda a: ((a.stage_settings.train_data, a.out), {}), settings=stages.DataStage, required=["--out"])
+          lambda a: ((a.stage_settings.train_data, a.out, a.summary), {}), settings=stages.DataStage,
+          required=["--out", ("--summary", {"help": "Table 12's counts of the set (JSON)"})])
+    shard = [("--shard", {"type": int, "required": True, "help": "which part (0-based)"}),
+             ("--shards", {"type": int, "required": True, "help": "parts the work is split into"})]
+    stage("code-candidates", "the AM code rows with a program and readable tests (App. E.2)",
+          ".data.am_code:candidates_stage", lambda a: ((a.stage_settings, a.out), {}),
+          settings=stages.CodeDataStage, required=["--out"])
+    stage("code-verify", "run one shard of the code candidates against their tests in the sandbox",
+          ".data.am_code:verify_stage",
+          lambda a: ((a.stage_settings, a.candidates, a.shard, a.shards, a.out), {}),
+          settings=stages.CodeDataStage, required=["--candidates", "--out"], optional=shard)
+    stage("code-merge", "the verified shards as the code training set and its summary", ".data.am_code:merge_stage",
+          lambda a: ((a.stage_settings, a.candidates, a.shard_files, a.out, a.summary), {}),
+          settings=stages.CodeDataStage, required=["--candidates", ("--shard-files", {"nargs": "+"}), "--out",
+                                                   "--summary"])
+    stage("logic-candidates", "LogiQA 2.0 + ReClor less the held-out items, by content (App. E.3)",
+          ".data.logic:candidates_stage", lambda a: ((a.stage_settings, a.evaluation_files, a.out), {}),
+          settings=stages.LogicDataStage, required=["--out"],
+          optional=[("--evaluation-files", {**many, "help": "prepared LogiQA2/ReClor test records to check against"})])
+    stage("logic-distill", "the teacher's answers to one shard of the logic candidates", ".data.logic:distill_stage",
+          lambda a: ((a.stage_settings, a.teacher, a.candidates, a.shard, a.shards, a.out), {}),
+          settings=stages.LogicDataStage, required=["--teacher", "--candidates", "--out"], optional=shard)
+    stage("logic-merge", "the kept teacher answers as the logic training set and its summary",
+          ".data.logic:merge_stage", lambda a: ((a.stage_settings, a.candidates, a.shard_files, a.out, a.summary), {}),
+          settings=stages.LogicDataStage, required=["--candidates", ("--shard-files", {"nargs": "+"}), "--out",
+                                                    "--summary"])
     stage("prepare-benchmark", "normalise one benchmark test set", ".benchmarks:prepare_benchmark",
           lambda a: ((a.benchmark, a.benchmark_dir, a.out), {"verify_sha256": not a.no_verify}),
           required=["--benchmark", "--benchmark-dir", "--out"],

@@ -28,6 +28,7 @@ MEMORY_MB_PER_B = {
     "init_backbone": 8000,
     "sft": 64000, "sft_m1": 64000, "train": 128000,
     "entropy_shard": 16000, "generate": 16000, "eval_snapshots": 16000, "logit_stats": 16000, "method_data": 16000,
+    "logic_distill": 4000,  # vLLM's tensor-parallel workers each load their shard of the teacher
 }
 JUDGE_OVERHEAD_MB = 8000  # the judges' parent process and the benchmark's task payloads
 
@@ -64,6 +65,8 @@ TRAIN_RULES = ("sft", "sft_m1", "train")  # jobs with cluster.train_gpus (and tr
 def job_gpus(exp, rule: str) -> int:
     """GPUs of one job of ``rule`` (config ``cluster``)."""
     cluster = exp.raw["cluster"]
+    if rule == "logic_distill":
+        return exp.logic_data.teacher.gpus
     return cluster["train_gpus"] if rule in TRAIN_RULES else cluster["eval_gpus"]
 
 

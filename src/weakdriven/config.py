@@ -84,6 +84,62 @@ class TrainData:
 
 
 @dataclass(frozen=True)
+class CodeData:
+    """``code_data`` (App. E.2): the AM corpus's code rows (read from ``train_data``'s files, or the embedded
+    preset's own), each final program run against its tests in the sandbox (``data/am_code.py``)."""
+
+    sources: tuple[str, ...] = ("codeio", "OpenCoder", "OpenCoderStage2", "prime")
+    program: str = "join"       # join | last: the answer's fenced blocks joined (the authors) or the last one
+    timeout_s: float = 10.0     # per program (per test for stdin/stdout tests)
+    memory_mb: int = 2048
+    isolation: str = "auto"     # the sandbox (evaluation.code.isolation's choices)
+    shards: int = 1             # jobs the verification is split into
+    workers: int = 8            # sandboxes at a time per job
+    expected_rows: int | None = None  # the paper's 19,457; another count stops the merge job (null: accept)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", tuple(self.sources))
+
+
+@dataclass(frozen=True)
+class LogicTeacher:
+    """The distillation teacher: a hub model at a pinned revision, ``base:<backbone>`` (that backbone's M0) or
+    ``m1:<backbone>`` (its M1 of the first seed, the embedded preset's stand-in for a strong teacher)."""
+
+    model: str
+    revision: str | None = None
+    tensor_parallel: int = 1
+    gpus: int = 0
+    params_b: float = 32.8      # its size, for the job's host memory (Qwen3-32B: 32.8B)
+
+
+@dataclass(frozen=True)
+class LogicData:
+    """``logic_data`` (App. E.3): LogiQA 2.0 and ReClor raw splits merged, held-out items removed by content,
+    answered by the teacher, kept on the gold option (``data/logic.py``)."""
+
+    source: str                 # url (the pinned releases, fetched by prefetch) | local | embedded
+    teacher: LogicTeacher
+    path: str | None = None     # the raw files: <path>/logiqa2/{train,dev,test}.txt, <path>/reclor/{train,val}.json
+    splits: tuple[str, ...] = ("logiqa2/train", "logiqa2/dev", "reclor/train")
+    prompt_template: str | None = None  # None: data.logic.PROMPT_TEMPLATE
+    system_prompt: str | None = None
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 20
+    max_new_tokens: int = 16384
+    max_prompt_tokens: int = 4096  # a longer teacher prompt is an error naming its item, before any generation
+    require_thinking: bool = True
+    shards: int = 1
+    expected: dict[str, int] | None = None  # e.g. {candidates: 15133, kept: 14882}; another count stops the job
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "splits", tuple(self.splits))
+        if isinstance(self.teacher, dict):
+            object.__setattr__(self, "teacher", LogicTeacher(**self.teacher))
+
+
+@dataclass(frozen=True)
 class Training:
     learning_rate: float
     lr_scheduler: str
@@ -229,6 +285,8 @@ class Experiment:
     figure3: Figure3Spec | None = None
     diagnostics_backbones: tuple[str, ...] = ()
     methods: dict[str, Any] = field(default_factory=dict)  # typed ``methods.<name>`` sections (method plug-ins)
+    code_data: CodeData | None = None    # None: no code training set is prepared
+    logic_data: LogicData | None = None  # None: no logic training set is prepared
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
@@ -249,6 +307,8 @@ class Experiment:
         tables, trajectory_tables, figure5, figure3 = {}, {}, None, None
         trajectory = Trajectory(tuple(raw["trajectory"]["checkpoints"]), raw["trajectory"]["reference_epoch_steps"])
         for table, spec in raw["tables"].items():
+            if table == "table12":  # counts of the training sets: no runs
+                continue
             for i, backbone in enumerate(spec["backbones"]):
                 if backbone not in names:
                     raise ConfigError(
@@ -285,6 +345,25 @@ class Experiment:
         if raw["evaluation"]["backend"] == "vllm" and cl["eval_gpus"] == 0:
             raise ConfigError("config key 'evaluation.backend': vllm needs GPUs, but 'cluster.eval_gpus' is 0; "
                               "give generation jobs GPUs or use the transformers backend")
+        logic = LogicData(**raw["logic_data"]) if "logic_data" in raw else None
+        if logic is not None:
+            if logic.source == "local" and not Path(logic.path or "").is_dir():
+                raise ConfigError(f"config key 'logic_data.path': {logic.path} is not a directory (it holds "
+                                  "logiqa2/ and reclor/ as released)")
+            kind, _, backbone = logic.teacher.model.partition(":")
+            if kind in ("base", "m1") and backbone not in names:
+                raise ConfigError(f"config key 'logic_data.teacher.model': {backbone!r} is not a backbone ({names})")
+            if kind not in ("base", "m1") and not logic.teacher.revision:
+                raise ConfigError("config key 'logic_data.teacher.revision': a hub teacher needs its pinned commit")
+            if logic.source == "embedded" and raw["train_data"]["source"] != "embedded":
+                raise ConfigError("config key 'logic_data.source': embedded items are written by the embedded "
+                                  "preset's data rule; use url or local with train_data.source "
+                                  f"{raw['train_data']['source']!r}")
+            if raw["evaluation"]["backend"] == "vllm" and logic.teacher.gpus == 0:
+                raise ConfigError("config key 'logic_data.teacher.gpus': vllm (evaluation.backend) needs GPUs")
+        if "table12" in raw["tables"] and (logic is None or "code_data" not in raw):
+            raise ConfigError("config key 'tables.table12': Table 12 counts the three training sets; configure "
+                              "'code_data' and 'logic_data' too")
         ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]),
                   code=CodeJudging(**raw["evaluation"]["code"]))
         return cls(
@@ -306,6 +385,8 @@ class Experiment:
             diagnostics_backbones=tuple(raw["diagnostics"]["backbones"]),
             methods={name: m.settings_type(**raw["methods"].get(name, {}))
                      for name, m in METHODS.items() if m.settings_type is not None},
+            code_data=CodeData(**raw["code_data"]) if "code_data" in raw else None,
+            logic_data=logic,
             raw=raw,
         )
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from .benchmarks import BENCHMARKS
 from .cluster import job_gpus, train_nodes
 from .config import Experiment, load_config
+from .data.logic import RELEASE_ROWS as LOGIC_ROWS
 from .eval.generation import PROTOCOLS
 from .methods import Run
 from .methods.base import full_rows
@@ -82,6 +83,10 @@ def job_gpu_hours(job: Job, exp: Experiment) -> float:
     """Estimated GPU-hours of one job (0 for CPU-only rules)."""
     c = exp.raw["cost"]
     wc = job.wildcards
+    if job.rule == "logic_distill":  # one thinking answer of the teacher per candidate of the shard
+        # the candidates are known once their job ran: the splits' release sizes stand in
+        prompts = sum(LOGIC_ROWS.get(s, 0) for s in exp.logic_data.splits) / exp.logic_data.shards
+        return prompts * c.get("teacher_gpu_seconds_per_sample", 8.0) / 3600
     if "backbone" not in wc:
         return 0.0
     size = exp.backbone(wc["backbone"]).params_b / c["reference_params_b"]

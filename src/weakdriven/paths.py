@@ -3,6 +3,12 @@
 results/<experiment>/
   prefetch.json                          what `weakdriven prefetch` put into the HF cache / benchmark_dir (a local rule)
   data/train.jsonl                       training records (id, question, completion, answer)
+  data/<domain>.summary.json             a training set's counts per reason and sources (math, code, logic: Table 12)
+  data/code/candidates.jsonl, verified.shard<i>-of-<n>.jsonl, train.jsonl   the code set: rows with tests, each
+                                         shard's passing rows, the set (App. E.2)
+  data/logic/candidates.jsonl, teacher.shard<i>-of-<n>.jsonl, train.jsonl   the logic set: items less the held-out
+                                         ones, the teacher's answers, the set (App. E.3)
+  data/code/raw/, data/logic/raw/        embedded preset only: its tiny AM code rows and LogiQA 2.0 / ReClor splits
   data/pretrain.txt                      embedded preset only: plain-text corpus for M0
   benchmarks/<bench>.jsonl               normalised test records (id, question, gold)
   models/<backbone>/base/                M0: the hub snapshot, or the pre-trained tiny model
@@ -39,6 +45,24 @@ def prefetched(exp: str) -> str:
 
 def train_data(exp: str) -> str:
     return f"{root(exp)}/data/train.jsonl"
+
+
+def domain_data(exp: str, domain: str, name: str) -> str:
+    """A file of the code or logic training set's preparation (``data/<domain>/<name>``)."""
+    return f"{root(exp)}/data/{domain}/{name}"
+
+
+def data_summary(exp: str, domain: str) -> str:
+    """A training set's counts and sources (Table 12): ``data/<domain>.summary.json``."""
+    return f"{root(exp)}/data/{domain}.summary.json"
+
+
+def embedded_code_rows(exp: str) -> str:
+    return domain_data(exp, "code", "raw/am_code.jsonl")
+
+
+def embedded_logic_raw(exp: str) -> str:
+    return domain_data(exp, "logic", "raw")
 
 
 def pretrain_corpus(exp: str) -> str:

@@ -5,9 +5,11 @@ missing file, when something was not prefetched.
     weakdriven prefetch --configfile config/config.yaml      # or: snakemake prefetch (a local rule)
 
 Fetched: every hub backbone at its pinned revision (the files ``init_backbone`` copies), the training data's subset
-files at the pinned dataset revision, and each configured benchmark from its pinned source (``fetch_benchmark``; the
-sets without a direct download must already be in ``benchmark_dir``). Gated repositories (Gemma-3) need a token that
-accepted the licence: ``export HF_TOKEN=...`` (or ``huggingface-cli login``) before prefetching.
+files at the pinned dataset revision, LogiQA 2.0's raw splits at a pinned commit (ReClor's must be put in place by
+hand), the logic distillation teacher at its pinned revision, and each configured benchmark from its pinned source
+(``fetch_benchmark``; the sets without a direct download must already be in ``benchmark_dir``). Gated repositories
+(Gemma-3) need a token that accepted the licence: ``export HF_TOKEN=...`` (or ``huggingface-cli login``) before
+prefetching.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .benchmarks import BENCHMARKS, fetch_benchmark
 from .checks import write_atomic
 from .config import Experiment, load_config
 from .data.am import PAPER_SUBSETS, SUBSET_FILES
+from .data.logic import fetch_raw
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ BACKBONE_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"]  # w
 
 @dataclass(frozen=True)
 class Item:
-    kind: str       # "backbone", "train_data" or "benchmark"
+    kind: str       # "backbone", "train_data", "benchmark", "logic_data" (raw splits) or "teacher" (a hub model)
     name: str
     repo: str       # hub repository, or the benchmark's source
     revision: str | None
@@ -43,6 +46,12 @@ def items(exp: Experiment) -> list[Item]:
     if td.source == "hub":
         out.append(Item("train_data", "train_data", td.hub_id, td.revision,
                         tuple(SUBSET_FILES[s] for s in (td.subsets or PAPER_SUBSETS))))
+    logic = exp.logic_data
+    if logic is not None and logic.source == "url":
+        out.append(Item("logic_data", "logic_data", "csitfun/LogiQA2.0 + ReClor", None))
+    if logic is not None and not logic.teacher.model.startswith(("base:", "m1:")):
+        out.append(Item("teacher", logic.teacher.model, logic.teacher.model, logic.teacher.revision,
+                        tuple(BACKBONE_FILES)))
     wanted = sorted({b for spec in (*exp.tables.values(), *exp.trajectory_tables.values()) for b in spec.benchmarks}
                     | {b for spec in (exp.figure3, exp.figure5) if spec for b in spec.benchmarks})
     out += [Item("benchmark", b, BENCHMARKS[b].source.where if BENCHMARKS[b].source else "", None)
@@ -50,16 +59,18 @@ def items(exp: Experiment) -> list[Item]:
     return out
 
 
-def fetch(item: Item, benchmark_dir: str | Path) -> str:
+def fetch(item: Item, benchmark_dir: str | Path, logic_dir: str | Path | None = None) -> str:
     """Download one item (a no-op when it is already in the cache); returns where it is."""
     if item.kind == "benchmark":
         return str(fetch_benchmark(item.name, benchmark_dir))
+    if item.kind == "logic_data":
+        return ", ".join(fetch_raw(logic_dir))
     from huggingface_hub import snapshot_download
 
     repo_type = "dataset" if item.kind == "train_data" else "model"
     path = Path(snapshot_download(item.repo, repo_type=repo_type, revision=item.revision,
                                   allow_patterns=list(item.patterns)))
-    if item.kind == "backbone" and not (path / "config.json").is_file():
+    if item.kind in ("backbone", "teacher") and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{item.repo}@{item.revision}: the snapshot has no config.json")
     if item.kind == "train_data":
         missing = [p for p in item.patterns if not (path / p).is_file()]
@@ -73,7 +84,7 @@ def prefetch(exp: Experiment) -> list[dict]:
     done, failed = [], []
     for item in items(exp):
         try:
-            where = fetch(item, exp.benchmark_dir)
+            where = fetch(item, exp.benchmark_dir, exp.logic_data.path if exp.logic_data else None)
         except Exception as err:  # noqa: BLE001 - reported per item below, then raised together
             failed.append(f"{item.kind} {item.name} ({item.repo}{'@' + item.revision if item.revision else ''}): "
                           f"{type(err).__name__}: {err}")

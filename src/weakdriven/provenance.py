@@ -27,6 +27,8 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from .checks import file_sha256, write_atomic
+
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "deepspeed", "vllm", "math-verify", "evalplus",
             "bigcodebench", "numpy", "pandas")
 
@@ -182,3 +184,10 @@ def cite(out: str | Path, inputs: list[str], settings: str | dict | None) -> Non
     """``<table>.provenance.json`` beside a table: its own record and the provenance of every input it was built
     from."""
     sidecar(out).write_text(json.dumps(table_provenance(inputs, settings), indent=1))
+
+
+def write_summary(path: str | Path, summary: dict, inputs: list[str | Path] = ()) -> None:
+    """A data-preparation summary (counts per reason, sources) with its provenance record and the sha256 of each
+    input file, written atomically."""
+    digests = {str(f): file_sha256(f) for f in inputs}
+    write_atomic(path, json.dumps({**summary, "inputs": digests, "provenance": record()}, indent=1, sort_keys=True))

@@ -18,7 +18,7 @@ from typing import Any
 from . import paths
 from .benchmarks import BENCHMARKS
 from .cluster import job_gpus
-from .config import Evaluation, Experiment
+from .config import CodeData, Evaluation, Experiment, LogicData
 from .methods import BASE, Run, trajectory_run
 from .settings import TrainSettings
 
@@ -88,6 +88,44 @@ class DataStage(Stage):
     @classmethod
     def build(cls, exp: Experiment) -> DataStage:
         return cls(exp.raw["train_data"])
+
+
+AM_KEYS = ("source", "hub_id", "revision", "path", "subsets")
+
+
+@dataclass(frozen=True)
+class CodeDataStage(Stage):
+    """The code training set's jobs: where the AM rows are (``train_data``'s files, or the embedded preset's own
+    rows) and the ``code_data`` section."""
+
+    rows: dict[str, Any]
+    code: CodeData
+
+    @classmethod
+    def build(cls, exp: Experiment) -> CodeDataStage:
+        td = exp.raw["train_data"]
+        rows = ({"source": "local", "path": paths.embedded_code_rows(exp.name)} if td["source"] == "embedded"
+                else {k: td[k] for k in AM_KEYS if k in td})
+        return cls(rows, exp.code_data)
+
+
+@dataclass(frozen=True)
+class LogicDataStage(Stage):
+    """The logic training set's jobs: where the raw splits are, the ``logic_data`` section, and the generation
+    settings the teacher's answers share with the evaluation (backend, batch size, seed, precision)."""
+
+    raw_dir: str
+    logic: LogicData
+    backend: str
+    batch_size: int
+    seed: int
+    bf16: bool
+
+    @classmethod
+    def build(cls, exp: Experiment) -> LogicDataStage:
+        logic, ev = exp.logic_data, exp.evaluation
+        raw_dir = paths.embedded_logic_raw(exp.name) if logic.source == "embedded" else logic.path
+        return cls(raw_dir, logic, ev.backend, ev.batch_size, exp.seeds[0], exp.training.bf16)
 
 
 PRETRAIN_KEYS = ("lr_scheduler", "warmup_ratio", "weight_decay", "max_grad_norm", "max_length", "bf16",

@@ -92,6 +92,38 @@ def prefetch_input(wildcards):
     return {"prefetched": paths.prefetched(NAME)} if PREFETCH else {}
 
 
+def code_rows_input(wildcards):
+    """The AM rows the code set reads: the embedded preset's own, or the prefetched hub files."""
+    if EXP.train_data.source == "embedded":
+        return {"rows": paths.embedded_code_rows(NAME)}
+    return prefetch_input(wildcards)
+
+
+def logic_raw_input(wildcards):
+    """The raw LogiQA 2.0 / ReClor splits (the embedded preset's own, or prefetched) and the evaluation's prepared
+    LogiQA2 and ReClor test records, which no candidate may repeat."""
+    if EXP.logic_data.source == "embedded":
+        return {"raw": paths.embedded_logic_raw(NAME)}
+    return {**prefetch_input(wildcards), "evaluation": [paths.benchmark(NAME, b) for b in ("LogiQA2", "ReClor")]}
+
+
+def logic_teacher_input(wildcards):
+    """The teacher's checkpoint when it is a backbone's M0 or M1 (``base:<backbone>``, ``m1:<backbone>``); a hub
+    teacher is prefetched."""
+    kind, _, backbone = EXP.logic_data.teacher.model.partition(":")
+    if kind == "base":
+        return {"teacher": paths.base_model(NAME, backbone)}
+    if kind == "m1":
+        return {"teacher": model_input(backbone, EXP.seeds[0], M1)}
+    return prefetch_input(wildcards)
+
+
+def logic_teacher_arg(wildcards, input):
+    """--teacher: a checkpoint directory, or ``<hub id>@<revision>`` read from the HF cache."""
+    teacher = EXP.logic_data.teacher
+    return input.teacher if "teacher" in input.keys() else f"{teacher.model}@{teacher.revision}"
+
+
 def model_input(backbone, seed, key):
     """The output holding model ``key`` ("base" = M0, "m1", a run name, or "<run>@ck<step>" = a snapshot)."""
     if key == BASE:

@@ -27,19 +27,27 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from ..checks import read_json
 from ..eval.code import FENCE, run_judge
 from ..eval.sandbox import SandboxUnavailable, check_program, resolve_isolation
+from ..provenance import write_summary
+from .am import PAPER_SUBSETS, am_files, iter_am_rows
+from .chat import parse_json_lines, read_jsonl, write_jsonl
+
+log = logging.getLogger(__name__)
 
 CODE_SOURCES = ("codeio", "OpenCoder", "OpenCoderStage2", "prime")
 PAPER_COUNTS = {"kept": 19_457}
 PAPER_KEPT_BY_SOURCE = {"codeio": 15_953, "OpenCoder": 3_409, "OpenCoderStage2": 88, "prime": 7}
 REASONS = ("kept", "not a code source", "bad messages", "bad format", "no tests", "unreadable tests", "no code block",
-           "failed", "timed out")
+           "no entry point", "failed", "timed out")
+VERIFIED = ("kept", "no entry point", "failed", "timed out")  # the reasons of the verification jobs
 PROGRAMS = ("join", "last")
 FORMAT = re.compile(r"^<think>.*?</think>\s*<answer>(.*?)</answer>$", re.S)
 
@@ -83,7 +91,7 @@ def final_program(answer: str, program: str = "join") -> str | None:
     """The program of an answer (the text after the thinking): its fenced Python blocks, joined or the last one;
     None when it has none."""
     if program not in PROGRAMS:
-        raise ValueError(f"config key 'train_data.code.program': {program!r} is not one of {PROGRAMS}")
+        raise ValueError(f"config key 'code_data.program': {program!r} is not one of {PROGRAMS}")
     blocks = [b.strip("\n") for b in FENCE.findall(answer) if b.strip()]
     if not blocks:
         return None
@@ -132,15 +140,19 @@ def code_candidates(rows: Iterable[tuple[str, dict]], sources: Iterable[str] = C
 _CALL = """
 import json as _json, math as _math
 
+def _number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
 def _same(got, want):
-    if isinstance(want, float) or isinstance(got, float):
-        try:
-            return _math.isclose(float(got), float(want), rel_tol=1e-6, abs_tol=1e-9)
-        except (TypeError, ValueError):
-            return False
-    if isinstance(want, list) and isinstance(got, list):
+    if _number(got) and _number(want) and (isinstance(got, float) or isinstance(want, float)):
+        if _math.isnan(want) or _math.isnan(got):
+            return _math.isnan(want) and _math.isnan(got)
+        return _math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, list):
         return len(got) == len(want) and all(_same(g, w) for g, w in zip(got, want))
-    if isinstance(want, dict) and isinstance(got, dict):
+    if isinstance(want, dict):
         return got.keys() == want.keys() and all(_same(got[k], want[k]) for k in want)
     return got == want
 
@@ -150,25 +162,37 @@ for _i, _case in enumerate(_json.loads(%r)):
 """
 
 
+ENTRY = "main_solution"  # CodeI/O's name for the function its inputs are passed to
+
+
 def entry_point(program: str, params: Iterable[str]) -> str | None:
-    """The first top-level function of ``program`` whose parameters are exactly ``params`` (None if the program does
-    not parse or no function takes them)."""
+    """The top-level function of ``program`` that the inputs ``params`` are passed to: ``main_solution`` if it
+    accepts them, else the first function whose parameters are exactly ``params``, else the first that accepts them
+    (every required parameter given, every given one a parameter or taken by ``**kwargs``); None if the program does
+    not parse or no function accepts them."""
     try:
         tree = ast.parse(program)
     except (SyntaxError, ValueError):
         return None
-    wanted = set(params)
+    wanted, exact, accepting = set(params), [], []
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            args = node.args
-            names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-            if names == wanted or (args.kwarg is not None and wanted >= names):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        a = node.args
+        positional = a.posonlyargs + a.args
+        names = {x.arg for x in positional + a.kwonlyargs}
+        required = {x.arg for x in positional[:len(positional) - len(a.defaults)]}
+        required |= {x.arg for x, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is None}
+        if required <= wanted and (wanted <= names or a.kwarg is not None):
+            if node.name == ENTRY:
                 return node.name
-    return None
+            (exact if names == wanted else accepting).append(node.name)
+    return (exact or accepting or [None])[0]
 
 
 def verify(candidate: dict, timeout_s: float, memory_mb: int, isolation: str) -> str:
-    """``kept``, ``failed`` or ``timed out``: the candidate's program against its tests in the sandbox."""
+    """``kept``, ``no entry point``, ``failed`` or ``timed out``: the candidate's program against its tests in the
+    sandbox."""
     tests, program = candidate["tests"], candidate["program"]
     if tests["kind"] == "stdio":
         task = {"judge": "livecodebench", "func_name": None,
@@ -185,7 +209,7 @@ def verify(candidate: dict, timeout_s: float, memory_mb: int, isolation: str) ->
     else:
         name = entry_point(program, tests["cases"][0]["kwargs"])
         if name is None:
-            return "failed"
+            return "no entry point"
         body = _CALL % (json.dumps(tests["cases"]), name)
     passed, result = check_program(program, body, timeout_s=timeout_s, memory_mb=memory_mb, isolation=isolation)
     if passed:
@@ -206,8 +230,92 @@ def verify_shard(candidates: list[dict], shard: int, shards: int, workers: int, 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             reasons = list(pool.map(lambda c: verify(c, timeout_s, memory_mb, isolation), mine))
     except SandboxUnavailable as err:
-        raise SandboxUnavailable(f"{err} (the code training set reads config key 'train_data.code.isolation')"
-                                 ) from None
+        raise SandboxUnavailable(f"{err} (for the code training set the key is 'code_data.isolation')") from None
     kept = [{"id": c["id"], "question": c["question"], "completion": c["completion"], "answer": "",
              "source": c["source"], "tests": c["tests"]} for c, r in zip(mine, reasons, strict=True) if r == "kept"]
     return kept, Counter(reasons), Counter(row["source"] for row in kept)
+
+
+# ---- the workflow's three jobs: candidates, one verification per shard, merge ----------------------------------
+
+def _am_sources(stage) -> list:
+    rows = stage.rows
+    return am_files(rows["source"], rows.get("hub_id"), rows.get("revision"), rows.get("path"),
+                    rows.get("subsets", PAPER_SUBSETS))
+
+
+def candidates_stage(stage, out: str) -> None:
+    """``code-candidates``: the code rows with a program and readable tests (``out``) and the counts of the others
+    (``<out>.summary.json``, with the sha256 of every AM file read)."""
+    files = _am_sources(stage)
+    candidates, counts = code_candidates(iter_am_rows(files), stage.code.sources, stage.code.program)
+    counts["candidates"] = len(candidates)
+    if len(candidates) < stage.code.shards:
+        raise ValueError(f"{len(candidates)} code candidates for config key 'code_data.shards' = {stage.code.shards}: "
+                         f"fewer shards than that. Counts: {dict(counts)}")
+    log.info("AM code rows: %s", dict(counts))
+    write_jsonl(out, candidates)
+    write_summary(f"{out}.summary.json", {"counts": dict(counts)}, [f for _, f in files])
+
+
+def read_candidates(path: str) -> list[dict]:
+    """Candidates written by :func:`candidates_stage`, each checked (a bad row is named by file and line)."""
+    rows = []
+    with open(path) as fh:
+        for lineno, row in parse_json_lines(fh, path):
+            bad = [k for k in ("id", "source", "question", "completion", "program") if not isinstance(row.get(k), str)]
+            tests = row.get("tests")
+            if bad or not isinstance(tests, dict) or tests.get("kind") not in ("call", "asserts", "stdio") \
+                    or not isinstance(tests.get("cases"), list) or not tests["cases"]:
+                raise ValueError(f"{path}:{lineno}: not a code candidate (fields {bad or ['tests']})")
+            rows.append(row)
+    return rows
+
+
+def verify_stage(stage, candidates: str, shard: int, shards: int, out: str) -> None:
+    """``code-verify``: one shard's passing rows (``out``) and counts (``<out>.summary.json``)."""
+    c = stage.code
+    kept, reasons, by_source = verify_shard(read_candidates(candidates), shard, shards, c.workers, c.timeout_s,
+                                            c.memory_mb, c.isolation)
+    write_jsonl(out, kept)
+    write_summary(f"{out}.summary.json", {"shard": shard, "shards": shards, "counts": dict(reasons),
+                                          "kept_by_source": dict(by_source)})
+
+
+def merge_stage(stage, candidates: str, shard_files: list[str], out: str, summary_out: str) -> None:
+    """``code-merge``: the shards' rows in candidate order as the code training set, and Table 12's summary: every
+    count (candidate filter and execution), the kept rows per source, the paper's counts; the kept count is checked
+    against ``code_data.expected_rows``."""
+    first = read_json(f"{candidates}.summary.json")
+    counts, by_source, ids = Counter(first["counts"]), Counter(), {}
+    for path in shard_files:
+        part = read_json(f"{path}.summary.json")
+        counts.update(part["counts"])
+        by_source.update(part["kept_by_source"])
+        rows = list(read_jsonl(path, ("id", "question", "completion", "answer")))
+        if len(rows) != part["counts"].get("kept", 0):
+            raise ValueError(f"{path}: {len(rows)} rows but its summary counts {part['counts'].get('kept', 0)} kept")
+        for row in rows:
+            if row["id"] in ids:
+                raise ValueError(f"{path}: row {row['id']} is also in another shard")
+            ids[row["id"]] = row
+    verified = sum(counts[r] for r in VERIFIED)
+    if verified != first["counts"]["candidates"]:
+        raise ValueError(f"the shards verified {verified} programs of {first['counts']['candidates']} candidates "
+                         f"({shard_files}): a shard is missing or stale")
+    expected = stage.code.expected_rows
+    if expected is not None and counts["kept"] != expected:
+        detail = ", ".join(f"{r} {counts[r]:,}" for r in REASONS)
+        raise ValueError(f"the code filter kept {counts['kept']:,} rows, config key 'code_data.expected_rows' says "
+                         f"{expected:,}. Per reason: {detail}; kept per source {dict(by_source)} (paper: "
+                         f"{PAPER_KEPT_BY_SOURCE}). Set it to null to train on these rows anyway")
+    order = [row["id"] for row in read_candidates(candidates)]
+    unknown = sorted(set(ids) - set(order))
+    if unknown:
+        raise ValueError(f"rows {unknown[:5]} of the shards are not candidates of {candidates}: a stale shard")
+    write_jsonl(out, [ids[i] for i in order if i in ids])
+    write_summary(summary_out, {"domain": "code", "source": "AM-DeepSeek-R1-Distilled-1.4M code rows, run against "
+                                "their own tests", "kept": counts["kept"], "counts": dict(counts),
+                                "kept_by_source": dict(by_source), "paper": {**PAPER_COUNTS,
+                                                                             "kept_by_source": PAPER_KEPT_BY_SOURCE}},
+                  [candidates, *shard_files])

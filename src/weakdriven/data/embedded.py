@@ -10,7 +10,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from ..provenance import write_summary
 from .chat import write_jsonl
+from .logic import raw_files
 
 TASKS = ("synth-copy", "synth-next", "synth-add")
 POOL = {"synth-copy": 990, "synth-next": 989, "synth-add": 900}  # distinct questions each task can generate
@@ -76,6 +78,101 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
     (out_dir / "data" / "pretrain.txt").write_text("\n".join(corpus) + "\n")
     for task, rows in tests.items():
         write_jsonl(out_dir / "benchmarks" / f"{task}.jsonl", rows)
+    write_jsonl(out_dir / "data" / "code" / "raw" / CODE_ROWS, code_rows(N_CODE, seed))
+    write_logic_raw(out_dir / "data" / "logic" / "raw", logic_items(N_LOGIC, seed))
+    write_summary(out_dir / "data" / "math.summary.json",
+                  {"domain": "math", "source": "embedded synthetic chain-of-thought rows", "kept": len(train),
+                   "counts": {"kept": len(train)}})
+
+
+# ---- the tiny code and logic domains: raw files in the sources' own layouts, prepared by the same rules as the paper's
+
+CODE_ROWS = "am_code.jsonl"  # AM rows (the hub's row layout) under data/code/raw/
+N_CODE, N_LOGIC = 24, 160
+
+
+def _am_row(source: str, question: str, program: str | None, test_case) -> dict:
+    answer = f"```python\n{program}\n```" if program is not None else "Add the numbers."
+    return {"messages": [
+        {"role": "user", "content": question, "info": {"source": source, "reference_answer": None,
+                                                        "test_case": test_case}},
+        {"role": "assistant", "content": f"<think>Write it.</think><answer>{answer}</answer>",
+         "info": {"source": "embedded", "think_content": "Write it.", "answer_content": answer}}]}
+
+
+def code_rows(n: int, seed: int) -> list[dict]:
+    """``n`` AM-layout code rows of the three test shapes; every fourth program is wrong (it fails its tests), every
+    sixth row has no code block, and one math row that the code filter skips."""
+    import json
+
+    rng = random.Random(seed)
+    rows = [{"messages": [{"role": "user", "content": "What is 1 + 1?", "info": {"source": "embedded-math"}},
+                          {"role": "assistant", "content": completion("1 + 1 = 2.", "2")}]}]
+    for i in range(n):
+        k = rng.randint(1, 9)
+        off = k + (1 if i % 4 == 3 else 0)  # a wrong program: off by one
+        shape = ("call", "asserts", "stdio")[i % 3]
+        if shape == "call":
+            program = f"def add_k(x):\n    return x + {off}"
+            tests = json.dumps({"inputs": [{"x": v} for v in (1, 5)], "outputs": [{"output": v + k} for v in (1, 5)]})
+        elif shape == "asserts":
+            program = f"def add_k(x):\n    return x + {off}"
+            tests = [f"assert add_k({v}) == {v + k}" for v in (2, 7)]
+        else:
+            program = f"x = int(input())\nprint(x + {off})"
+            tests = {"ground_truth": json.dumps({"inputs": ["3\n", "8\n"], "outputs": [f"{3 + k}\n", f"{8 + k}\n"]})}
+        rows.append(_am_row({"call": "codeio", "asserts": "OpenCoder", "stdio": "prime"}[shape],
+                            f"Write a Python program that adds {k} to a number ({shape} task {i}).",
+                            None if i % 6 == 5 else program, tests))
+    return rows
+
+
+def logic_items(n: int, seed: int) -> dict[tuple[str, str], list[dict]]:
+    """Tiny multiple-choice items in the LogiQA 2.0 and ReClor release layouts, by (source, split): the synthetic
+    tasks' questions ("What number comes after 41?", "Write the number 17.") with four numeric options, one right.
+    Two held-out items (a LogiQA 2.0 test and a ReClor val item) are copied into training splits with other spacing
+    and case, for the content filter to find."""
+    rng = random.Random(seed)
+
+    def item(i: int) -> tuple[str, str, list[str], int]:
+        n = rng.randint(10, 98)
+        question, right = (f"What number comes after {n}?", n + 1) if i % 2 else (f"Write the number {n}.", n)
+        values = [right, *rng.sample([v for v in range(10, 100) if v != right], 3)]
+        rng.shuffle(values)
+        return f"Item {i}.", question, [str(v) for v in values], values.index(right)
+
+    def logiqa(i):
+        text, question, options, answer = item(i)
+        return {"id": i, "answer": answer, "text": text, "question": question, "options": options,
+                "type": {"Categorical Reasoning": True}}
+
+    def reclor(i, split):
+        text, question, options, answer = item(i)
+        return {"context": text, "question": question, "answers": options, "label": answer,
+                "id_string": f"{split}_{i}"}
+
+    q = n // 8
+    splits = {("logiqa2", "train"): [logiqa(i) for i in range(3 * q)],
+              ("logiqa2", "dev"): [logiqa(i) for i in range(3 * q, 4 * q)],
+              ("logiqa2", "test"): [logiqa(i) for i in range(4 * q, 5 * q)],
+              ("reclor", "train"): [reclor(i, "train") for i in range(5 * q, 7 * q)],
+              ("reclor", "val"): [reclor(i, "val") for i in range(7 * q, 8 * q)]}
+    leaked = dict(splits[("logiqa2", "test")][0], id=999, text="  " + splits[("logiqa2", "test")][0]["text"] + " ")
+    splits[("logiqa2", "train")].append(leaked)
+    val = splits[("reclor", "val")][0]
+    splits[("logiqa2", "dev")].append({"id": 998, "answer": val["label"], "text": val["context"].upper(),
+                                       "question": val["question"], "options": val["answers"], "type": {}})
+    return splits
+
+
+def write_logic_raw(root: str | Path, splits: dict[tuple[str, str], list[dict]]) -> None:
+    """The splits as released: LogiQA 2.0 JSON Lines, ReClor JSON lists (``data.logic.raw_files``' layout)."""
+    import json
+
+    for key, path in raw_files(root).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = splits[key]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows) if key[0] == "logiqa2" else json.dumps(rows))
 
 
 def build_tokenizer(corpus_files: list[str | Path], vocab_size: int = 384):

@@ -22,48 +22,50 @@ Raw layouts: LogiQA 2.0 (github.com/csitfun/LogiQA2.0, ``logiqa/DATA/LOGIQA/{tra
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..benchmarks import multiple_choice
+from ..checks import file_sha256, read_json
+from ..device import job_device
+from ..eval.generation import Protocol, generate_transformers, generate_vllm
 from ..eval.grading import extract_choice
-from .chat import parse_json_lines
+from ..provenance import write_summary
+from .chat import parse_json_lines, prompt_text, read_jsonl, write_jsonl
+from .generated import read_generated
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("logiqa2", "reclor")
 FILES = {  # source -> split -> file name in the release
     "logiqa2": {"train": "train.txt", "dev": "dev.txt", "test": "test.txt"},
     "reclor": {"train": "train.json", "val": "val.json"},
 }
+# Pinned downloads (prefetch): LogiQA 2.0's files at a commit of csitfun/LogiQA2.0 (its test.txt is the evaluation's
+# LogiQA2 test set, same sha256); ReClor has no direct download (a form gives the release zip).
+LOGIQA2_COMMIT = "955e1d3df6c59d9bfb44d9913da1e1a27ec14e18"
+LOGIQA2_URL = "https://raw.githubusercontent.com/csitfun/LogiQA2.0/{commit}/logiqa/DATA/LOGIQA/{name}"
+LOGIQA2_SHA256 = {"train.txt": "98eb412e8ed53b3d65da5ef75b00b7a0bbdea7970c05ad699291a2a0510922de",
+                  "dev.txt": "bbefb563b7ddc02640ccdc314c1315d5727dba48539d0ecdd126fa351e511b09",
+                  "test.txt": "71940b37ae0184b677c253a148d57ad4e75d6113447b1563c2ca82483e4e4f8d"}
+RECLOR_ZIP = "the ReClor release zip (https://whyu.me/reclor/, a form): its train.json and val.json"
 HELD_OUT = {"logiqa2": "test", "reclor": "val"}  # App. E.3: the evaluation splits (ReClor's test has no labels)
 # The splits the candidates come from. App. E.3 merges LogiQA 2.0 train/dev/test and ReClor train/val ("~17,205
 # items") and removes the 2,072 held-out items (15,133 candidates); the releases hold 12,567 / 1,569 / 1,572 and
 # 4,638 / 500 items, so with dev the pool is 18,774 candidates, and 17,205 is exactly LogiQA 2.0 train + ReClor train.
-# Both readings are a setting (train_data.logic.splits); the default follows the text (dev included).
+# Both readings are a setting (logic_data.splits); the default follows the text (dev included).
 CANDIDATE_SPLITS = ("logiqa2/train", "logiqa2/dev", "reclor/train")
-EVALUATION_BENCHMARKS = ("LogiQA2", "ReClor")  # the registry's names of those test sets
 PAPER_COUNTS = {"merged": 17_205, "held out": 2_072, "candidates": 15_133, "kept": 14_882}
+RELEASE_ROWS = {"logiqa2/train": 12_567, "logiqa2/dev": 1_569, "logiqa2/test": 1_572, "reclor/train": 4_638,
+                "reclor/val": 500}
 REASONS = ("kept", "truncated", "no option", "wrong option")
 
 # Not printed by the paper: the question, then the final-answer form every logic answer here ends with.
 PROMPT_TEMPLATE = "{question}\n\nThink the problem through, then end your response with 'The answer is (X).'"
 _THINK = re.compile(r"^\s*<think>(.*?)</think>(.*)$", re.S)
-
-
-@dataclass(frozen=True)
-class LogicSettings:
-    """``train_data`` of a logic domain. ``prompt_template`` names ``{question}``; ``require_thinking``: an answer
-    without a ``<think>...</think>`` block is dropped as ``no thinking`` (a thinking teacher always writes one)."""
-
-    prompt_template: str = PROMPT_TEMPLATE
-    system_prompt: str | None = None
-    temperature: float = 0.6        # Qwen3's recommended thinking-mode sampling (the paper names none)
-    top_p: float = 0.95
-    top_k: int = 20
-    max_new_tokens: int = 16384
-    require_thinking: bool = True
 
 
 def normalise(text: str) -> str:
@@ -118,6 +120,31 @@ def raw_files(root: str | Path) -> dict[tuple[str, str], Path]:
     return {(source, split): root / source / name for source, splits in FILES.items() for split, name in splits.items()}
 
 
+def fetch_raw(root: str | Path) -> list[str]:
+    """Download LogiQA 2.0's pinned files into ``root/logiqa2/`` (checked by sha256; a file already there with the
+    right digest is kept) and check that ReClor's are in ``root/reclor/``; returns the files."""
+    import urllib.request
+
+    files = raw_files(root)
+    for name, digest in LOGIQA2_SHA256.items():
+        path = files[("logiqa2", name.split(".")[0])]
+        if path.is_file() and file_sha256(path) == digest:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.part")
+        with urllib.request.urlopen(LOGIQA2_URL.format(commit=LOGIQA2_COMMIT, name=name), timeout=120) as response, \
+                open(part, "wb") as out:
+            out.write(response.read())
+        if (got := file_sha256(part)) != digest:
+            part.unlink()
+            raise ValueError(f"LogiQA 2.0 {name} at {LOGIQA2_COMMIT[:8]}: sha256 {got[:16]}... is not {digest[:16]}...")
+        part.replace(path)
+    missing = [str(p) for (source, _), p in files.items() if source == "reclor" and not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing} missing: put {RECLOR_ZIP} there")
+    return [str(p) for p in files.values()]
+
+
 def logic_candidates(items: Iterable[dict], evaluation_questions: Iterable[str] = (),
                      splits: Iterable[str] = CANDIDATE_SPLITS) -> tuple[list[dict], Counter]:
     """The training candidates: every item of the ``splits`` ("source/split") whose normalised text is neither a
@@ -128,7 +155,7 @@ def logic_candidates(items: Iterable[dict], evaluation_questions: Iterable[str] 
     bad = sorted(s for s in splits if s.partition("/")[0] not in FILES or s.partition("/")[2] not in
                  FILES[s.partition("/")[0]] or HELD_OUT[s.partition("/")[0]] == s.partition("/")[2])
     if bad:
-        raise ValueError(f"config key 'train_data.logic.splits': {bad} are not training splits; choose from "
+        raise ValueError(f"config key 'logic_data.splits': {bad} are not training splits; choose from "
                          f"{[f'{src}/{sp}' for src, sps in FILES.items() for sp in sps if HELD_OUT[src] != sp]}")
     items = list(items)
     held = {normalise(it["question"]) for it in items if HELD_OUT.get(it["source"]) == it["split"]}
@@ -159,11 +186,11 @@ def assert_no_evaluation_items(candidates: list[dict], evaluation: dict[str, lis
 
 
 def check_counts(counts: Counter, expected: dict[str, int] | None) -> None:
-    """Each expected count (config key ``train_data.logic.expected``) against the measured one."""
+    """Each expected count (config key ``logic_data.expected``) against the measured one."""
     wrong = {k: (counts[k], v) for k, v in (expected or {}).items() if counts[k] != v}
     if wrong:
         detail = ", ".join(f"{k} {got:,} (expected {want:,})" for k, (got, want) in wrong.items())
-        raise ValueError(f"the logic set's counts differ from config key 'train_data.logic.expected': {detail}. "
+        raise ValueError(f"the logic set's counts differ from config key 'logic_data.expected': {detail}. "
                          f"All counts: {dict(counts)}. Set the key to null to use these items anyway")
 
 
@@ -171,7 +198,7 @@ def teacher_prompt(item: dict, template: str = PROMPT_TEMPLATE) -> str:
     try:
         return template.format(question=item["question"])
     except (KeyError, IndexError, ValueError) as err:
-        raise ValueError(f"train_data.logic.prompt_template: {err!r}; it may name only {{question}}") from None
+        raise ValueError(f"logic_data.prompt_template: {err!r}; it may name only {{question}}") from None
 
 
 def split_thinking(text: str) -> tuple[str | None, str]:
@@ -189,10 +216,10 @@ def split_thinking(text: str) -> tuple[str | None, str]:
 
 def distilled_rows(candidates: list[dict], records: list[dict], require_thinking: bool = True
                    ) -> tuple[list[dict], Counter]:
-    """Training rows ``{id, question, completion, answer}`` from the teacher's generation records (one per candidate:
-    ``prompt_id``, ``text``, ``finish_reason``) and the count per reason (:data:`REASONS`, plus ``no thinking``)."""
+    """Training rows ``{id, question, completion, answer}`` from the teacher's answers (one per candidate: ``id``,
+    ``text``, ``finish_reason``) and the count per reason (:data:`REASONS`, plus ``no thinking``)."""
     by_id = {it["id"]: it for it in candidates}
-    answered = Counter(r["prompt_id"] for r in records)
+    answered = Counter(r["id"] for r in records)
     missing = [i for i in by_id if i not in answered]
     unknown = [i for i in answered if i not in by_id]
     repeated = [i for i, n in answered.items() if n > 1]
@@ -202,12 +229,12 @@ def distilled_rows(candidates: list[dict], records: list[dict], require_thinking
                          f"{repeated[:3]}")
     rows, counts = [], Counter()
     for r in records:
-        item = by_id[r["prompt_id"]]
+        item = by_id[r["id"]]
         thinking, final = split_thinking(r["text"])
-        if r["finish_reason"] == "length":
+        if r.get("finish_reason", "stop") == "length":
             counts["truncated"] += 1
             continue
-        if thinking is None and require_thinking:
+        if not thinking and require_thinking:  # none, or an empty block
             counts["no thinking"] += 1
             continue
         letter = extract_choice(final, item["options"])
@@ -222,3 +249,96 @@ def distilled_rows(candidates: list[dict], records: list[dict], require_thinking
                      "completion": f"<think>\n{thinking or ''}\n</think>\n<answer>{final}</answer>",
                      "answer": item["gold"]})
     return rows, counts
+
+
+# ---- the workflow's three jobs: candidates, one teacher job per shard, merge -----------------------------------
+
+def read_candidates(path: str | Path) -> list[dict]:
+    """Candidates written by :func:`candidates_stage`, each checked (a bad row is named by file and line)."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, row in parse_json_lines(fh, path):
+            bad = [k for k in ("id", "question", "gold") if not isinstance(row.get(k), str)]
+            if bad or not isinstance(row.get("options"), list) or row["gold"] not in "ABCDE"[:len(row["options"])]:
+                raise ValueError(f"{path}:{lineno}: not a logic candidate (fields {bad or ['options', 'gold']})")
+            rows.append(row)
+    return rows
+
+
+def candidates_stage(stage, evaluation_files: list[str], out: str) -> None:
+    """``logic-candidates``: the merged raw splits less the held-out items (``out``), checked against the
+    evaluation's own test files (``evaluation_files``, the prepared benchmark records), with the counts and the
+    sha256 of every raw file in ``<out>.summary.json``."""
+    files = raw_files(stage.raw_dir)
+    items = [it for (source, split), path in files.items() for it in read_split(source, split, path)]
+    evaluation = {Path(f).name.split(".")[0]: [r["question"] for r in read_jsonl(f, ("question",))]
+                  for f in evaluation_files}
+    candidates, counts = logic_candidates(items, [q for qs in evaluation.values() for q in qs], stage.logic.splits)
+    assert_no_evaluation_items(candidates, evaluation)
+    if len(candidates) < stage.logic.shards:
+        raise ValueError(f"{len(candidates)} logic candidates for config key 'logic_data.shards' = "
+                         f"{stage.logic.shards}: fewer shards than that. Counts: {dict(counts)}")
+    log.info("logic candidates: %s", dict(counts))
+    write_jsonl(out, candidates)
+    write_summary(f"{out}.summary.json", {"counts": dict(counts), "evaluation_checked": sorted(evaluation)},
+                  [*files.values(), *evaluation_files])
+
+
+def resolve_teacher(teacher: str) -> str:
+    """A checkpoint directory as given, or ``<hub id>@<revision>`` from the Hugging Face cache (prefetched; jobs
+    read it offline)."""
+    if Path(teacher).is_dir():
+        return teacher
+    repo, _, revision = teacher.partition("@")
+    if not revision:
+        raise ValueError(f"logic teacher {teacher!r}: neither a checkpoint directory nor <hub id>@<revision>")
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(repo, revision=revision)
+
+
+def distill_stage(stage, teacher: str, candidates: str, shard: int, shards: int, out: str) -> None:
+    """``logic-distill``: the teacher's answer to each candidate of shard ``shard`` of ``shards`` (generation
+    records, through the evaluation's backends: vLLM with tensor parallelism on a cluster, transformers on CPU)."""
+    from transformers import AutoTokenizer
+
+    from ..training import checkpoint_sha256  # torch: only in the job that generates
+
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not within 0..{shards - 1}")
+    logic, teacher = stage.logic, resolve_teacher(teacher)
+    mine = read_candidates(candidates)[shard::shards]
+    tokenizer = AutoTokenizer.from_pretrained(teacher)
+    template = logic.prompt_template or PROMPT_TEMPLATE
+    prompts = [prompt_text(tokenizer, teacher_prompt(it, template), logic.system_prompt) for it in mine]
+    too_long = [it["id"] for it, p in zip(mine, prompts, strict=True)
+                if len(tokenizer(p, add_special_tokens=False)["input_ids"]) > logic.max_prompt_tokens]
+    if too_long:
+        raise ValueError(f"{len(too_long)} logic prompts longer than {logic.max_prompt_tokens} tokens (config key "
+                         f"'logic_data.max_prompt_tokens'): {too_long[:5]}")
+    protocol = Protocol("logic-teacher", temperature=logic.temperature, top_p=logic.top_p, n=1, top_k=logic.top_k)
+    ids, checkpoint = [it["id"] for it in mine], checkpoint_sha256(teacher)
+    if stage.backend == "vllm":
+        (records,) = generate_vllm(teacher, [(prompts, ids, logic.max_new_tokens)], protocol, stage.seed, checkpoint,
+                                   logic.teacher.tensor_parallel)
+    else:
+        records = generate_transformers(teacher, prompts, ids, protocol, logic.max_new_tokens, stage.batch_size,
+                                        stage.seed, checkpoint, device=job_device(logic.teacher.gpus),
+                                        bf16=stage.bf16)
+    write_jsonl(out, [{"id": r["prompt_id"], "text": r["text"], "finish_reason": r["finish_reason"],
+                       "completion_tokens": r["completion_tokens"], "checkpoint_sha256": r["checkpoint_sha256"]}
+                      for r in records])
+
+
+def merge_stage(stage, candidates: str, shard_files: list[str], out: str, summary_out: str) -> None:
+    """``logic-merge``: the kept answers as the logic training set and Table 12's summary (candidate counts, the
+    count per reason, the paper's counts), the counts checked against ``logic_data.expected``."""
+    items = read_candidates(candidates)
+    records = [r for path in shard_files for r in read_generated(path)]
+    rows, counts = distilled_rows(items, records, stage.logic.require_thinking)
+    counts.update(read_json(f"{candidates}.summary.json")["counts"])
+    check_counts(counts, stage.logic.expected)
+    write_jsonl(out, rows)
+    write_summary(summary_out, {"domain": "logic", "source": "LogiQA 2.0 and ReClor answered by "
+                                f"{stage.logic.teacher.model}, kept on the gold option", "kept": counts["kept"],
+                                "counts": dict(counts), "paper": PAPER_COUNTS}, [candidates, *shard_files])
