@@ -44,6 +44,8 @@ ROWS = [  # (expected reason, row)
     ("timed out", am_row("prime", py("while True:\n    pass"),
                          {"ground_truth": json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]})})),
     ("failed", am_row("OpenCoder", py("import os\nos._exit(0)\ndef f():\n    pass"), ["assert f() == 1"])),
+    ("failed", am_row("prime", py("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"),  # an output flood
+                      {"ground_truth": json.dumps({"inputs": ["1\n"], "outputs": ["1\n"]})})),
     ("no code block", am_row("codeio", "Use a loop.", CALL_TESTS)),
     ("no tests", am_row("OpenCoder", py("x = 1"), None)),
     ("unreadable tests", am_row("codeio", py("x = 1"), "{not json")),
@@ -67,9 +69,9 @@ def test_the_code_rows_from_the_hub_layout_are_run_against_their_tests_with_coun
     candidates, counts = code_candidates(rows)
     assert dict(counts) == {"not a code source": 1, "no code block": 1, "no tests": 1, "unreadable tests": 1,
                             "bad format": 1, "bad messages": 1}
-    assert len(candidates) == 7 and candidates[0]["id"] == "am_0.5M-2"
+    assert len(candidates) == 8 and candidates[0]["id"] == "am_0.5M-2"
     kept, reasons, by_source = verify_shard(candidates, 0, 1, workers=2, timeout_s=3, memory_mb=1024)
-    assert dict(reasons) == {"kept": 3, "failed": 3, "timed out": 1}
+    assert dict(reasons) == {"kept": 3, "failed": 4, "timed out": 1}
     assert by_source == {"codeio": 1, "OpenCoder": 1, "prime": 1}
     assert [r["id"] for r in kept] == ["am_0.5M-2", "am_0.5M-4", "am_0.5M-6"]
     first = kept[0]
@@ -163,13 +165,13 @@ def test_the_jobs_write_the_set_in_candidate_order_and_refuse_a_missing_shard_or
     shards = [str(tmp_path / f"verified.shard{i}-of-2.jsonl") for i in range(2)]
     for i, out in enumerate(shards):
         verify_stage(stage, cand, i, 2, out)
-    with pytest.raises(ValueError, match="verified 3 programs of 6 candidates"):
+    with pytest.raises(ValueError, match="verified 4 programs of 7 candidates"):
         merge_stage(stage, cand, shards[:1], str(tmp_path / "train.jsonl"), str(tmp_path / "code.summary.json"))
     merge_stage(stage, cand, shards, str(tmp_path / "train.jsonl"), str(tmp_path / "code.summary.json"))
     rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["am_0.5M-2", "am_0.5M-4", "am_0.5M-6"]  # candidate order, not shard order
     summary = json.loads((tmp_path / "code.summary.json").read_text())
-    assert summary["domain"] == "code" and summary["kept"] == 3 and summary["counts"]["failed"] == 3
+    assert summary["domain"] == "code" and summary["kept"] == 3 and summary["counts"]["failed"] == 4
     assert summary["kept_by_source"] == {"codeio": 1, "OpenCoder": 1, "prime": 1}
     assert str(root / "am_0.5M.jsonl.zst") in json.loads((tmp_path / "candidates.jsonl.summary.json").read_text())[
         "inputs"]  # the AM file's sha256 is recorded

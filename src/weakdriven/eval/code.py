@@ -186,10 +186,15 @@ for i, test in enumerate(task["tests"]):
     with open("solution.py", "w") as fh:
         fh.write(program)
     try:
-        proc = subprocess.run([sys.executable, "-I", "solution.py"], input=test["input"], capture_output=True,
-                              text=True, timeout=task["test_timeout_s"])
-        ok = proc.returncode == 0 and (same_stdout(proc.stdout, test["output"]) if test["testtype"] == "stdin"
-                                       else same_value(proc.stdout, test["output"]))
+        # the program's output goes to a file (the sandbox's file-size limit stops a flood), not into the judge's
+        # memory, which a program printing gigabytes would exhaust before the time limit
+        with open("stdout.txt", "w") as out:
+            proc = subprocess.run([sys.executable, "-I", "solution.py"], input=test["input"], stdout=out,
+                                  stderr=subprocess.DEVNULL, text=True, timeout=task["test_timeout_s"])
+        with open("stdout.txt", errors="replace") as out:
+            got = out.read()
+        ok = proc.returncode == 0 and (same_stdout(got, test["output"]) if test["testtype"] == "stdin"
+                                       else same_value(got, test["output"]))
         reason = "wrong answer" if proc.returncode == 0 else "runtime error"
     except subprocess.TimeoutExpired:
         ok, reason = False, "time limit"
