@@ -7,6 +7,7 @@ A plain-text corpus of the same facts (no chat template, no tags) pre-trains M0 
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -103,8 +104,6 @@ def _am_row(source: str, question: str, program: str | None, test_case) -> dict:
 def code_rows(n: int, seed: int) -> list[dict]:
     """``n`` AM-layout code rows of the three test shapes; every fourth program is wrong (it fails its tests), every
     sixth row has no code block, and one math row that the code filter skips."""
-    import json
-
     rng = random.Random(seed)
     rows = [{"messages": [{"role": "user", "content": "What is 1 + 1?", "info": {"source": "embedded-math"}},
                           {"role": "assistant", "content": completion("1 + 1 = 2.", "2")}]}]
@@ -167,8 +166,6 @@ def logic_items(n: int, seed: int) -> dict[tuple[str, str], list[dict]]:
 
 def write_logic_raw(root: str | Path, splits: dict[tuple[str, str], list[dict]]) -> None:
     """The splits as released: LogiQA 2.0 JSON Lines, ReClor JSON lists (``data.logic.raw_files``' layout)."""
-    import json
-
     for key, path in raw_files(root).items():
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = splits[key]

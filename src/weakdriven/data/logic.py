@@ -65,7 +65,6 @@ REASONS = ("kept", "truncated", "no option", "wrong option")
 
 # Not printed by the paper: the question, then the final-answer form every logic answer here ends with.
 PROMPT_TEMPLATE = "{question}\n\nThink the problem through, then end your response with 'The answer is (X).'"
-_THINK = re.compile(r"^\s*<think>(.*?)</think>(.*)$", re.S)
 
 
 def normalise(text: str) -> str:
@@ -205,13 +204,10 @@ def split_thinking(text: str) -> tuple[str | None, str]:
     """(thinking, final answer) of a teacher answer: the ``<think>`` block and what follows it; (None, text) when the
     answer has no closed thinking block (a thinking model's template may open ``<think>`` in the prompt, so an
     answer that starts inside the block and closes it counts too)."""
-    m = _THINK.match(text)
-    if m:
-        return m.group(1).strip(), m.group(2).strip()
-    if "</think>" in text:
-        thinking, _, final = text.partition("</think>")
-        return thinking.strip(), final.strip()
-    return None, text.strip()
+    if "</think>" not in text:
+        return None, text.strip()
+    thinking, _, final = text.partition("</think>")
+    return thinking.strip().removeprefix("<think>").strip(), final.strip()
 
 
 def distilled_rows(candidates: list[dict], records: list[dict], require_thinking: bool = True
