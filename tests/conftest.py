@@ -92,7 +92,7 @@ def tiny_training_inputs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("launcher")
     make_embedded_data(root, n_train=64, n_test=5, n_pretrain=60, seed=3)
-    tok = build_tokenizer([root / "data" / "pretrain.txt", root / "data" / "train.jsonl"], vocab_size=300)
+    tok = build_tokenizer([root / "data" / "pretrain.txt", root / "data" / "math" / "train.jsonl"], vocab_size=300)
     arch = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
                 intermediate_size=64)
     model = build_tiny_model(tok, arch, seed=2)

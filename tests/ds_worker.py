@@ -35,8 +35,9 @@ class Kill(TrainerCallback):
 
 
 make_embedded_data(out / "world", n_train=24, n_test=2, n_pretrain=20, seed=0)
-tok = build_tokenizer([out / "world" / "data" / "pretrain.txt", out / "world" / "data" / "train.jsonl"], vocab_size=300)
-data = encode_dataset(tok, load_examples(out / "world" / "data" / "train.jsonl"), "sys", 96, "completion")
+train = out / "world" / "data" / "math" / "train.jsonl"
+tok = build_tokenizer([out / "world" / "data" / "pretrain.txt", train], vocab_size=300)
+data = encode_dataset(tok, load_examples(train), "sys", 96, "completion")
 settings = TrainSettings(learning_rate=1e-2, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0,
                          max_grad_norm=1.0, max_length=96, per_device_batch_size=4, global_batch_size=4, epochs=1,
                          bf16=False, gradient_checkpointing=False, logging_steps=1, seed=0, save_steps=2,

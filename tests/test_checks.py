@@ -15,7 +15,7 @@ from weakdriven.tables.scores import check_cells, load_scores
 
 
 def record(root, backbone="b", seed=42, run="sft", protocol="paper-greedy", bench="GSM8K", accuracy=0.5, **extra):
-    path = root / "eval" / backbone / f"seed{seed}" / run / protocol / f"{bench}.scores.json"
+    path = root / "eval" / backbone / "math" / f"seed{seed}" / run / protocol / f"{bench}.scores.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"benchmark": bench, "backbone": backbone, "seed": seed, "run": run, "method": run.split("_")[0],
             "lam": None, "n": 10, "correct": int(accuracy * 10), "accuracy": accuracy, "protocol": protocol, **extra}

@@ -128,7 +128,7 @@ def test_the_cluster_profile_gives_containerized_jobs_the_gpus_and_the_offline_c
     log = tmp_path / "apptainer.log"
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "APPTAINER_LOG": str(log),
            "HF_HOME": str(tmp_path / "hf")}
-    result = snakemake(work, "results/embedded/data/train.jsonl", "--profile", str(REPO / "profiles" / "slurm"),
+    result = snakemake(work, "results/embedded/data/math/train.jsonl", "--profile", str(REPO / "profiles" / "slurm"),
                        "--executor", "local", "--cores", "1", "--configfile", "config/embedded.yaml", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     calls = [line for line in log.read_text().splitlines() if line.startswith("exec ")]
@@ -136,4 +136,4 @@ def test_the_cluster_profile_gives_containerized_jobs_the_gpus_and_the_offline_c
     args = calls[0].split(" containers/train.sif")[0]
     assert " --nv " in f"{args} " and f"--bind {tmp_path / 'hf'}" in args
     assert f"HF_HOME={tmp_path / 'hf'}" in args and "HF_HUB_OFFLINE=1" in args
-    assert (work / "results" / "embedded" / "data" / "train.jsonl").is_file()
+    assert (work / "results" / "embedded" / "data" / "math" / "train.jsonl").is_file()

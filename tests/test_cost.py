@@ -16,7 +16,7 @@ def exp():
 
 
 def test_jobs_are_priced_from_table_11(exp):
-    bb = {"backbone": "qwen3-4b-base", "seed": "42"}
+    bb = {"backbone": "qwen3-4b-base", "domain": "math", "seed": "42"}
     # Table 11: one SFT epoch on Qwen3-4B-Base = 4h30m x 8 GPUs = 36 GPU-h; the SFT baseline trains 2 epochs
     assert job_gpu_hours(Job("sft", bb), exp) == pytest.approx(72.0)
     assert job_gpu_hours(Job("sft", {**bb, "backbone": "qwen3-8b-base"}), exp) == pytest.approx(72.0 * 8.2 / 4.0)
@@ -30,11 +30,20 @@ def test_jobs_are_priced_from_table_11(exp):
     assert job_gpu_hours(Job("train", {**bb, "run": "undial"}), exp) == pytest.approx(36.0 * 271 / 270)
     assert job_gpu_hours(Job("entropy_shard", {**bb, "which": "base", "shard": "0", "shards": "8"}), exp) == \
         pytest.approx(36.0 * 0.33 / 8)
-    # one generation job per model and protocol, over the benchmarks its tables read: Table 1's 7 math + 4 code sets,
-    # Table 10's three math sets with 64 samples each
-    table1_rows = 30 + 500 + 40 + 254 + 1319 + 238 + 1000 + 164 + 378 + 1140 + 1055
+    # one generation job per model and protocol, over the benchmarks its tables read of it: the math run's Table 1's
+    # 7 math sets, the code run's 4 code sets; Table 10's three math sets with 64 samples each
+    math_rows, code_rows = 30 + 500 + 40 + 254 + 1319 + 238 + 1000, 164 + 378 + 1140 + 1055
     assert job_gpu_hours(Job("generate", {**bb, "run": "sft", "protocol": "paper-greedy"}), exp) == \
-        pytest.approx(table1_rows * 2.0 / 3600)
+        pytest.approx(math_rows * 2.0 / 3600)
+    code = {**bb, "domain": "code"}
+    assert job_gpu_hours(Job("generate", {**code, "run": "sft", "protocol": "paper-greedy"}), exp) == \
+        pytest.approx(code_rows * 2.0 / 3600)
+    # a domain's runs are priced on its own set: the code set's 19,457 rows, the logic set's candidates
+    assert job_gpu_hours(Job("sft", code), exp) == pytest.approx(72.0 * 19457 / 111657)
+    assert job_gpu_hours(Job("sft", {**bb, "domain": "logic"}), exp) == \
+        pytest.approx(72.0 * (12567 + 1569 + 4638) / 111657)  # no expected count: the splits' release sizes
+    assert job_gpu_hours(Job("method_data", {**code, "run": "spin", "part": "generated"}), exp) == \
+        pytest.approx(19457 * exp.raw["cost"]["training_gpu_seconds_per_sample"] / 3600)  # fewer rows than 20K
     assert job_gpu_hours(Job("generate", {**bb, "run": "wmss_lam0.5", "protocol": "passk"}), exp) == \
         pytest.approx((30 + 500 + 40) * 64 * 2.0 / 3600)
     assert job_gpu_hours(Job("eval_snapshots", {**bb, "run": "sft", "benchmark": "GSM8K"}), exp) == \

@@ -19,9 +19,9 @@ from weakdriven.eval.grading import extract_choice, grade_many, grade_math, grad
 def test_embedded_data_is_disjoint_well_formed_and_deterministic(tmp_path):
     make_embedded_data(tmp_path / "a", n_train=90, n_test=20, n_pretrain=30, seed=1)
     make_embedded_data(tmp_path / "b", n_train=90, n_test=20, n_pretrain=30, seed=1)
-    train = load_examples(tmp_path / "a" / "data" / "train.jsonl")
+    train = load_examples(tmp_path / "a" / "data" / "math" / "train.jsonl")
     assert len(train) == 90
-    a, b = (tmp_path / d / "data" / "train.jsonl" for d in ("a", "b"))
+    a, b = (tmp_path / d / "data" / "math" / "train.jsonl" for d in ("a", "b"))
     assert a.read_text() == b.read_text()
     assert all(FORMAT.match(ex.completion) for ex in train)  # passes the authors' own format filter
     assert all(grade_math(ex.completion, ex.answer) for ex in train[:15])

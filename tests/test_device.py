@@ -72,11 +72,11 @@ def on_meta(monkeypatch):
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     make_embedded_data(root / "w", n_train=6, n_test=2, n_pretrain=6, seed=0)
-    tok = build_tokenizer([root / "w" / "data" / "pretrain.txt", root / "w" / "data" / "train.jsonl"])
+    tok = build_tokenizer([root / "w" / "data" / "pretrain.txt", root / "w" / "data" / "math" / "train.jsonl"])
     model = build_tiny_model(tok, ARCH, seed=0)
     model.save_pretrained(root / "ckpt")
     tok.save_pretrained(root / "ckpt")
-    return root / "ckpt", root / "w" / "data" / "train.jsonl"
+    return root / "ckpt", root / "w" / "data" / "math" / "train.jsonl"
 
 
 def _placed(seen):

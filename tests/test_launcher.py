@@ -25,7 +25,7 @@ def train_command(inputs: Path, out: Path, launch: list[str]) -> list[str]:
     settings = SftStage(training=TrainSettings(**TRAINING, epochs=2, seed=0), prompt=Prompt("Think.", "qwen"),
                         snapshots=("ck100",), reference_epoch_steps=218)
     return [*launch, "train-sft", "--settings", settings.to_json(), "--base", str(inputs / "base"), "--data",
-            str(inputs / "data" / "train.jsonl"), "--m1-out", str(out / "epoch1"), "--out", str(out / "final"),
+            str(inputs / "data" / "math" / "train.jsonl"), "--m1-out", str(out / "epoch1"), "--out", str(out / "final"),
             "--snapshots-out", str(out / "snapshots")]
 
 

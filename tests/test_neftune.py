@@ -82,7 +82,7 @@ def test_the_neftune_run_trains_with_noisy_embeddings_and_saves_a_clean_model(ti
         return model, tok
 
     monkeypatch.setattr(training, "load_causal_lm", load_and_watch)
-    examples = load_examples(tiny_training_inputs / "data" / "train.jsonl")[:16]
+    examples = load_examples(tiny_training_inputs / "data" / "math" / "train.jsonl")[:16]
     settings = TrainSettings(learning_rate=1e-3, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0,
                              max_grad_norm=1.0, max_length=64, per_device_batch_size=8, global_batch_size=8,
                              epochs=1, bf16=False, gradient_checkpointing=False, logging_steps=1, seed=0,

@@ -78,11 +78,11 @@ def test_prefetch_fills_the_cache_and_the_download_rules_run_offline(paper_raw, 
     result = snakemake(work, "--configfile", str(config), "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "rule prefetch:" in result.stdout
-    result = snakemake(work, "results/offline/models/tiny/base", "results/offline/data/train.jsonl", "--cores", "1",
-                       "--configfile", str(config), env=env)
+    result = snakemake(work, "results/offline/models/tiny/base", "results/offline/data/math/train.jsonl",
+                       "--cores", "1", "--configfile", str(config), env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (work / "results" / "offline" / "models" / "tiny" / "base" / "config.json").is_file()
-    assert len((work / "results" / "offline" / "data" / "train.jsonl").read_text().splitlines()) == 3
+    assert len((work / "results" / "offline" / "data" / "math" / "train.jsonl").read_text().splitlines()) == 3
     record = json.loads((work / "results" / "offline" / "prefetch.json").read_text())
     assert len(record["items"]) == 4
 

@@ -31,12 +31,13 @@ EXP, BB, SEED = "embedded", "tiny-qwen3", 42
 # Outputs of the local run whose jobs the SLURM run is forced to redo, with everything downstream of them: together
 # with the roots (below) every rule of the embedded DAG runs as a SLURM job, at a fraction of the whole run's time.
 SLICE = [
-    paths.final_model(EXP, BB, SEED, "wdjt_only_lam0.5_weakck200"),  # train -> generate -> score -> Figure 5
-    paths.entropy_shard(EXP, BB, paths.entropy_which(SEED, "sft@ck200"), 0, 1),  # entropy_shard, merge, entropy_gap
-    paths.wdds_active(EXP, BB, SEED, "m1", "wmss_lam0.5"),  # wdds_select -> Figure 3's iteration 2
-    paths.snapshot_scores(EXP, BB, SEED, "wdjt_frozen_lam0.5", "synth-copy"),  # eval_snapshots -> Table 3
-    paths.diagnostics(EXP, BB, SEED, "logit_stats.json"),  # logit_stats -> Tables 6 and 7
-    paths.subsample(EXP, 64, SEED),  # subsample -> method_data (SPIN's answers) -> SPIN -> Table 1
+    paths.final_model(EXP, BB, "math", SEED, "wdjt_only_lam0.5_weakck200"),  # train -> generate -> score -> Figure 5
+    # entropy_shard, merge, entropy_gap
+    paths.entropy_shard(EXP, BB, "math", paths.entropy_which(SEED, "sft@ck200"), 0, 1),
+    paths.wdds_active(EXP, BB, "math", SEED, "m1", "wmss_lam0.5"),  # wdds_select -> Figure 3's iteration 2
+    paths.snapshot_scores(EXP, BB, "math", SEED, "wdjt_frozen_lam0.5", "synth-copy"),  # eval_snapshots -> Table 3
+    paths.diagnostics(EXP, BB, "math", SEED, "logit_stats.json"),  # logit_stats -> Tables 6 and 7
+    paths.subsample(EXP, "math", 64, SEED),  # subsample -> method_data (SPIN's answers) -> SPIN -> Table 1
     paths.domain_data(EXP, "code", "candidates.jsonl"),  # code_candidates -> code_verify -> code_merge -> Table 12
     paths.domain_data(EXP, "logic", "candidates.jsonl"),  # logic_candidates -> logic_distill -> logic_merge
 ]
@@ -69,7 +70,7 @@ def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_loc
     ran = snakemake(slurm, "--profile", "profiles/slurm-test", *config, "--forcerun", *SLICE, timeout=1800)
     assert ran.returncode == 0, ran.stderr[-3000:]
     log = ran.stdout + ran.stderr
-    roots = [paths.train_data(EXP), paths.base_model(EXP, BB), paths.final_model(EXP, BB, SEED, "sft")]
+    roots = [paths.train_data(EXP, "math"), paths.base_model(EXP, BB), paths.final_model(EXP, BB, "math", SEED, "sft")]
     again = snakemake(slurm, *roots, "--profile", "profiles/slurm-test", *config,  # targets first: options that
                       "--forcerun", "make_embedded_data", "init_backbone", "sft", timeout=1800)  # take lists end last
     assert again.returncode == 0, again.stderr[-3000:]
@@ -90,7 +91,8 @@ def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_loc
     for table in tables:
         other = slurm / "results" / EXP / "tables" / table.name
         assert other.read_bytes() == table.read_bytes(), table.name
-    for model in (paths.base_model(EXP, BB), paths.m1(EXP, BB, SEED), paths.final_model(EXP, BB, SEED, "sft")):
+    for model in (paths.base_model(EXP, BB), paths.m1(EXP, BB, "math", SEED),
+                  paths.final_model(EXP, BB, "math", SEED, "sft")):
         weights = f"{model}/model.safetensors"
         assert (slurm / weights).stat().st_mtime > (local / weights).stat().st_mtime  # made again, under SLURM
         assert (slurm / weights).read_bytes() == (local / weights).read_bytes(), model

@@ -30,7 +30,7 @@ def test_the_subsample_is_drawn_once_per_seed_without_replacement_in_file_order(
 
 
 def test_the_subsample_file_names_its_rows_and_a_foreign_id_is_refused(tiny_training_inputs, tmp_path):
-    data = tiny_training_inputs / "data" / "train.jsonl"
+    data = tiny_training_inputs / "data" / "math" / "train.jsonl"
     examples = load_examples(data)
     out = tmp_path / "n8_seed3.json"
     subsample_stage(str(data), 8, 3, str(out))
@@ -85,12 +85,12 @@ def test_spin_declares_its_start_generation_phase_and_the_papers_dpo_settings(em
     assert (spin.options(paper)["beta"], spin.options(paper)["temperature"]) == (0.1, 1.0)
     from weakdriven import stages
 
-    train = stages.TrainStage.build(paper, "qwen3-4b-base", 42, "spin")
+    train = stages.TrainStage.build(paper, "qwen3-4b-base", "math", 42, "spin")
     assert (train.training.learning_rate, train.training.max_grad_norm) == (5e-7, 0.5)
-    data = stages.MethodDataStage.build(paper, "qwen3-4b-base", 42, "spin", "generated")
+    data = stages.MethodDataStage.build(paper, "qwen3-4b-base", "math", 42, "spin", "generated")
     assert data.options["max_new_tokens"] == 4096 and data.backend == paper.evaluation.backend
     with pytest.raises(ValueError, match="makes no data part 'rollouts'"):
-        stages.MethodDataStage.build(paper, "qwen3-4b-base", 42, "spin", "rollouts")
+        stages.MethodDataStage.build(paper, "qwen3-4b-base", "math", 42, "spin", "rollouts")
     # the generation phase is priced per answer: 20K prompts x 2 GPU-s at 4B
     hours = job_gpu_hours(Job("method_data", {"backbone": "qwen3-4b-base", "seed": "42", "run": "spin",
                                               "part": "generated"}), paper)
@@ -102,7 +102,7 @@ def test_dpo_through_trl_starts_at_ln2_and_separates_chosen_from_rejected(tiny_t
     then raises the chosen answers' reward above the rejected ones'."""
     from weakdriven.training import load_causal_lm, train_preference
 
-    examples = load_examples(tiny_training_inputs / "data" / "train.jsonl")[:16]
+    examples = load_examples(tiny_training_inputs / "data" / "math" / "train.jsonl")[:16]
     pairs = [{"id": ex.id, "question": ex.question, "chosen": ex.completion, "rejected": "I do not know."}
              for ex in examples]
     settings = TrainSettings(learning_rate=1e-3, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0,
@@ -171,7 +171,7 @@ def test_dpo_declares_four_rollouts_of_every_row_and_refuses_an_ungraded_one(pap
     import weakdriven.methods.sampling as sampling
 
     monkeypatch.setattr(sampling, "answer_prompts", lambda job, protocol, max_new: records)
-    stage = stages.MethodDataStage.build(exp, "tiny-qwen3", 42, "dpo", "rollouts")
+    stage = stages.MethodDataStage.build(exp, "tiny-qwen3", "math", 42, "dpo", "rollouts")
     job = DataJob(run=run, model="m", examples=_examples(1), stage=stage, out=str(tmp_path / "r.jsonl"))
     monkeypatch.setattr(sampling, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, "Timeout"),
                                                             (True, None)])

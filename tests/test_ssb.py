@@ -150,7 +150,7 @@ def test_hint_pairs_show_the_first_correct_and_the_most_frequent_wrong_answer():
     rollouts += [{"id": "q1", "sample_index": i, "text": "\\boxed{1}", "correct": True} for i in range(4)]
     rollouts += [{"id": "q2", "sample_index": i, "text": "\\boxed{9}", "correct": False} for i in range(4)]
     pairs, counts = hint_pairs(_examples(), rollouts, "r.jsonl", "most_frequent")
-    assert pairs == [{"id": "q0", "question": "question 0", "answer": "0", "correct": "\\boxed{0}",
+    assert pairs == [{"id": "q0", "question": "question 0", "answer": "0", "domain": "math", "correct": "\\boxed{0}",
                       "incorrect": "\\boxed{7}"}]  # 7 twice beats 5 once
     assert counts == {"prompts": 3, "questions_with_both": 1, "skipped_all_correct": 1, "skipped_all_incorrect": 1}
     first, _ = hint_pairs(_examples(), rollouts, "r.jsonl", "first")
@@ -179,9 +179,11 @@ def test_ssb_declares_its_two_generation_parts_the_papers_settings_and_its_cost(
     from weakdriven import stages
 
     paper = Experiment.from_dict(paper_raw)
-    gemma = stages.MethodDataStage.build(paper, "gemma-3-4b-pt", 42, "ssb", "rollouts")  # vLLM: wrapped (App. E.4)
+    # vLLM: wrapped (App. E.4)
+    gemma = stages.MethodDataStage.build(paper, "gemma-3-4b-pt", "math", 42, "ssb", "rollouts")
     assert gemma.gemma_multimodal_base == "results/paper/models/gemma-3-4b-pt/base/multimodal"
-    assert stages.MethodDataStage.build(paper, "qwen3-4b-base", 42, "ssb", "rollouts").gemma_multimodal_base is None
+    qwen = stages.MethodDataStage.build(paper, "qwen3-4b-base", "math", 42, "ssb", "rollouts")
+    assert qwen.gemma_multimodal_base is None
     method, run = METHODS["ssb"], Run.parse("ssb")
     assert method.data_parts(run, paper) == (DataPart("rollouts", M1, 20000, 4),
                                              DataPart("teacher", M1, 20000, 1, after=("rollouts",)))
@@ -192,7 +194,7 @@ def test_ssb_declares_its_two_generation_parts_the_papers_settings_and_its_cost(
     assert (options["top_k"], options["kd_temperature"], options["kd_weight"], options["lora_r"]) == (20, 1.5, 0.5, 32)
     assert "learning_rate" not in teacher and "tail" not in teacher and teacher["top_k"] == 20  # training knobs
     assert set(rollouts) == {"prompts", "rollouts", "rollout_temperature", "rollout_top_k", "max_new_tokens"}
-    assert method.cost_factor(paper) == pytest.approx(20000 / 111657)
+    assert method.cost_factor(paper, "math") == pytest.approx(20000 / 111657)
     wc = {"backbone": "qwen3-4b-base", "seed": "42", "run": "ssb"}
     assert job_gpu_hours(Job("method_data", {**wc, "part": "rollouts"}), paper) == pytest.approx(20000 * 4 * 5.5 / 3600)
     assert job_gpu_hours(Job("train", wc), paper) == pytest.approx(2 * 36.0 * 20000 / 111657)
@@ -219,7 +221,7 @@ def teacher_rows(tiny_training_inputs):
 
     base = str(tiny_training_inputs / "base")
     tok = AutoTokenizer.from_pretrained(base)
-    examples = load_examples(tiny_training_inputs / "data" / "train.jsonl")[:16]
+    examples = load_examples(tiny_training_inputs / "data" / "math" / "train.jsonl")[:16]
     rows = [{"id": ex.id, "question": ex.question, "hint": ex.question, "reply": ex.completion,
              "reply_ids": reply_token_ids(tok, ex.completion), "kd_temperature": 1.5} for ex in examples]
     return rows, list(teacher_topk(base, rows, "Answer.", top_k=4, temperature=1.5))
@@ -231,7 +233,7 @@ def test_a_reply_ends_like_every_methods_completion_with_the_templates_end_of_tu
     from weakdriven.data.chat import encode_example
 
     tok = AutoTokenizer.from_pretrained(tiny_training_inputs / "base")
-    ex = load_examples(tiny_training_inputs / "data" / "train.jsonl")[0]
+    ex = load_examples(tiny_training_inputs / "data" / "math" / "train.jsonl")[0]
     encoded = encode_example(tok, ex, "Answer.", 512, "completion")
     completion = [t for t in encoded["labels"] if t != -100]
     assert reply_token_ids(tok, ex.completion) == completion
@@ -340,7 +342,7 @@ def test_the_teacher_part_keeps_only_still_correct_hinted_answers(tiny_training_
 
     monkeypatch.setattr(ssb, "answer_prompts", answers)
     monkeypatch.setattr(ssb, "grade", lambda job, records, gold: [r["prompt_id"] == "q0" for r in records])
-    stage = stages.MethodDataStage.build(exp, "tiny-qwen3", 42, "ssb", "teacher")
+    stage = stages.MethodDataStage.build(exp, "tiny-qwen3", "math", 42, "ssb", "teacher")
     stage = dataclasses.replace(stage, options={**stage.options, "hint_template": None})  # the paper's hint prompt
     out = tmp_path / "teacher.jsonl"
     job = DataJob(run=Run.parse("ssb"), model=str(tiny_training_inputs / "base"), examples=examples, stage=stage,

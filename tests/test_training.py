@@ -33,8 +33,8 @@ SYSTEM = "Think, then answer."
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     make_embedded_data(root, n_train=48, n_test=5, n_pretrain=60, seed=3)
-    tok = build_tokenizer([root / "data" / "pretrain.txt", root / "data" / "train.jsonl"], vocab_size=300)
-    return root, tok, load_examples(root / "data" / "train.jsonl")
+    tok = build_tokenizer([root / "data" / "pretrain.txt", root / "data" / "math" / "train.jsonl"], vocab_size=300)
+    return root, tok, load_examples(root / "data" / "math" / "train.jsonl")
 
 
 def settings(epochs=1.0, batch=8, lr=1e-2):

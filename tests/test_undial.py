@@ -114,7 +114,7 @@ def test_undial_declares_its_start_teacher_and_cost(embedded_raw):
     assert undial.models(run, with_m0) == {"strong": M1, "weak": BASE}
     from_base = replace(exp, methods={**exp.methods, "undial": replace(settings, teacher="base", start="base")})
     assert undial.models(run, from_base) == {"strong": BASE} and undial.epochs(from_base) == 2
-    assert undial.cost_factor(exp) == pytest.approx(271 / 270)  # Table 11: 4h31m vs SFT's 4h30m
+    assert undial.cost_factor(exp, "math") == pytest.approx(271 / 270)  # Table 11: 4h31m vs SFT's 4h30m
 
 
 @pytest.mark.parametrize(("key", "value"), [("noise", "gaussian"), ("teacher", "m1"), ("strength", -1.0),
@@ -179,7 +179,7 @@ def test_the_undial_run_trains_the_student_and_keeps_the_teacher(tiny_training_i
     loaded = []
     real = training.load_causal_lm
     monkeypatch.setattr(training, "load_causal_lm", lambda path, **kw: loaded.append(str(path)) or real(path, **kw))
-    examples = load_examples(tiny_training_inputs / "data" / "train.jsonl")[:16]
+    examples = load_examples(tiny_training_inputs / "data" / "math" / "train.jsonl")[:16]
     settings = TrainSettings(learning_rate=1e-3, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0,
                              max_grad_norm=1.0, max_length=64, per_device_batch_size=8, global_batch_size=8,
                              epochs=1, bf16=False, gradient_checkpointing=False, logging_steps=1, seed=0)

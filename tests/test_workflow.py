@@ -31,31 +31,34 @@ def test_paper_dry_run_lists_the_full_grid():
     result = snakemake(REPO, "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    # Tables 1 and 4: 3 + 1 (Gemma) backbones x {sft, undial, neftune, spin, ssb, wmss}; Table 2 adds wdds_only and
-    # wdjt_only on Qwen3-4B-Base, Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs
-    # with an SFT snapshot as weak side; 1 seed.
-    assert counts["sft"] == 4 and counts["train"] == 4 * 5 + 2 + 1 + 2 + 4 + 1  # + Table 10's DPO
-    # SPIN's generation phase: M1 answers the seed's 20K-row subsample, drawn once and shared by the backbones; SSB's
-    # two (graded rollouts, then the hint-prompted teacher's top-k logits) on the same subsample; DPO's: M1's graded
-    # rollouts of every training row
-    assert counts["method_data"] == 4 + 4 * 2 + 1 and counts["subsample"] == 1
-    assert counts["init_backbone"] == 4 and counts["wdds_select"] == 4 + 2
-    # M0 and M1 of each backbone, M2 and M3 (Figure 3), Figure 5's four SFT snapshots; 8 shards each
-    assert counts["merge_entropy"] == 4 * 2 + 2 + 4 and counts["entropy_shard"] == (4 * 2 + 2 + 4) * 8
+    # Per-domain runs: each training set has its own SFT (M1), WD-DS entropies and runs. Math: Tables 1 and 4, 3 + 1
+    # (Gemma) backbones x {sft, undial, neftune, spin, ssb, wmss}; Table 2 adds wdds_only and wdjt_only on
+    # Qwen3-4B-Base, Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs with an SFT
+    # snapshot as weak side, Table 10 DPO. Code: Tables 1 and 4's code columns, the same six rows on the 4 backbones.
+    # Logic: Table 5's six rows on the 4 backbones. 1 seed.
+    assert counts["sft"] == 4 * 3
+    assert counts["train"] == (4 * 5 + 2 + 1 + 2 + 4 + 1) + 4 * 5 + 4 * 5
+    # SPIN's generation phase: M1 answers the (domain, seed)'s 20K-row subsample, drawn once and shared by the
+    # backbones; SSB's two (graded rollouts, then the hint-prompted teacher's top-k logits) on the same subsample;
+    # DPO's: M1's graded rollouts of every math row
+    assert counts["method_data"] == (4 + 4 * 2 + 1) + (4 + 4 * 2) * 2 and counts["subsample"] == 3
+    assert counts["init_backbone"] == 4 and counts["wdds_select"] == (4 + 2) + 4 + 4
+    # M0 and M1 of each backbone per domain, M2 and M3 (Figure 3), Figure 5's four SFT snapshots; 8 shards each
+    assert counts["merge_entropy"] == 4 * 2 * 3 + 2 + 4 and counts["entropy_shard"] == (4 * 2 * 3 + 2 + 4) * 8
     # table1 runs x 7 + table2's extra runs x 3 + frozen base and Figure 5's runs x 2 + M1 on MATH500/GSM8K
     # (Figure 4's step 0) and the other 5 math sets (Figure 3's epoch 1) + iterations 2, 3 x 7; Table 10: WMSS on
-    # AIME2025, AMC23, MATH500 again under the passk protocol
-    # Table 4: Gemma's six rows on six math sets
-    assert counts["score"] == 3 * 6 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3 + 3 + 6 * 6
+    # AIME2025, AMC23, MATH500 again under the passk protocol; Table 4: Gemma's six rows on six math sets; Table 5:
+    # six rows x 4 backbones on LogiQA2 and ReClor
+    assert counts["score"] == 3 * 6 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3 + 3 + 6 * 6 + 4 * 6 * 2
     assert counts["score_code"] == 4 * 6 * 4  # Tables 1 and 4's code columns, judged in the code container
-    # one generation job per model and protocol (every benchmark its tables read): Table 1's 18 runs, M1, Table 2's
-    # two ablations, the frozen base, Figure 5's four and Figure 3's two iterations; Table 10's WMSS and DPO under
-    # passk; Table 4's 6 runs
-    assert counts["generate"] == 18 + 1 + 2 + 1 + 4 + 2 + 2 + 6
+    # one generation job per model and protocol (every benchmark its tables read of it): the math runs (Table 1's
+    # 18, M1, Table 2's two ablations, the frozen base, Figure 5's four, Figure 3's two iterations, Table 10's WMSS
+    # and DPO under passk, Table 4's 6), the code runs (Tables 1 and 4: 4 x 6), the logic runs (Table 5: 4 x 6)
+    assert counts["generate"] == (18 + 1 + 2 + 1 + 4 + 2 + 2 + 6) + 4 * 6 + 4 * 6
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
-    # Tables 1, 2, 4, 10, 3, Figures 3, 4, 5, the diagnostics' Tables 6 and 7 and Table 12: one table job and one
+    # Tables 1, 2, 4, 5, 10, 3, Figures 3, 4, 5, the diagnostics' Tables 6 and 7 and Table 12: one table job and one
     # diff job each
-    assert counts["table"] == 11 and counts["table_diff"] == 11 and counts["diff"] == 1 and counts["entropy_gap"] == 5
+    assert counts["table"] == 12 and counts["table_diff"] == 12 and counts["diff"] == 1 and counts["entropy_gap"] == 5
     # the 7 math and 4 code test sets, and LogiQA2 and ReClor, which the logic candidates are checked against
     assert counts["prepare_benchmark"] == 13
     assert counts["logit_stats"] == 1
@@ -69,7 +72,7 @@ def test_paper_dry_run_lists_the_full_grid():
 def test_dry_run_prints_each_runs_models_and_kept_snapshots(tmp_path, paper_raw):
     result = snakemake(REPO, "-n", "-p")
     assert result.returncode == 0, result.stderr
-    runs = "results/paper/runs/qwen3-4b-base/seed42"
+    runs = "results/paper/runs/qwen3-4b-base/math/seed42"
     # Figure 5: weak side = the SFT run's ck100 snapshot, strong side = M1
     assert f"--weak {runs}/sft/snapshots/ck100 --strong {runs}/sft/epoch1" in result.stdout
     # Table 3's frozen base keeps its relative checkpoints; the SFT run keeps Figure 5's
@@ -91,20 +94,23 @@ def test_a_gemma_backbone_gets_the_tag_free_prompt_and_the_vllm_wrap(tmp_path, p
     result = snakemake(work, "-n", "-p", "--configfile", "gemma.yaml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    sft = next(line for line in lines if "train-sft" in line and "gemma-3-4b-pt" in line)
+    sft = next(line for line in lines if "train-sft" in line and "gemma-3-4b-pt/math/" in line)
     assert '"family": "gemma"' in sft and "enclosed in \\\\boxed{}" in sft and "<think>" not in sft
-    gen = next(line for line in lines if "weakdriven generate" in line and "gemma-3-4b-pt" in line)
+    gen = next(line for line in lines if "weakdriven generate" in line and "gemma-3-4b-pt/code/" in line)
     assert '"gemma_multimodal_base": "results/paper/models/gemma-3-4b-pt/base/multimodal"' in gen
     qwen = next(line for line in lines if "weakdriven generate" in line and "qwen3-4b-base" in line)
     assert '"gemma_multimodal_base": null' in qwen and "<think>" in qwen
-    # one job for every benchmark of the model, each with its domain's prompt (App. E.4: the code prompt)
+    # the code runs' generation job holds the code benchmarks, with the code prompt (App. E.4), and trains with it
     assert '"MBPP+": {"family": "gemma", "system_prompt": "Provide clean, correct Python code."}' in gen
-    assert "results/paper/benchmarks/MBPP+.jsonl" in gen and "results/paper/benchmarks/GSM8K.jsonl" in gen
+    assert "results/paper/benchmarks/MBPP+.jsonl" in gen and "results/paper/benchmarks/GSM8K.jsonl" not in gen
+    code_sft = next(line for line in lines if "train-sft" in line and "gemma-3-4b-pt/code/" in line)
+    assert '"system_prompt": "Provide clean, correct Python code."' in code_sft
+    assert "--data results/paper/data/code/train.jsonl" in code_sft
 
 
 def test_code_benchmarks_are_judged_in_the_code_container(tmp_path):
-    result = snakemake(REPO, "results/paper/eval/qwen3-4b-base/seed42/sft/paper-greedy/HumanEval+.scores.json",
-                       "results/paper/eval/qwen3-4b-base/seed42/sft/paper-greedy/GSM8K.scores.json", "-n")
+    result = snakemake(REPO, "results/paper/eval/qwen3-4b-base/code/seed42/sft/paper-greedy/HumanEval+.scores.json",
+                       "results/paper/eval/qwen3-4b-base/math/seed42/sft/paper-greedy/GSM8K.scores.json", "-n")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["score_code"] == 1 and counts["score"] == 1
@@ -120,14 +126,16 @@ def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
     (work / "k2.yaml").write_text(yaml.safe_dump(raw))
     result = snakemake(work, "-n", "-p", "--configfile", "k2.yaml")
     assert result.returncode == 0, result.stderr
-    runs = "results/paper/runs/qwen2.5-3b/seed42"
+    runs = "results/paper/runs/qwen2.5-3b/math/seed42"
     k2 = next(line for line in result.stdout.splitlines() if train_of("wmss_lam0.5_k2", line) and "qwen2.5-3b" in line)
     assert f"--weak {runs}/sft/epoch1 --strong {runs}/wmss_lam0.5/final" in k2
     assert f"--active {runs}/wdds/m1--wmss_lam0.5.json" in k2
-    assert "results/paper/runs/qwen2.5-3b/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
-    assert "results/paper/eval/qwen2.5-3b/seed42/wmss_lam0.5_k2/paper-greedy/MATH500.scores.json" in result.stdout
-    counts = job_counts(result.stdout)  # iteration 2 on the three backbones Figure 3 does not already cover
-    assert counts["train"] == 30 + 3 and counts["wdds_select"] == 6 + 3
+    assert "results/paper/runs/qwen2.5-3b/math/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
+    assert "results/paper/eval/qwen2.5-3b/math/seed42/wmss_lam0.5_k2/paper-greedy/MATH500.scores.json" in result.stdout
+    # iteration 2 of the math runs on the three backbones Figure 3 does not already cover, and of the code and logic
+    # runs on the four backbones
+    counts = job_counts(result.stdout)
+    assert counts["train"] == 70 + 3 + 4 + 4 and counts["wdds_select"] == 14 + 3 + 4 + 4
 
 
 def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tmp_path, paper_raw):
@@ -137,14 +145,18 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     result = snakemake(work, "-n", "--configfile", "grid.yaml")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["sft"] == 4 * 2                       # once per (backbone, seed), shared by every method
-    # M0 once per backbone; M1, Figure 3's M2/M3 and Figure 5's 4 SFT snapshots once per (backbone, seed)
-    assert counts["merge_entropy"] == 4 + 4 * 2 + (2 + 4) * 2
-    # wmss x lam, undial, neftune, spin and ssb on Table 1's 3 backbones; table2's two ablations; frozen base,
-    # Figure 3's 2 and Figure 5's 4 runs (default lam); Table 4's 5 runs on Gemma (default lam)
-    assert counts["train"] == 3 * 2 * 2 + 3 * 4 * 2 + 2 * 2 + 7 * 2 + 2 + 5 * 2  # + Table 10's DPO per seed
-    assert counts["subsample"] == 2 and counts["method_data"] == 4 * 3 * 2 + 2  # one subsample per seed
-    runs = set(re.findall(r"results/paper/runs/qwen3-4b-base/seed7/(\w+?(?:_lam[0-9.]+)?)/final", result.stdout))
+    assert counts["sft"] == 4 * 3 * 2  # once per (backbone, domain, seed), shared by every method
+    # M0 once per (backbone, domain); M1 once per (backbone, domain, seed), Figure 3's M2/M3 and Figure 5's 4 SFT
+    # snapshots once per seed (math)
+    assert counts["merge_entropy"] == 4 * 3 + 4 * 3 * 2 + (2 + 4) * 2
+    # math: wmss x lam, undial, neftune, spin and ssb on Table 1's 3 backbones; table2's two ablations; frozen base,
+    # Figure 3's 2 and Figure 5's 4 runs (default lam); Table 4's 5 runs on Gemma (default lam); Table 10's DPO.
+    # code: Table 1's (lam grid) and Table 4's runs; logic: Table 5's 5 runs on 4 backbones (default lam)
+    math = 3 * 2 * 2 + 3 * 4 * 2 + 2 * 2 + 7 * 2 + 2 + 5 * 2
+    assert counts["train"] == math + (3 * 2 * 2 + 3 * 4 * 2 + 5 * 2) + 4 * 5 * 2
+    # one subsample per (domain, seed); SPIN and SSB's two parts per (backbone, domain, seed) and DPO's on math
+    assert counts["subsample"] == 3 * 2 and counts["method_data"] == 4 * 3 * 2 * 3 + 2
+    runs = set(re.findall(r"results/paper/runs/qwen3-4b-base/math/seed7/(\w+?(?:_lam[0-9.]+)?)/final", result.stdout))
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
 
 
@@ -154,9 +166,9 @@ def test_m1_from_own_run_adds_a_separate_one_epoch_sft(tmp_path, paper_raw):
     result = snakemake(work, "-n", "-p", "--configfile", "own.yaml")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["sft"] == 4 and counts["sft_m1"] == 4
+    assert counts["sft"] == 4 * 3 and counts["sft_m1"] == 4 * 3  # per backbone and training domain
     m1 = next(line for line in result.stdout.splitlines() if " train-sft " in line
-              and "--out results/paper/runs/qwen3-4b-base/seed42/sft/epoch1 " in line)
+              and "--out results/paper/runs/qwen3-4b-base/math/seed42/sft/epoch1 " in line)
     assert '"epochs": 1,' in m1 and "--m1-out" not in m1
 
 
@@ -191,14 +203,14 @@ def test_embedded_preset_end_to_end(embedded_local):
     for table, block in diff.groupby("table"):  # each table's own diff target holds its rows of the whole diff
         own = pd.read_csv(tables / f"{table}.diff.csv")
         assert own.shape == block.shape and list(own.column) == list(block.column), table
-    diag = work / "results" / "embedded" / "diagnostics" / "tiny-qwen3" / "seed42"
+    diag = work / "results" / "embedded" / "diagnostics" / "tiny-qwen3" / "math" / "seed42"
     t7 = pd.read_csv(diag / "table7.csv")
     assert list(t7.columns) == ["group", "row", "Weak init", "Strong Pre", "Strong Post", "Δ", "Δ (%)"] and len(t7) == 8
     stats = json.loads((diag / "logit_stats.json").read_text())
     assert 0 < stats["lambda_crossover"] < 1 and stats["n_examples"] == 200
     assert stats["strong_pre"]["entropy"] < stats["weak_init"]["entropy"]  # SFT sharpened M0 on its own data
     assert "not comparable" in (tables / "diff.md").read_text()
-    runs = work / "results" / "embedded" / "runs" / "tiny-qwen3" / "seed42"
+    runs = work / "results" / "embedded" / "runs" / "tiny-qwen3" / "math" / "seed42"
     assert (runs / "sft" / "epoch1" / "model.safetensors").is_file()  # M1, reused by every other method
     neftune = json.loads((runs / "neftune" / "final" / "train_summary.json").read_text())
     assert neftune["method"] == "neftune" and neftune["trainer_arguments"] == {"neftune_noise_alpha": 5.0}
@@ -238,7 +250,7 @@ def test_embedded_preset_end_to_end(embedded_local):
     assert list(t3.columns)[2:] == ["WD-JT only (w/o WD-DS) synth-copy", "WD-JT only (w/o WD-DS) synth-next",
                                     "Frozen base synth-copy", "Frozen base synth-next"]
     assert t3.iloc[:, 2:].notna().all().all() and (t3.iloc[:, 2:] <= 100).all().all()
-    evals = work / "results/embedded/eval/tiny-qwen3/seed42"
+    evals = work / "results/embedded/eval/tiny-qwen3/math/seed42"
     final_only = json.loads((evals / "wdjt_only_lam0.5/paper-greedy/synth-copy.scores.json").read_text())["accuracy"]
     assert t3.set_index("row").loc["final", "WD-JT only (w/o WD-DS) synth-copy"] == round(100 * final_only, 1)
     f4 = pd.read_csv(tables / "figure4.csv")
@@ -362,6 +374,6 @@ def test_slurm_profile_dry_run_requests_the_right_gpus_per_rule(tmp_path):
         assert res.get("gpu") == gpus, (rule, res)
         if gpus:
             assert res["cpus_per_gpu"] == "8" and int(res["runtime"]) >= 30
-    sft = {wc["backbone"]: int(res["runtime"]) for rule, res, wc in jobs if rule == "sft"}
+    sft = {wc["backbone"]: int(res["runtime"]) for rule, res, wc in jobs if rule == "sft" and wc["domain"] == "math"}
     # runtime from the Table 11 calibration: 2 SFT epochs at 4B on 8 GPUs = 9 h, x runtime_safety 2; scaled by size
     assert sft["qwen3-4b-base"] == 2 * 9 * 60 and sft["qwen3-8b-base"] > 1.9 * sft["qwen3-4b-base"] > sft["qwen2.5-3b"]

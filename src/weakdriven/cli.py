@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
           lambda a: ((a.stage_settings, a.candidates, a.shard_files, a.out, a.summary), {}),
           settings=stages.CodeDataStage, required=["--candidates", ("--shard-files", {"nargs": "+"}), "--out",
                                                    "--summary"])
+    stage("mix-data", "the math, code and logic sets as one (train_domains: mixture)", ".data.mixture:mix_stage",
+          lambda a: ((a.sets, a.out, a.summary), {}),
+          required=[("--sets", {"nargs": 3, "help": "math=<file> code=<file> logic=<file>"}), "--out", "--summary"])
     stage("logic-candidates", "LogiQA 2.0 + ReClor less the held-out items, by content (App. E.3)",
           ".data.logic:candidates_stage", lambda a: ((a.stage_settings, a.evaluation_files, a.out), {}),
           settings=stages.LogicDataStage, required=["--out"],

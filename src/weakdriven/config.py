@@ -262,7 +262,9 @@ class Trajectory:
     reference_epoch_steps: int    # steps of the paper's full-data epoch the labels count in (Fig. 4: 218)
 
 
-SCORE_TABLES = ("table1", "table2", "table4", "table10")  # built from score records by the `score_table` rule
+DOMAINS = ("math", "code", "logic")  # the training sets, and the benchmarks' domains
+MIX = "mix"                          # the training domain of train_domains: mixture (the three sets together)
+SCORE_TABLES = ("table1", "table2", "table4", "table5", "table10")  # built from score records by the `score_table` rule
 TRAJECTORY_TABLES = ("table3", "figure4")    # built from snapshot scores
 
 
@@ -272,6 +274,7 @@ class Experiment:
     comparable_with_paper: bool
     backbones: tuple[Backbone, ...]
     train_data: TrainData
+    train_domains: str  # per_domain | mixture
     system_prompt: str
     training: Training
     wmss: Wmss
@@ -364,6 +367,7 @@ class Experiment:
         if "table12" in raw["tables"] and (logic is None or "code_data" not in raw):
             raise ConfigError("config key 'tables.table12': Table 12 counts the three training sets; configure "
                               "'code_data' and 'logic_data' too")
+        check_domains(raw)
         ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]),
                   code=CodeJudging(**raw["evaluation"]["code"]))
         return cls(
@@ -371,6 +375,7 @@ class Experiment:
             comparable_with_paper=raw["comparable_with_paper"],
             backbones=backbones,
             train_data=TrainData(**raw["train_data"]),
+            train_domains=raw["train_domains"],
             system_prompt=raw["prompt"]["system_prompt"],
             training=Training(**raw["training"]),
             wmss=Wmss(**raw["wmss"]),
@@ -390,11 +395,55 @@ class Experiment:
             raw=raw,
         )
 
+    def run_domain(self, benchmark: str) -> str:
+        """The training domain of the runs scored on ``benchmark``: the benchmark's own (``train_domains:
+        per_domain``: math columns <- math runs, code <- code runs, logic <- logic runs), or ``mix``."""
+        return MIX if self.train_domains == "mixture" else BENCHMARKS[benchmark].domain
+
+    @property
+    def primary_domain(self) -> str:
+        """The domain of the paper's analyses of one training run (Tables 6/7's logit statistics): math, or mix."""
+        return MIX if self.train_domains == "mixture" else "math"
+
     def backbone(self, name: str) -> Backbone:
         for b in self.backbones:
             if b.name == name:
                 return b
         raise ConfigError(f"unknown backbone {name!r}; defined backbones are {[b.name for b in self.backbones]}")
+
+
+def _table_benchmarks(raw: dict[str, Any]):
+    for table, spec in raw["tables"].items():
+        for i, bench in enumerate(spec.get("benchmarks", [])):
+            yield table, i, bench
+
+
+def check_domains(raw: dict[str, Any]) -> None:
+    """Every benchmark a table reads is scored on runs of a training set the config prepares: the code set
+    (``code_data``) for code benchmarks and the logic set (``logic_data``) for logic ones under per-domain runs; all
+    three sets for the mixture, which one prompt serves (refused for Gemma, prompted per domain: App. E.4)."""
+    prepared = {"math", *(d for d in ("code", "logic") if f"{d}_data" in raw)}
+    if raw["train_domains"] == "mixture":
+        missing = [f"{d}_data" for d in ("code", "logic") if d not in prepared]
+        if missing:
+            raise ConfigError(f"config key 'train_domains': mixture trains on the math, code and logic sets together; "
+                              f"configure {missing}")
+        gemma = sorted({b["name"] for b in raw["backbones"] if b["family"] == "gemma"}
+                       & {b for spec in raw["tables"].values() for b in spec.get("backbones", [])})
+        if gemma:
+            raise ConfigError(f"config key 'train_domains': mixture with Gemma backbones {gemma}: Gemma is trained and "
+                              "prompted with one tag-free system prompt per domain (App. E.4); use per_domain")
+        return
+    for table, i, bench in _table_benchmarks(raw):
+        domain = BENCHMARKS[bench].domain
+        if domain not in prepared:
+            raise ConfigError(f"config key 'tables.{table}.benchmarks.{i}': {bench} is scored on runs trained on the "
+                              f"{domain} set (train_domains: per_domain); configure '{domain}_data' or leave it out")
+    if "figure5" in raw["tables"]:
+        found = sorted({BENCHMARKS[b].domain for b in raw["tables"]["figure5"]["benchmarks"]})
+        if len(found) > 1:
+            raise ConfigError(f"config key 'tables.figure5.benchmarks': the entropy gaps are of one domain's SFT "
+                              f"snapshots; its benchmarks span {found}")
 
 
 class _StrictLoader(yaml.SafeLoader):

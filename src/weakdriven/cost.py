@@ -61,10 +61,6 @@ def parse_jobs(dry_run: str) -> list[Job]:
     return jobs
 
 
-def _rows(exp: Experiment) -> int:
-    return full_rows(exp)
-
-
 def _benchmark_rows(name: str) -> int:
     return BENCHMARKS[name].rows or 50
 
@@ -90,27 +86,29 @@ def job_gpu_hours(job: Job, exp: Experiment) -> float:
     if "backbone" not in wc:
         return 0.0
     size = exp.backbone(wc["backbone"]).params_b / c["reference_params_b"]
-    epoch = c["gpu_hours_per_epoch"] * size * _rows(exp) / c["reference_rows"]
+    domain = wc.get("domain", exp.primary_domain)  # init_backbone has none (and costs nothing here)
+    rows = full_rows(exp, domain)
+    epoch = c["gpu_hours_per_epoch"] * size * rows / c["reference_rows"]
     if job.rule == "sft":
         return exp.training.sft_epochs * epoch
     if job.rule == "sft_m1":
         return epoch
     if job.rule == "train":
         method = Run.parse(wc["run"]).method
-        return method.epochs(exp) * epoch * method.cost_factor(exp)
+        return method.epochs(exp) * epoch * method.cost_factor(exp, domain)
     if job.rule == "entropy_shard":
         return epoch * c["forward_fraction"] / exp.wmss.entropy_shards
     if job.rule in ("generate", "eval_snapshots"):
         protocol = wc.get("protocol", exp.evaluation.protocol)
         benchmarks = (wc["benchmark"],) if "benchmark" in wc else _generation_plan(exp).get(
-            (wc["backbone"], str(wc["seed"]), wc["run"], protocol), ())
+            (wc["backbone"], domain, str(wc["seed"]), wc["run"], protocol), ())
         samples = sum(_benchmark_rows(b) for b in benchmarks) * PROTOCOLS[protocol].n
         models = len(exp.trajectory.checkpoints) if job.rule == "eval_snapshots" else 1
         return samples * models * c["gpu_seconds_per_sample"] * size / 3600
     if job.rule == "method_data":  # a method's generation phase: its samples per prompt of its subsample
         run = Run.parse(wc["run"])
         part = next(p for p in run.method.data_parts(run, exp) if p.name == wc["part"])
-        prompts = min(part.subsample or _rows(exp), _rows(exp))
+        prompts = min(part.subsample or rows, rows)
         return prompts * part.samples * c["training_gpu_seconds_per_sample"] * size / 3600
     if job.rule == "logit_stats":
         return c["gpu_hours_per_diagnostics"] * size

@@ -1,30 +1,38 @@
 """Every output path of the harness, built in one place (used by the Snakemake rules and the Python code).
 
+The training domain (``math``, ``code``, ``logic``, or ``mix`` for one model trained on the three sets together:
+``train_domains``) is a level of every run, entropy, evaluation and diagnostics path: each domain has its own M1,
+WD-DS entropies and runs; M0 is shared.
+
 results/<experiment>/
   prefetch.json                          what `weakdriven prefetch` put into the HF cache / benchmark_dir (a local rule)
-  data/train.jsonl                       training records (id, question, completion, answer)
+  data/<domain>/train.jsonl              a domain's training records (id, question, completion, answer[, tests])
   data/<domain>.summary.json             a training set's counts per reason and sources (math, code, logic: Table 12)
-  data/code/candidates.jsonl, verified.shard<i>-of-<n>.jsonl, train.jsonl   the code set: rows with tests, each
-                                         shard's passing rows, the set (App. E.2)
-  data/logic/candidates.jsonl, teacher.shard<i>-of-<n>.jsonl, train.jsonl   the logic set: items less the held-out
-                                         ones, the teacher's answers, the set (App. E.3)
+  data/code/candidates.jsonl, verified.shard<i>-of-<n>.jsonl   the code set's rows with tests, each shard's passing
+                                         rows (App. E.2)
+  data/logic/candidates.jsonl, teacher.shard<i>-of-<n>.jsonl   the logic set's items less the held-out ones, the
+                                         teacher's answers (App. E.3)
   data/code/raw/, data/logic/raw/        embedded preset only: its tiny AM code rows and LogiQA 2.0 / ReClor splits
+  data/subsample/<domain>/n<rows>_seed<s>.json   the ids a generation phase answers (SPIN, SSB: App. E.5's 20K)
   data/pretrain.txt                      embedded preset only: plain-text corpus for M0
   benchmarks/<bench>.jsonl               normalised test records (id, question, gold)
   models/<backbone>/base/                M0: the hub snapshot, or the pre-trained tiny model
-  runs/<backbone>/entropy/base.jsonl     WD-DS entropies of M0 (seed-independent); shards: .shard<i>-of-<n>.jsonl
-  runs/<backbone>/entropy/seed<s>/<model>.jsonl   entropies of a seed's model: m1, a run, or sft@ck50 (a snapshot)
-  runs/<backbone>/seed<s>/sft/epoch1/    M1 (reused by every method that starts from it, never retrained)
-  runs/<backbone>/seed<s>/sft/final/     the 2-epoch SFT baseline
-  runs/<backbone>/seed<s>/wdds/<weak>--<strong>.json   the WD-DS active set of a weak/strong pair (model keys)
-  runs/<backbone>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, wdjt_only_lam<λ>, ... (methods/__init__.py: Run)
-  runs/<backbone>/seed<s>/<run>/snapshots/ck<step>/ + manifest.json   relative checkpoints (Table 3, Figs. 4-5)
-  eval/<backbone>/seed<s>/<run>/<protocol>/generations/<bench>.jsonl   one job per model and protocol: every
+  runs/<backbone>/<domain>/entropy/base.jsonl   WD-DS entropies of M0 on the domain's set (seed-independent); shards:
+                                         .shard<i>-of-<n>.jsonl
+  runs/<backbone>/<domain>/entropy/seed<s>/<model>.jsonl   entropies of a seed's model: m1, a run, or sft@ck50
+  runs/<backbone>/<domain>/seed<s>/sft/epoch1/    M1 (reused by every method that starts from it, never retrained)
+  runs/<backbone>/<domain>/seed<s>/sft/final/     the 2-epoch SFT baseline
+  runs/<backbone>/<domain>/seed<s>/wdds/<weak>--<strong>.json   the WD-DS active set of a weak/strong pair
+  runs/<backbone>/<domain>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, ... (methods/__init__.py: Run)
+  runs/<backbone>/<domain>/seed<s>/<run>/snapshots/ck<step>/ + manifest.json   relative checkpoints (Table 3, Figs.
+                                         4-5)
+  runs/<backbone>/<domain>/seed<s>/<run>/data/<part>.jsonl   a method's generated data (SPIN answers, SSB rollouts)
+  eval/<backbone>/<domain>/seed<s>/<run>/<protocol>/generations/<bench>.jsonl   one job per model and protocol: every
                                          benchmark the tables read of it (run "m1": the shared initialization;
                                          protocol: paper-greedy, sampled-3x or passk)
-  eval/<backbone>/seed<s>/<run>/<protocol>/<bench>.scores.json             one per benchmark
-  eval/<backbone>/seed<s>/<run>/snapshots/<bench>.csv                      scores of the run's snapshots
-  diagnostics/<backbone>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
+  eval/<backbone>/<domain>/seed<s>/<run>/<protocol>/<bench>.scores.json          one per benchmark
+  eval/<backbone>/<domain>/seed<s>/<run>/snapshots/<bench>.csv                   scores of the run's snapshots
+  diagnostics/<backbone>/<domain>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
   tables/<table>.csv, tables/<table>.diff.csv   a table and its own diff against the paper
   tables/diff.csv, tables/diff.md        every table's diff, and the report
   logs/, timings/                        rule logs and Snakemake benchmark records (training time)
@@ -43,8 +51,9 @@ def prefetched(exp: str) -> str:
     return f"{root(exp)}/prefetch.json"
 
 
-def train_data(exp: str) -> str:
-    return f"{root(exp)}/data/train.jsonl"
+def train_data(exp: str, domain: str) -> str:
+    """A domain's training set (math, code, logic, or mix: the three together)."""
+    return domain_data(exp, domain, "train.jsonl")
 
 
 def domain_data(exp: str, domain: str, name: str) -> str:
@@ -77,20 +86,20 @@ def base_model(exp: str, backbone: str) -> str:
     return f"{root(exp)}/models/{backbone}/base"
 
 
-def run_dir(exp: str, backbone: str, seed: int | str, run: str) -> str:
-    return f"{root(exp)}/runs/{backbone}/seed{seed}/{run}"
+def run_dir(exp: str, backbone: str, domain: str, seed: int | str, run: str) -> str:
+    return f"{root(exp)}/runs/{backbone}/{domain}/seed{seed}/{run}"
 
 
-def m1(exp: str, backbone: str, seed: int | str) -> str:
-    return f"{run_dir(exp, backbone, seed, 'sft')}/epoch1"
+def m1(exp: str, backbone: str, domain: str, seed: int | str) -> str:
+    return f"{run_dir(exp, backbone, domain, seed, 'sft')}/epoch1"
 
 
-def final_model(exp: str, backbone: str, seed: int | str, run: str) -> str:
-    return f"{run_dir(exp, backbone, seed, run)}/final"
+def final_model(exp: str, backbone: str, domain: str, seed: int | str, run: str) -> str:
+    return f"{run_dir(exp, backbone, domain, seed, run)}/final"
 
 
-def snapshots(exp: str, backbone: str, seed: int | str, run: str) -> str:
-    return f"{run_dir(exp, backbone, seed, run)}/snapshots"
+def snapshots(exp: str, backbone: str, domain: str, seed: int | str, run: str) -> str:
+    return f"{run_dir(exp, backbone, domain, seed, run)}/snapshots"
 
 
 def entropy_which(seed: int | str, model: str) -> str:
@@ -98,51 +107,56 @@ def entropy_which(seed: int | str, model: str) -> str:
     return "base" if model == "base" else f"seed{seed}/{model}"
 
 
-def entropy(exp: str, backbone: str, which: str) -> str:
-    """WD-DS entropies of ``which`` (see :func:`entropy_which`), merged over shards."""
-    return f"{root(exp)}/runs/{backbone}/entropy/{which}.jsonl"
+def entropy(exp: str, backbone: str, domain: str, which: str) -> str:
+    """WD-DS entropies of ``which`` (see :func:`entropy_which`) on the domain's set, merged over shards."""
+    return f"{root(exp)}/runs/{backbone}/{domain}/entropy/{which}.jsonl"
 
 
-def entropy_shard(exp: str, backbone: str, which: str, shard: int | str, shards: int | str) -> str:
-    return f"{root(exp)}/runs/{backbone}/entropy/{which}.shard{shard}-of-{shards}.jsonl"
+def entropy_shard(exp: str, backbone: str, domain: str, which: str, shard: int | str, shards: int | str) -> str:
+    return f"{root(exp)}/runs/{backbone}/{domain}/entropy/{which}.shard{shard}-of-{shards}.jsonl"
 
 
-def subsample(exp: str, rows: int | str, seed: int | str) -> str:
-    """The ids of ``rows`` training rows drawn for ``seed``: the prompts of SPIN's generation (App. E.5's 20K)."""
-    return f"{root(exp)}/data/subsample/n{rows}_seed{seed}.json"
+def subsample(exp: str, domain: str, rows: int | str, seed: int | str) -> str:
+    """The ids of ``rows`` rows of the domain's set drawn for ``seed``: the prompts of SPIN's and SSB's generation
+    (App. E.5's 20K)."""
+    return f"{root(exp)}/data/subsample/{domain}/n{rows}_seed{seed}.json"
 
 
-def method_data(exp: str, backbone: str, seed: int | str, run: str, part: str) -> str:
+def method_data(exp: str, backbone: str, domain: str, seed: int | str, run: str, part: str) -> str:
     """A file a method makes before it trains (SPIN's generated answers), by the generic ``method_data`` rule."""
-    return f"{run_dir(exp, backbone, seed, run)}/data/{part}.jsonl"
+    return f"{run_dir(exp, backbone, domain, seed, run)}/data/{part}.jsonl"
 
 
-def wdds_active(exp: str, backbone: str, seed: int | str, weak: str = "base", strong: str = "m1") -> str:
-    return f"{root(exp)}/runs/{backbone}/seed{seed}/wdds/{weak}--{strong}.json"
+def wdds_active(exp: str, backbone: str, domain: str, seed: int | str, weak: str = "base", strong: str = "m1") -> str:
+    return f"{root(exp)}/runs/{backbone}/{domain}/seed{seed}/wdds/{weak}--{strong}.json"
 
 
-def generations_dir(exp: str, backbone: str, seed: int | str, run: str, protocol: str) -> str:
-    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{protocol}/generations"
+def eval_dir(exp: str, backbone: str, domain: str, seed: int | str, run: str) -> str:
+    return f"{root(exp)}/eval/{backbone}/{domain}/seed{seed}/{run}"
 
 
-def generations(exp: str, backbone: str, seed: int | str, run: str, bench: str, protocol: str) -> str:
-    return f"{generations_dir(exp, backbone, seed, run, protocol)}/{generations_name(bench)}"
+def generations_dir(exp: str, backbone: str, domain: str, seed: int | str, run: str, protocol: str) -> str:
+    return f"{eval_dir(exp, backbone, domain, seed, run)}/{protocol}/generations"
+
+
+def generations(exp: str, backbone: str, domain: str, seed: int | str, run: str, bench: str, protocol: str) -> str:
+    return f"{generations_dir(exp, backbone, domain, seed, run, protocol)}/{generations_name(bench)}"
 
 
 def generations_name(bench: str) -> str:
     return f"{bench}.jsonl"
 
 
-def scores(exp: str, backbone: str, seed: int | str, run: str, bench: str, protocol: str) -> str:
-    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/{protocol}/{bench}.scores.json"
+def scores(exp: str, backbone: str, domain: str, seed: int | str, run: str, bench: str, protocol: str) -> str:
+    return f"{eval_dir(exp, backbone, domain, seed, run)}/{protocol}/{bench}.scores.json"
 
 
-def snapshot_scores(exp: str, backbone: str, seed: int | str, run: str, bench: str) -> str:
-    return f"{root(exp)}/eval/{backbone}/seed{seed}/{run}/snapshots/{bench}.csv"
+def snapshot_scores(exp: str, backbone: str, domain: str, seed: int | str, run: str, bench: str) -> str:
+    return f"{eval_dir(exp, backbone, domain, seed, run)}/snapshots/{bench}.csv"
 
 
-def diagnostics(exp: str, backbone: str, seed: int | str, name: str) -> str:
-    return f"{root(exp)}/diagnostics/{backbone}/seed{seed}/{name}"
+def diagnostics(exp: str, backbone: str, domain: str, seed: int | str, name: str) -> str:
+    return f"{root(exp)}/diagnostics/{backbone}/{domain}/seed{seed}/{name}"
 
 
 def table(exp: str, name: str) -> str:

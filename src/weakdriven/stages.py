@@ -18,7 +18,7 @@ from typing import Any
 from . import paths
 from .benchmarks import BENCHMARKS
 from .cluster import job_gpus
-from .config import CodeData, Evaluation, Experiment, LogicData
+from .config import MIX, CodeData, Evaluation, Experiment, LogicData
 from .methods import BASE, Run, trajectory_run
 from .settings import TrainSettings
 
@@ -59,21 +59,25 @@ class Prompt:
     family: str  # qwen or gemma: Gemma trains and is prompted without the <think>/<answer> tags (App. E.4)
 
     @classmethod
-    def build(cls, exp: Experiment, backbone: str, domain: str = "math") -> Prompt:
-        """Qwen's tagged system prompt, or Gemma's tag-free one for the domain (math, logic, code; App. E.4)."""
+    def build(cls, exp: Experiment, backbone: str, domain: str) -> Prompt:
+        """Qwen's tagged system prompt, or Gemma's tag-free one for the domain (math, logic, code; App. E.4): a
+        benchmark's domain at evaluation, the training set's in training."""
         family = exp.backbone(backbone).family
         prompt = exp.raw["prompt"]
         return cls(prompt["gemma_system_prompt"][domain] if family == "gemma" else prompt["system_prompt"], family)
 
 
-def snapshot_labels(exp: Experiment, backbone: str, run: str) -> tuple[str, ...]:
-    """Relative checkpoints a run keeps: Figure 5's SFT snapshots, every one for the trajectory tables' runs."""
+def snapshot_labels(exp: Experiment, backbone: str, domain: str, run: str) -> tuple[str, ...]:
+    """Relative checkpoints a run keeps: Figure 5's SFT snapshots, every one for the trajectory tables' runs (of the
+    training domain of the benchmarks they are scored on)."""
     if run == "sft":
         fig5 = exp.figure5
-        return tuple(w for w in fig5.weak if w != BASE) if fig5 and backbone in fig5.backbones else ()
-    wanted = {(b, trajectory_run(exp, m)) for spec in exp.trajectory_tables.values() for b in spec.backbones
-              for m in spec.methods}
-    return tuple(exp.trajectory.checkpoints) if (backbone, run) in wanted else ()
+        if not fig5 or backbone not in fig5.backbones or domain != exp.run_domain(fig5.benchmarks[0]):
+            return ()
+        return tuple(w for w in fig5.weak if w != BASE)
+    wanted = {(b, exp.run_domain(bench), trajectory_run(exp, m)) for spec in exp.trajectory_tables.values()
+              for b in spec.backbones for m in spec.methods for bench in spec.benchmarks}
+    return tuple(exp.trajectory.checkpoints) if (backbone, domain, run) in wanted else ()
 
 
 def _training(exp: Experiment, rule: str, seed: int, epochs: float, **overrides) -> TrainSettings:
@@ -157,9 +161,9 @@ class SftStage(Stage):
     reference_epoch_steps: int   # trajectory.reference_epoch_steps: what the labels count
 
     @classmethod
-    def build(cls, exp: Experiment, backbone: str, seed: int, *, rule: str, epochs: float) -> SftStage:
-        return cls(_training(exp, rule, seed, epochs), Prompt.build(exp, backbone),
-                   snapshot_labels(exp, backbone, "sft"), exp.trajectory.reference_epoch_steps)
+    def build(cls, exp: Experiment, backbone: str, domain: str, seed: int, *, rule: str, epochs: float) -> SftStage:
+        return cls(_training(exp, rule, seed, epochs), Prompt.build(exp, backbone, domain),
+                   snapshot_labels(exp, backbone, domain, "sft"), exp.trajectory.reference_epoch_steps)
 
 
 @dataclass(frozen=True)
@@ -174,12 +178,12 @@ class TrainStage(Stage):
     reference_epoch_steps: int
 
     @classmethod
-    def build(cls, exp: Experiment, backbone: str, seed: int, run: str) -> TrainStage:
+    def build(cls, exp: Experiment, backbone: str, domain: str, seed: int, run: str) -> TrainStage:
         method = Run.parse(run).method
         return cls(run, _training(exp, "train", seed, method.epochs(exp),
                                   trainer_arguments=method.trainer_arguments(exp), **method.training_overrides(exp)),
-                   Prompt.build(exp, backbone), method.options(exp), snapshot_labels(exp, backbone, run),
-                   exp.trajectory.reference_epoch_steps)
+                   Prompt.build(exp, backbone, domain), method.options(exp),
+                   snapshot_labels(exp, backbone, domain, run), exp.trajectory.reference_epoch_steps)
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ class MethodDataStage(Stage):
 
     run: str
     part: str
+    domain: str                  # the training set's: it decides how an answer is graded (methods/sampling.py)
     seed: int
     prompt: Prompt
     options: dict[str, Any]      # the method's generation options (Method.data_options): temperature, length, ...
@@ -200,19 +205,22 @@ class MethodDataStage(Stage):
     bf16: bool
     tensor_parallel: int
     gemma_multimodal_base: str | None  # vLLM generates with Gemma-3 wrapped with M0's vision tower (App. E.4)
+    code: CodeData | None = None  # code_data: how a code row's answers are run against its tests (code, mix domains)
 
     @classmethod
-    def build(cls, exp: Experiment, backbone: str, seed: int, run: str, part: str) -> MethodDataStage:
+    def build(cls, exp: Experiment, backbone: str, domain: str, seed: int, run: str, part: str) -> MethodDataStage:
         parsed = Run.parse(run)
         method = parsed.method
         if part not in {p.name for p in method.data_parts(parsed, exp)}:
             raise ValueError(f"run {run!r} makes no data part {part!r}")
         e = exp.evaluation
         vllm_gemma = exp.backbone(backbone).family == "gemma" and e.backend == "vllm"
-        return cls(run, part, int(seed), Prompt.build(exp, backbone), method.data_options(exp, part), e.backend,
+        return cls(run, part, domain, int(seed), Prompt.build(exp, backbone, domain), method.data_options(exp, part),
+                   e.backend,
                    e.batch_size, e.max_prompt_tokens, e.grader_workers, e.grader_timeout_s,
                    job_gpus(exp, "method_data"), exp.training.bf16, max(1, exp.raw["cluster"]["eval_gpus"]),
-                   f"{paths.base_model(exp.name, backbone)}/multimodal" if vllm_gemma else None)
+                   f"{paths.base_model(exp.name, backbone)}/multimodal" if vllm_gemma else None,
+                   exp.code_data if domain in ("code", MIX) else None)
 
 
 @dataclass(frozen=True)
@@ -227,9 +235,9 @@ class EntropyStage(Stage):
     max_length: int              # wmss.entropy_max_length
 
     @classmethod
-    def build(cls, exp: Experiment, backbone: str) -> EntropyStage:
+    def build(cls, exp: Experiment, backbone: str, domain: str) -> EntropyStage:
         t, w = exp.training, exp.wmss
-        return cls(job_gpus(exp, "entropy_shard"), t.bf16, t.attn_implementation, Prompt.build(exp, backbone),
+        return cls(job_gpus(exp, "entropy_shard"), t.bf16, t.attn_implementation, Prompt.build(exp, backbone, domain),
                    w.entropy_system_prompt, w.entropy_max_length)
 
 
@@ -264,10 +272,10 @@ class DiagnosticsStage(Stage):
     max_length: int
 
     @classmethod
-    def build(cls, exp: Experiment, backbone: str) -> DiagnosticsStage:
+    def build(cls, exp: Experiment, backbone: str, domain: str) -> DiagnosticsStage:
         d = exp.raw["diagnostics"]
         return cls(job_gpus(exp, "logit_stats"), exp.training.bf16, d["n_examples"], d["seed"],
-                   Prompt.build(exp, backbone), exp.training.max_length)
+                   Prompt.build(exp, backbone, domain), exp.training.max_length)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from weakdriven import paths
 from weakdriven.benchmarks import BENCHMARKS
 from weakdriven.cluster import job_gpus, job_memory_mb, launcher, score_code_memory_mb, train_nodes
-from weakdriven.config import Experiment, read_yaml
+from weakdriven.config import DOMAINS, MIX, Experiment, read_yaml
 from weakdriven.cost import job_runtime_minutes
 from weakdriven.envs import GROUPS, write_conda_env
 from weakdriven.eval.generation import PROTOCOLS
@@ -32,7 +32,7 @@ PAPER_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is not None
 SYNTH_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is None]
 PROTOCOL = EXP.evaluation.protocol  # the default protocol; a score table may name its own
 TABLE_NAMES = [t.name for t in configured_tables(EXP)]
-GENERATIONS = generation_plan(EXP)  # (backbone, seed, run, protocol) -> its benchmarks: one generate job each
+GENERATIONS = generation_plan(EXP)  # (backbone, domain, seed, run, protocol) -> its benchmarks: one generate job each
 CONTAINERS = {group: f"containers/{group}.sif" for group in GROUPS}  # built from containers/<group>.def (README)
 # the same groups as conda environments (--sdm conda), written from pyproject.toml's extras
 CONDA_ENVS = {group: str(write_conda_env(group, workflow.basedir, ".snakemake/weakdriven/envs")) for group in GROUPS}
@@ -55,6 +55,7 @@ wildcard_constraints:
     shard=r"\d+",
     shards=r"\d+",
     backbone="|".join(b.name.replace(".", r"\.") for b in EXP.backbones),
+    domain=one_of((*DOMAINS, MIX)),
     seed=r"\d+",
     benchmark=one_of(BENCHMARKS),
     protocol="|".join(PROTOCOLS),
@@ -113,8 +114,8 @@ def logic_teacher_input(wildcards):
     kind, _, backbone = EXP.logic_data.teacher.model.partition(":")
     if kind == "base":
         return {"teacher": paths.base_model(NAME, backbone)}
-    if kind == "m1":
-        return {"teacher": model_input(backbone, EXP.seeds[0], M1)}
+    if kind == "m1":  # the math runs' M1: the logic set cannot depend on a model trained on it
+        return {"teacher": model_input(backbone, "math", EXP.seeds[0], M1)}
     return prefetch_input(wildcards)
 
 
@@ -124,28 +125,32 @@ def logic_teacher_arg(wildcards, input):
     return input.teacher if "teacher" in input.keys() else f"{teacher.model}@{teacher.revision}"
 
 
-def model_input(backbone, seed, key):
-    """The output holding model ``key`` ("base" = M0, "m1", a run name, or "<run>@ck<step>" = a snapshot)."""
+def model_input(backbone, domain, seed, key):
+    """The output holding model ``key`` ("base" = M0, "m1", a run name, or "<run>@ck<step>" = a snapshot) of the
+    domain's runs (M0 is every domain's)."""
     if key == BASE:
         return paths.base_model(NAME, backbone)
     if key == M1:
-        return paths.m1(NAME, backbone, seed)
+        return paths.m1(NAME, backbone, domain, seed)
     run, at, _ = key.partition("@")
-    return paths.snapshots(NAME, backbone, seed, run) if at else paths.final_model(NAME, backbone, seed, run)
+    if at:
+        return paths.snapshots(NAME, backbone, domain, seed, run)
+    return paths.final_model(NAME, backbone, domain, seed, run)
 
 
-def model_path(backbone, seed, key):
+def model_path(backbone, domain, seed, key):
     """The checkpoint directory of model ``key`` (inside its rule output for a snapshot)."""
     run, at, label = key.partition("@")
-    return f"{model_input(backbone, seed, key)}/{label}" if at else model_input(backbone, seed, key)
+    found = model_input(backbone, domain, seed, key)
+    return f"{found}/{label}" if at else found
 
 
 def get_eval_model(wildcards):
-    return model_input(wildcards.backbone, wildcards.seed, wildcards.run)
+    return model_input(wildcards.backbone, wildcards.domain, wildcards.seed, wildcards.run)
 
 
 def generation_benchmarks(wildcards):
-    key = (wildcards.backbone, wildcards.seed, wildcards.run, wildcards.protocol)
+    key = (wildcards.backbone, wildcards.domain, wildcards.seed, wildcards.run, wildcards.protocol)
     if key not in GENERATIONS:  # a score file asked for by hand, of a model/protocol no configured table reads
         raise ValueError(
             f"no configured table reads {'/'.join(key)}: the generation job of a model covers the "
@@ -167,7 +172,7 @@ def generate_settings(wildcards):
 def backbone_inputs(wildcards):
     if EXP.backbone(wildcards.backbone).source != "embedded":
         return prefetch_input(wildcards)
-    return {"corpus": paths.pretrain_corpus(NAME), "train": paths.train_data(NAME)}
+    return {"corpus": paths.pretrain_corpus(NAME), "train": paths.train_data(NAME, "math")}
 
 
 def backbone_extra_args(wildcards, input):
@@ -183,28 +188,30 @@ def _which_model(wildcards):
 
 
 def get_entropy_model(wildcards):
-    return model_input(wildcards.backbone, *_which_model(wildcards))
+    return model_input(wildcards.backbone, wildcards.domain, *_which_model(wildcards))
 
 
 def get_entropy_model_path(wildcards):
-    return model_path(wildcards.backbone, *_which_model(wildcards))
+    return model_path(wildcards.backbone, wildcards.domain, *_which_model(wildcards))
 
 
 def get_entropy_shards(wildcards):
     n = EXP.wmss.entropy_shards
-    return [paths.entropy_shard(NAME, wildcards.backbone, wildcards.which, i, n) for i in range(n)]
+    b, d = wildcards.backbone, wildcards.domain
+    return [paths.entropy_shard(NAME, b, d, wildcards.which, i, n) for i in range(n)]
 
 
 def get_wdds_entropies(wildcards):
     which = {k: paths.entropy_which(wildcards.seed, getattr(wildcards, k)) for k in ("weak", "strong")}
-    return {k: paths.entropy(NAME, wildcards.backbone, w) for k, w in which.items()}
+    return {k: paths.entropy(NAME, wildcards.backbone, wildcards.domain, w) for k, w in which.items()}
 
 
 def get_gap_entropies(wildcards):
     weak = BASE if wildcards.weak == BASE else f"sft@{wildcards.weak}"
+    b, d = wildcards.backbone, wildcards.domain
     return {
-        "weak": paths.entropy(NAME, wildcards.backbone, paths.entropy_which(wildcards.seed, weak)),
-        "strong": paths.entropy(NAME, wildcards.backbone, paths.entropy_which(wildcards.seed, M1)),
+        "weak": paths.entropy(NAME, b, d, paths.entropy_which(wildcards.seed, weak)),
+        "strong": paths.entropy(NAME, b, d, paths.entropy_which(wildcards.seed, M1)),
     }
 
 
@@ -212,12 +219,12 @@ def train_inputs(wildcards):
     """The method's start models (Algorithm 1 line 13 for the WMSS family: (weak, strong) = (M_{t-1}, M_t)), the
     training set and, for a method that trains on it, the WD-DS active set of its very weak/strong pair."""
     run = Run.parse(wildcards.run)
-    b, s = wildcards.backbone, wildcards.seed
+    b, d, s = wildcards.backbone, wildcards.domain, wildcards.seed
     keys = run.method.models(run, EXP)
-    inputs = {side: model_input(b, s, key) for side, key in keys.items()}
-    inputs["data"] = paths.train_data(NAME)
+    inputs = {side: model_input(b, d, s, key) for side, key in keys.items()}
+    inputs["data"] = paths.train_data(NAME, d)
     if run.method.data == "wdds":
-        inputs["active"] = paths.wdds_active(NAME, b, s, keys["weak"], keys["strong"])
+        inputs["active"] = paths.wdds_active(NAME, b, d, s, keys["weak"], keys["strong"])
     inputs.update(data_part_files(wildcards))
     return inputs
 
@@ -226,10 +233,11 @@ def data_part_files(wildcards):
     """A run's data parts (Method.data_parts) by name, and the subsample they were generated on (SUBSAMPLE)."""
     run = Run.parse(wildcards.run)
     files = {}
+    b, d, s = wildcards.backbone, wildcards.domain, wildcards.seed
     for part in run.method.data_parts(run, EXP):
-        files[part.name] = paths.method_data(NAME, wildcards.backbone, wildcards.seed, wildcards.run, part.name)
+        files[part.name] = paths.method_data(NAME, b, d, s, wildcards.run, part.name)
         if part.subsample:
-            files[SUBSAMPLE] = paths.subsample(NAME, part.subsample, wildcards.seed)
+            files[SUBSAMPLE] = paths.subsample(NAME, d, part.subsample, s)
     return files
 
 
@@ -237,7 +245,10 @@ def train_args(wildcards, input):
     """--weak (if any), --strong, --active (if any) and --parts (if any) of the `train` command."""
     run = Run.parse(wildcards.run)
     keys = run.method.models(run, EXP)
-    args = [f"--{side} {model_path(wildcards.backbone, wildcards.seed, key)}" for side, key in keys.items()]
+    args = [
+        f"--{side} {model_path(wildcards.backbone, wildcards.domain, wildcards.seed, key)}"
+        for side, key in keys.items()
+    ]
     if "active" in input.keys():
         args.append(f"--active {input.active}")
     parts = data_part_files(wildcards)
@@ -257,9 +268,10 @@ def data_part(wildcards):
 def method_data_inputs(wildcards):
     """The model a data part is generated from, the training set and the subsample whose prompts it answers."""
     part = data_part(wildcards)
-    inputs = {"model": model_input(wildcards.backbone, wildcards.seed, part.model), "data": paths.train_data(NAME)}
+    b, d, s = wildcards.backbone, wildcards.domain, wildcards.seed
+    inputs = {"model": model_input(b, d, s, part.model), "data": paths.train_data(NAME, d)}
     if part.subsample:
-        inputs["subsample"] = paths.subsample(NAME, part.subsample, wildcards.seed)
+        inputs["subsample"] = paths.subsample(NAME, d, part.subsample, s)
     inputs.update(earlier_parts(wildcards, part))
     inputs.update(gemma_base_input(wildcards))
     return inputs
@@ -267,14 +279,13 @@ def method_data_inputs(wildcards):
 
 def earlier_parts(wildcards, part):
     """The run's data parts a part reads (DataPart.after: SSB's teacher answers read its rollouts)."""
-    return {
-        name: paths.method_data(NAME, wildcards.backbone, wildcards.seed, wildcards.run, name) for name in part.after
-    }
+    b, d, s = wildcards.backbone, wildcards.domain, wildcards.seed
+    return {name: paths.method_data(NAME, b, d, s, wildcards.run, name) for name in part.after}
 
 
 def method_data_args(wildcards, input):
     part = data_part(wildcards)
-    args = f"--model {model_path(wildcards.backbone, wildcards.seed, part.model)}"
+    args = f"--model {model_path(wildcards.backbone, wildcards.domain, wildcards.seed, part.model)}"
     if part.subsample:
         args += f" --subsample {input.subsample}"
     if part.after:
@@ -291,7 +302,7 @@ def gemma_base_input(wildcards):
 
 def table_inputs(wildcards):
     """Exactly the files the table declares it reads (tables/<name>.py: needs)."""
-    return TABLES[wildcards.table].needs(EXP).paths(NAME)
+    return TABLES[wildcards.table].needs(EXP).paths(EXP)
 
 
 def table_args(wildcards, input):
@@ -314,4 +325,4 @@ def output_parent(key):
 
 
 def results_root(wildcards, output):
-    return str(Path(output.train).parents[1])
+    return str(Path(output.train).parents[2])  # <root>/data/math/train.jsonl

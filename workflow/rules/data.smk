@@ -22,7 +22,7 @@ if EXP.train_data.source == "embedded":
 
     rule make_embedded_data:
         output:
-            train=paths.train_data(NAME),
+            train=paths.train_data(NAME, "math"),
             summary=paths.data_summary(NAME, "math"),
             corpus=paths.pretrain_corpus(NAME),
             benchmarks=expand(paths.benchmark(NAME, "{b}"), b=SYNTH_BENCHMARKS),
@@ -46,7 +46,7 @@ else:
         input:
             unpack(prefetch_input),
         output:
-            train=paths.train_data(NAME),
+            train=paths.train_data(NAME, "math"),
             summary=paths.data_summary(NAME, "math"),
         log:
             paths.log(NAME, "data/prepare_train_data"),
@@ -219,3 +219,25 @@ if EXP.logic_data:
         shell:
             "weakdriven logic-merge --settings {params.settings:q} --candidates {input.candidates}"
             " --shard-files {input.shards} --out {output.train} --summary {output.summary} > {log} 2>&1"
+
+
+# ---- the mixture (train_domains: mixture): the three sets as one, each row with its domain ------------------------
+if EXP.train_domains == "mixture":
+
+    rule mix_data:
+        input:
+            math=paths.train_data(NAME, "math"),
+            code=paths.train_data(NAME, "code"),
+            logic=paths.train_data(NAME, "logic"),
+        output:
+            train=paths.train_data(NAME, MIX),
+            summary=paths.data_summary(NAME, MIX),
+        log:
+            paths.log(NAME, "data/mix_data"),
+        conda:
+            CONDA_ENVS["train"]
+        container:
+            CONTAINERS["train"]
+        shell:
+            "weakdriven mix-data --sets math={input.math} code={input.code} logic={input.logic}"
+            " --out {output.train} --summary {output.summary} > {log} 2>&1"

@@ -10,11 +10,11 @@ rule generate:
         model=get_eval_model,
         benchmarks=get_generation_benchmark_files,
     output:
-        directory(paths.generations_dir(NAME, "{backbone}", "{seed}", "{run}", "{protocol}")),
+        directory(paths.generations_dir(NAME, "{backbone}", "{domain}", "{seed}", "{run}", "{protocol}")),
     log:
-        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{protocol}/generate"),
+        paths.log(NAME, "eval/{backbone}/{domain}/seed{seed}/{run}/{protocol}/generate"),
     benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/{run}/{protocol}/generate")
+        paths.timing(NAME, "{backbone}/{domain}/seed{seed}/{run}/{protocol}/generate")
     priority: generation_priority  # many samples per problem (pass@k): long, so early, beside training
     conda:
         CONDA_ENVS["eval"]
@@ -33,12 +33,12 @@ rule generate:
 
 rule score:
     input:
-        generations=paths.generations_dir(NAME, "{backbone}", "{seed}", "{run}", "{protocol}"),
+        generations=paths.generations_dir(NAME, "{backbone}", "{domain}", "{seed}", "{run}", "{protocol}"),
         bench=paths.benchmark(NAME, "{benchmark}"),
     output:
-        paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}", "{protocol}"),
+        paths.scores(NAME, "{backbone}", "{domain}", "{seed}", "{run}", "{benchmark}", "{protocol}"),
     log:
-        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/{protocol}/{benchmark}.score"),
+        paths.log(NAME, "eval/{backbone}/{domain}/seed{seed}/{run}/{protocol}/{benchmark}.score"),
     wildcard_constraints:
         benchmark=OTHER_BENCHMARKS,
     conda:
@@ -70,15 +70,15 @@ use rule score as score_code with:
 rule eval_snapshots:
     input:
         unpack(gemma_base_input),
-        snapshots=paths.snapshots(NAME, "{backbone}", "{seed}", "{run}"),
-        final=paths.scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}", PROTOCOL),
+        snapshots=paths.snapshots(NAME, "{backbone}", "{domain}", "{seed}", "{run}"),
+        final=paths.scores(NAME, "{backbone}", "{domain}", "{seed}", "{run}", "{benchmark}", PROTOCOL),
         bench=paths.benchmark(NAME, "{benchmark}"),
     output:
-        paths.snapshot_scores(NAME, "{backbone}", "{seed}", "{run}", "{benchmark}"),
+        paths.snapshot_scores(NAME, "{backbone}", "{domain}", "{seed}", "{run}", "{benchmark}"),
     log:
-        paths.log(NAME, "eval/{backbone}/seed{seed}/{run}/snapshots/{benchmark}"),
+        paths.log(NAME, "eval/{backbone}/{domain}/seed{seed}/{run}/snapshots/{benchmark}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/{run}/snapshots/{benchmark}")
+        paths.timing(NAME, "{backbone}/{domain}/seed{seed}/{run}/snapshots/{benchmark}")
     priority: 1  # several models in one job: before single generations
     conda:
         CONDA_ENVS["eval"]

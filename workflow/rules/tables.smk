@@ -66,9 +66,9 @@ rule entropy_gap:
     input:
         unpack(get_gap_entropies),
     output:
-        paths.diagnostics(NAME, "{backbone}", "{seed}", "entropy_gap/{weak}.json"),
+        paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "entropy_gap/{weak}.json"),
     log:
-        paths.log(NAME, "diagnostics/{backbone}/seed{seed}/entropy_gap_{weak}"),
+        paths.log(NAME, "diagnostics/{backbone}/{domain}/seed{seed}/entropy_gap_{weak}"),
     wildcard_constraints:
         weak=r"base|ck\d+",
     conda:
@@ -83,18 +83,18 @@ rule entropy_gap:
 rule logit_stats:
     input:
         weak=paths.base_model(NAME, "{backbone}"),
-        strong_pre=paths.m1(NAME, "{backbone}", "{seed}"),
-        strong_post=paths.final_model(NAME, "{backbone}", "{seed}", METHODS["wmss"].run_name(EXP.wmss.lam)),
-        sft=paths.final_model(NAME, "{backbone}", "{seed}", "sft"),
-        data=paths.train_data(NAME),
+        strong_pre=paths.m1(NAME, "{backbone}", "{domain}", "{seed}"),
+        strong_post=paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", METHODS["wmss"].run_name(EXP.wmss.lam)),
+        sft=paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", "sft"),
+        data=paths.train_data(NAME, "{domain}"),
     output:
-        table6=paths.diagnostics(NAME, "{backbone}", "{seed}", "table6.csv"),
-        table7=paths.diagnostics(NAME, "{backbone}", "{seed}", "table7.csv"),
-        stats=paths.diagnostics(NAME, "{backbone}", "{seed}", "logit_stats.json"),
+        table6=paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "table6.csv"),
+        table7=paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "table7.csv"),
+        stats=paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "logit_stats.json"),
     log:
-        paths.log(NAME, "diagnostics/{backbone}/seed{seed}/logit_stats"),
+        paths.log(NAME, "diagnostics/{backbone}/{domain}/seed{seed}/logit_stats"),
     benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/logit_stats")
+        paths.timing(NAME, "{backbone}/{domain}/seed{seed}/logit_stats")
     conda:
         CONDA_ENVS["train"]
     container:
@@ -104,7 +104,7 @@ rule logit_stats:
         mem_mb=job_mem_mb("logit_stats"),
         runtime=job_runtime("logit_stats"),
     params:
-        settings=settings(stages.DiagnosticsStage.build, "backbone"),
+        settings=settings(stages.DiagnosticsStage.build, "backbone", "domain"),
         out_dir=output_parent("stats"),
     shell:
         "weakdriven logit-stats --settings {params.settings:q} --weak {input.weak} --strong-pre {input.strong_pre}"

@@ -30,15 +30,15 @@ if EXP.training.m1_from == "sft_epoch1":
     rule sft:
         input:
             base=paths.base_model(NAME, "{backbone}"),
-            data=paths.train_data(NAME),
+            data=paths.train_data(NAME, "{domain}"),
         output:
-            m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
-            final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
-            snapshots=directory(paths.snapshots(NAME, "{backbone}", "{seed}", "sft")),
+            m1=directory(paths.m1(NAME, "{backbone}", "{domain}", "{seed}")),
+            final=directory(paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", "sft")),
+            snapshots=directory(paths.snapshots(NAME, "{backbone}", "{domain}", "{seed}", "sft")),
         log:
-            paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
+            paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/sft"),
         benchmark:
-            paths.timing(NAME, "{backbone}/seed{seed}/sft")
+            paths.timing(NAME, "{backbone}/{domain}/seed{seed}/sft")
         conda:
             CONDA_ENVS["train"]
         container:
@@ -50,7 +50,9 @@ if EXP.training.m1_from == "sft_epoch1":
             runtime=job_runtime("sft"),
         params:
             launch=launcher(EXP, "sft"),
-            settings=settings(stages.SftStage.build, "backbone", "seed", rule="sft", epochs=EXP.training.sft_epochs),
+            settings=settings(
+                stages.SftStage.build, "backbone", "domain", "seed", rule="sft", epochs=EXP.training.sft_epochs
+            ),
         shell:
             "{params.launch} train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
             " --m1-out {output.m1} --out {output.final} --snapshots-out {output.snapshots} > {log} 2>&1"
@@ -60,13 +62,13 @@ else:
     rule sft:
         input:
             base=paths.base_model(NAME, "{backbone}"),
-            data=paths.train_data(NAME),
+            data=paths.train_data(NAME, "{domain}"),
         output:
-            directory(paths.final_model(NAME, "{backbone}", "{seed}", "sft")),
+            directory(paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", "sft")),
         log:
-            paths.log(NAME, "train/{backbone}/seed{seed}/sft"),
+            paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/sft"),
         benchmark:
-            paths.timing(NAME, "{backbone}/seed{seed}/sft")
+            paths.timing(NAME, "{backbone}/{domain}/seed{seed}/sft")
         conda:
             CONDA_ENVS["train"]
         container:
@@ -78,7 +80,9 @@ else:
             runtime=job_runtime("sft"),
         params:
             launch=launcher(EXP, "sft"),
-            settings=settings(stages.SftStage.build, "backbone", "seed", rule="sft", epochs=EXP.training.sft_epochs),
+            settings=settings(
+                stages.SftStage.build, "backbone", "domain", "seed", rule="sft", epochs=EXP.training.sft_epochs
+            ),
         shell:
             "{params.launch} train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
             " --out {output} > {log} 2>&1"
@@ -86,14 +90,14 @@ else:
     rule sft_m1:
         input:
             base=paths.base_model(NAME, "{backbone}"),
-            data=paths.train_data(NAME),
+            data=paths.train_data(NAME, "{domain}"),
         output:
-            m1=directory(paths.m1(NAME, "{backbone}", "{seed}")),
-            snapshots=directory(paths.snapshots(NAME, "{backbone}", "{seed}", "sft")),
+            m1=directory(paths.m1(NAME, "{backbone}", "{domain}", "{seed}")),
+            snapshots=directory(paths.snapshots(NAME, "{backbone}", "{domain}", "{seed}", "sft")),
         log:
-            paths.log(NAME, "train/{backbone}/seed{seed}/sft_m1"),
+            paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/sft_m1"),
         benchmark:
-            paths.timing(NAME, "{backbone}/seed{seed}/sft_m1")
+            paths.timing(NAME, "{backbone}/{domain}/seed{seed}/sft_m1")
         conda:
             CONDA_ENVS["train"]
         container:
@@ -105,7 +109,7 @@ else:
             runtime=job_runtime("sft_m1"),
         params:
             launch=launcher(EXP, "sft_m1"),
-            settings=settings(stages.SftStage.build, "backbone", "seed", rule="sft_m1", epochs=1),
+            settings=settings(stages.SftStage.build, "backbone", "domain", "seed", rule="sft_m1", epochs=1),
         shell:
             "{params.launch} train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
             " --out {output.m1} --snapshots-out {output.snapshots} > {log} 2>&1"
@@ -114,13 +118,13 @@ else:
 rule entropy_shard:
     input:
         model=get_entropy_model,
-        data=paths.train_data(NAME),
+        data=paths.train_data(NAME, "{domain}"),
     output:
-        paths.entropy_shard(NAME, "{backbone}", "{which}", "{shard}", "{shards}"),
+        paths.entropy_shard(NAME, "{backbone}", "{domain}", "{which}", "{shard}", "{shards}"),
     log:
-        paths.log(NAME, "train/{backbone}/entropy_{which}.shard{shard}-of-{shards}"),
+        paths.log(NAME, "train/{backbone}/{domain}/entropy_{which}.shard{shard}-of-{shards}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/entropy_{which}.shard{shard}-of-{shards}")
+        paths.timing(NAME, "{backbone}/{domain}/entropy_{which}.shard{shard}-of-{shards}")
     priority: 3  # WD-DS unblocks the next training run: first among ready jobs
     conda:
         CONDA_ENVS["train"]
@@ -131,7 +135,7 @@ rule entropy_shard:
         mem_mb=job_mem_mb("entropy_shard"),
         runtime=job_runtime("entropy_shard"),
     params:
-        settings=settings(stages.EntropyStage.build, "backbone"),
+        settings=settings(stages.EntropyStage.build, "backbone", "domain"),
         model=get_entropy_model_path,
     shell:
         "weakdriven entropy --settings {params.settings:q} --model {params.model} --data {input.data}"
@@ -141,11 +145,11 @@ rule entropy_shard:
 rule merge_entropy:
     input:
         shards=get_entropy_shards,
-        data=paths.train_data(NAME),
+        data=paths.train_data(NAME, "{domain}"),
     output:
-        paths.entropy(NAME, "{backbone}", "{which}"),
+        paths.entropy(NAME, "{backbone}", "{domain}", "{which}"),
     log:
-        paths.log(NAME, "train/{backbone}/merge_entropy_{which}"),
+        paths.log(NAME, "train/{backbone}/{domain}/merge_entropy_{which}"),
     priority: 3  # as entropy_shard
     conda:
         CONDA_ENVS["train"]
@@ -159,9 +163,9 @@ rule wdds_select:
     input:
         unpack(get_wdds_entropies),
     output:
-        paths.wdds_active(NAME, "{backbone}", "{seed}", "{weak}", "{strong}"),
+        paths.wdds_active(NAME, "{backbone}", "{domain}", "{seed}", "{weak}", "{strong}"),
     log:
-        paths.log(NAME, "train/{backbone}/seed{seed}/wdds_select_{weak}--{strong}"),
+        paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/wdds_select_{weak}--{strong}"),
     priority: 3  # as entropy_shard
     conda:
         CONDA_ENVS["train"]
@@ -178,12 +182,12 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        final=directory(paths.final_model(NAME, "{backbone}", "{seed}", "{run}")),
-        snapshots=directory(paths.snapshots(NAME, "{backbone}", "{seed}", "{run}")),
+        final=directory(paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", "{run}")),
+        snapshots=directory(paths.snapshots(NAME, "{backbone}", "{domain}", "{seed}", "{run}")),
     log:
-        paths.log(NAME, "train/{backbone}/seed{seed}/{run}"),
+        paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/{run}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/{run}")
+        paths.timing(NAME, "{backbone}/{domain}/seed{seed}/{run}")
     wildcard_constraints:
         run=f"(?!sft/){RUN_PATTERN}",
     priority: 2  # the longest jobs start before evaluations, which fill the gaps
@@ -198,7 +202,7 @@ rule train:
         runtime=job_runtime("train"),
     params:
         launch=launcher(EXP, "train"),
-        settings=settings(stages.TrainStage.build, "backbone", "seed", "run"),
+        settings=settings(stages.TrainStage.build, "backbone", "domain", "seed", "run"),
         models=train_args,
     shell:
         "{params.launch} train --settings {params.settings:q} {params.models} --data {input.data}"
@@ -207,11 +211,11 @@ rule train:
 
 rule subsample:
     input:
-        paths.train_data(NAME),
+        paths.train_data(NAME, "{domain}"),
     output:
-        paths.subsample(NAME, "{rows}", "{seed}"),
+        paths.subsample(NAME, "{domain}", "{rows}", "{seed}"),
     log:
-        paths.log(NAME, "data/subsample_n{rows}_seed{seed}"),
+        paths.log(NAME, "data/subsample/{domain}/n{rows}_seed{seed}"),
     conda:
         CONDA_ENVS["train"]
     container:
@@ -225,11 +229,11 @@ rule method_data:
     input:
         unpack(method_data_inputs),
     output:
-        paths.method_data(NAME, "{backbone}", "{seed}", "{run}", "{part}"),
+        paths.method_data(NAME, "{backbone}", "{domain}", "{seed}", "{run}", "{part}"),
     log:
-        paths.log(NAME, "train/{backbone}/seed{seed}/{run}_{part}"),
+        paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/{run}_{part}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/seed{seed}/{run}_{part}")
+        paths.timing(NAME, "{backbone}/{domain}/seed{seed}/{run}_{part}")
     priority: 2  # it unblocks a training run
     conda:
         CONDA_ENVS["eval"]
@@ -240,7 +244,7 @@ rule method_data:
         mem_mb=job_mem_mb("method_data"),
         runtime=job_runtime("method_data"),
     params:
-        settings=settings(stages.MethodDataStage.build, "backbone", "seed", "run", "part"),
+        settings=settings(stages.MethodDataStage.build, "backbone", "domain", "seed", "run", "part"),
         models=method_data_args,
     shell:
         "weakdriven method-data --settings {params.settings:q} {params.models} --data {input.data} --out {output}"

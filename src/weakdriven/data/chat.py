@@ -15,7 +15,9 @@ class Example:
     id: str
     question: str
     completion: str
-    answer: str
+    answer: str                  # the gold: a math answer, an option letter (logic), "" (code: see tests)
+    tests: dict | None = None    # a code row's tests (data/am_code.py: parse_tests), which grade a model's program
+    domain: str | None = None    # a mixture row's training set (math, code, logic): it says how to grade an answer
 
 
 def parse_json_lines(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -57,9 +59,18 @@ def write_jsonl(path: str | Path, rows) -> None:
         part.unlink(missing_ok=True)
 
 
+def _example(row: dict, path: str | Path, number: int) -> Example:
+    tests, domain = row.get("tests"), row.get("domain")
+    if tests is not None and not (isinstance(tests, dict) and isinstance(tests.get("cases"), list)):
+        raise ValueError(f"{path}: row {number} (id {row['id']}): 'tests' must be an object with a list 'cases'")
+    if domain is not None and domain not in ("math", "code", "logic"):
+        raise ValueError(f"{path}: row {number} (id {row['id']}): 'domain' {domain!r} is not math, code or logic")
+    return Example(row["id"], row["question"], row["completion"], row["answer"], tests, domain)
+
+
 def load_examples(path: str | Path) -> list[Example]:
-    rows = [Example(**{k: r[k] for k in ("id", "question", "completion", "answer")})
-            for r in read_jsonl(path, ("id", "question", "completion", "answer"))]
+    rows = [_example(r, path, i) for i, r in enumerate(read_jsonl(path, ("id", "question", "completion", "answer")),
+                                                         start=1)]
     if not rows:
         raise ValueError(f"{path}: no training rows")
     ids = [r.id for r in rows]

@@ -46,7 +46,8 @@ def completion(reasoning: str, answer: str) -> str:
 
 
 def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrain: int, seed: int) -> None:
-    """Write train.jsonl, pretrain.txt and one <task>.jsonl test set per task into ``out_dir``."""
+    """Write data/math/train.jsonl, data/pretrain.txt, one benchmarks/<task>.jsonl test set per task and the tiny code
+    and logic raw files into ``out_dir``."""
     per_task = -(-n_train // len(TASKS)) + n_test
     short = [t for t in TASKS if per_task > POOL[t]]
     if short:
@@ -75,7 +76,7 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
         q, r, a = _problem(TASKS[len(corpus) % len(TASKS)], rng)
         if q not in held_out:
             corpus.append(f"Question: {q} {r} So the answer is {a}.")
-    write_jsonl(out_dir / "data" / "train.jsonl", train)
+    write_jsonl(out_dir / "data" / "math" / "train.jsonl", train)
     (out_dir / "data" / "pretrain.txt").write_text("\n".join(corpus) + "\n")
     for task, rows in tests.items():
         write_jsonl(out_dir / "benchmarks" / f"{task}.jsonl", rows)

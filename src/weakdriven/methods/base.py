@@ -31,6 +31,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..data.am_code import PAPER_COUNTS as CODE_PAPER_COUNTS
+from ..data.logic import RELEASE_ROWS as LOGIC_RELEASE_ROWS
+
 if TYPE_CHECKING:
     from ..config import Experiment
 
@@ -66,8 +69,18 @@ class DataPart:
     after: tuple[str, ...] = ()
 
 
-def full_rows(exp: Experiment) -> int:
-    """Rows of the full training set as the config states them (before the data exist): for cost estimates."""
+def full_rows(exp: Experiment, domain: str) -> int:
+    """Rows of a domain's full training set as the config states them, before the data exist (for cost estimates):
+    math from ``train_data``; code ``code_data.expected_rows`` (else the paper's kept count); logic the expected kept
+    or candidate count (else the splits' release sizes, an upper bound); mix the three together."""
+    if domain == "mix":
+        return sum(full_rows(exp, d) for d in ("math", "code", "logic"))
+    if domain == "code":
+        return exp.code_data.expected_rows or CODE_PAPER_COUNTS["kept"]
+    if domain == "logic":
+        expected = exp.logic_data.expected or {}
+        return (expected.get("kept") or expected.get("candidates")
+                or sum(LOGIC_RELEASE_ROWS.get(s, 0) for s in exp.logic_data.splits) or 1)
     td = exp.train_data
     return td.max_rows or td.expected_rows or td.n_train or 1
 
@@ -132,8 +145,8 @@ class Method(ABC):
         :meth:`options`."""
         return self.options(exp)
 
-    def cost_factor(self, exp: Experiment) -> float:
-        """GPU time of one of its epochs relative to one SFT epoch on the full set."""
+    def cost_factor(self, exp: Experiment, domain: str) -> float:
+        """GPU time of one of its epochs relative to one SFT epoch on the domain's full set."""
         factor = exp.raw["cost"]["mixed_loss_factor"] if self.loss == "mixed" else 1.0
         if self.data == "wdds" and exp.wmss.dedup:
             factor *= exp.raw["cost"]["dedup_active_fraction"]

@@ -74,9 +74,9 @@ class DPO(Method):
     def options(self, exp) -> dict:
         return asdict(self.settings(exp))
 
-    def cost_factor(self, exp) -> float:
+    def cost_factor(self, exp, domain: str) -> float:
         """One DPO epoch on at most one pair per prompt."""
-        rows = full_rows(exp)
+        rows = full_rows(exp, domain)
         return min(self.settings(exp).prompts or rows, rows) / rows * exp.raw["cost"]["preference_loss_factor"]
 
     def data_options(self, exp, part: str) -> dict:

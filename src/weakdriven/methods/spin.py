@@ -77,9 +77,9 @@ class SPIN(Method):
     def options(self, exp) -> dict:
         return asdict(self.settings(exp))
 
-    def cost_factor(self, exp) -> float:
+    def cost_factor(self, exp, domain: str) -> float:
         """One DPO epoch on the subsample's pairs."""
-        rows = full_rows(exp)
+        rows = full_rows(exp, domain)
         return min(self.settings(exp).prompts, rows) / rows * exp.raw["cost"]["preference_loss_factor"]
 
     def data_options(self, exp, part: str) -> dict:

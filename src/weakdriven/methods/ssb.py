@@ -40,9 +40,8 @@ from ..data.generated import read_rollouts, rollouts_by_prompt
 from ..data.topk import read_topk, write_topk
 from ..device import job_device, model_dtype
 from ..eval.generation import Protocol
-from ..eval.grading import last_boxed
 from .base import M1, DataPart, Method, full_rows
-from .sampling import answer_prompts, grade, graded_rollouts
+from .sampling import answer_prompts, final_answer, grade, graded_rollouts, row_domain
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,12 @@ HINT_TEMPLATE = (
     "Correct attempt:\n{correct}\n\n"
     "Incorrect attempt:\n{incorrect}\n\n"
     "Write your own complete, coherent step-by-step solution of the problem. Do not mention or refer to the attempts "
-    "above. Put the final answer in \\boxed{{}}."
+    "above. {answer_format}"
 )
+# The last sentence of the default hint prompt, by the training row's domain: the form its grader reads.
+ANSWER_FORMATS = {"math": "Put the final answer in \\boxed{}.",
+                  "logic": "End your response with 'The answer is (X).'",
+                  "code": "Give the complete program in one ```python code block."}
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,26 @@ class SSBSettings:
     shard_rows: int = 1000          # replies per top-k shard
 
 
-def hint_prompt(question: str, correct: str, incorrect: str, template: str | None = None) -> str:
-    """The teacher's prompt: ``template`` (default :data:`HINT_TEMPLATE`) filled with the question and the two
-    attempts (a template may leave either attempt out)."""
+def hint_prompt(question: str, correct: str, incorrect: str, template: str | None = None, *,
+                domain: str = "math") -> str:
+    """The teacher's prompt: ``template`` (default :data:`HINT_TEMPLATE`, ending with the answer form of the row's
+    ``domain``) filled with the question and the two attempts (a template may leave either attempt out)."""
+    if template is None:
+        return HINT_TEMPLATE.format(question=question, correct=correct, incorrect=incorrect,
+                                    answer_format=ANSWER_FORMATS[domain])
     try:
-        return (template or HINT_TEMPLATE).format(question=question, correct=correct, incorrect=incorrect)
+        return template.format(question=question, correct=correct, incorrect=incorrect)
     except (KeyError, IndexError, ValueError) as err:
         raise ValueError(f"methods.ssb.hint_template: {err!r}; it may name only {{question}}, {{correct}} and "
                          "{incorrect} (write literal braces as {{ }})") from None
 
 
-def hint_pairs(examples: list, rollouts: list[dict], source: str, wrong_answer: str) -> tuple[list[dict], dict]:
+def hint_pairs(examples: list, rollouts: list[dict], source: str, wrong_answer: str,
+               domain: str = "math") -> tuple[list[dict], dict]:
     """Per question with at least one correct and one incorrect rollout: its first correct rollout and the incorrect
-    one to show (``most_frequent``: the first rollout of the most frequent wrong boxed answer, ties broken by
-    sampling order; ``first``: the first incorrect rollout). Questions without both are counted and skipped."""
+    one to show (``most_frequent``: the first rollout of the most frequent wrong answer, ties broken by sampling
+    order; ``first``: the first incorrect rollout). Questions without both are counted and skipped. An answer is what
+    the row's grader reads (``domain``, the training set's: the boxed expression, the option, the program)."""
     if wrong_answer not in ("most_frequent", "first"):
         raise ValueError(f"unknown methods.ssb.wrong_answer {wrong_answer!r}; expected most_frequent or first")
     by_prompt = rollouts_by_prompt(examples, rollouts, source)
@@ -115,12 +124,14 @@ def hint_pairs(examples: list, rollouts: list[dict], source: str, wrong_answer: 
             all_correct += 1
             continue
         shown = wrong[0]
+        row = row_domain(domain, ex)
         if wrong_answer == "most_frequent":
-            counts = Counter(last_boxed(r["text"]) for r in wrong)
+            answers = [final_answer(row, r["text"]) for r in wrong]
+            counts = Counter(answers)
             top = max(counts.values())
-            shown = next(r for r in wrong if counts[last_boxed(r["text"])] == top)
-        pairs.append({"id": ex.id, "question": ex.question, "answer": ex.answer, "correct": right[0]["text"],
-                      "incorrect": shown["text"]})
+            shown = wrong[next(i for i, a in enumerate(answers) if counts[a] == top)]
+        pairs.append({"id": ex.id, "question": ex.question, "answer": ex.answer, "domain": row,
+                      "correct": right[0]["text"], "incorrect": shown["text"]})
     return pairs, {"prompts": len(examples), "questions_with_both": len(pairs), "skipped_all_correct": all_correct,
                    "skipped_all_incorrect": all_wrong}
 
@@ -197,10 +208,10 @@ class SSB(Method):
                       "wrong_answer", "hint_template", "shard_rows"))
         return {k: o[k] for k in keys}
 
-    def cost_factor(self, exp) -> float:
+    def cost_factor(self, exp, domain: str) -> float:
         """Training only (the generation phases are priced per sample): LoRA on the kept replies of the subsample,
         whose forward and backward cost about what full fine-tuning costs per token."""
-        return min(self.settings(exp).prompts, full_rows(exp)) / full_rows(exp)
+        return min(self.settings(exp).prompts, full_rows(exp, domain)) / full_rows(exp, domain)
 
     def make_data(self, part: str, job) -> dict:
         o = job.stage.options
@@ -225,13 +236,13 @@ class SSB(Method):
             raise ValueError(f"run {job.run.name}: the teacher part reads the graded rollouts: pass "
                              f"--parts {ROLLOUTS}=<file>")
         source = job.parts[ROLLOUTS]
-        pairs, counts = hint_pairs(job.examples, read_rollouts(source), source, o["wrong_answer"])
+        pairs, counts = hint_pairs(job.examples, read_rollouts(source), source, o["wrong_answer"], job.stage.domain)
         if not pairs:
             raise ValueError(f"{source}: no question has both a correct and an incorrect rollout: no teacher data")
         tokenizer = AutoTokenizer.from_pretrained(job.model)
         hints = {}
         for p in pairs:  # a hint prompt (the question and two whole attempts) over the limit is skipped and counted
-            text = hint_prompt(p["question"], p["correct"], p["incorrect"], o["hint_template"])
+            text = hint_prompt(p["question"], p["correct"], p["incorrect"], o["hint_template"], domain=p["domain"])
             prompt = prompt_text(tokenizer, text, job.stage.prompt.system_prompt)
             if len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) <= o["max_hint_tokens"]:
                 hints[p["id"]] = text
@@ -242,7 +253,7 @@ class SSB(Method):
         protocol = Protocol("ssb-teacher", temperature=o["teacher_temperature"], top_p=1.0, n=1)
         records = answer_prompts(job, protocol, o["max_new_tokens"], questions=list(hints.items()),
                                  max_prompt_tokens=o["max_hint_tokens"])
-        verdicts = grade(job, records, {p["id"]: p["answer"] for p in pairs})
+        verdicts = grade(job, records, {ex.id: ex for ex in job.examples})
         by_id = {p["id"]: p for p in pairs}
         kept = []
         for r, ok in zip(records, verdicts, strict=True):

@@ -56,7 +56,7 @@ class UNDIAL(Method):
     def options(self, exp) -> dict:
         return asdict(self.settings(exp))
 
-    def cost_factor(self, exp) -> float:
+    def cost_factor(self, exp, domain: str) -> float:
         return TABLE11_UNDIAL_OVER_SFT
 
     def train(self, job) -> dict:

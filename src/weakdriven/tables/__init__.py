@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..benchmarks import BENCHMARKS
 from ..checks import write_atomic
 from ..provenance import cite
-from . import figure3, figure4, figure5, table1, table2, table3, table4, table6, table7, table10, table12
+from . import figure3, figure4, figure5, table1, table2, table3, table4, table5, table6, table7, table10, table12
 from .base import Needs, Table, build
 from .paper import REPORTED_TABLES, average_consistency, reported_numbers
 
@@ -19,6 +19,7 @@ TABLES: dict[str, Table] = {
         table1.TABLE,
         table2.TABLE,
         table4.TABLE,
+        table5.TABLE,
         table10.TABLE,
         table3.TABLE,
         figure4.TABLE,
@@ -39,18 +40,18 @@ def configured(exp) -> list[Table]:
     return [t for t in TABLES.values() if t.configured(exp)]
 
 
-def generation_plan(exp) -> dict[tuple[str, str, str, str], tuple[str, ...]]:
-    """(backbone, seed, run, protocol) -> the benchmarks the configured tables read of that model under that protocol,
-    in registry order: one generation job each. A run's snapshot scores count too (their job reads the final model's
-    scores under the default protocol)."""
+def generation_plan(exp) -> dict[tuple[str, str, str, str, str], tuple[str, ...]]:
+    """(backbone, domain, seed, run, protocol) -> the benchmarks the configured tables read of that model (the run of
+    that training domain) under that protocol, in registry order: one generation job each. A run's snapshot scores
+    count too (their job reads the final model's scores under the default protocol)."""
     cells = set()
     for table in configured(exp):
         needs = table.needs(exp)
         cells |= {(b, str(s), r, bench, p) for b, s, r, bench, p in needs.scores}
         cells |= {(b, str(s), r, bench, exp.evaluation.protocol) for b, s, r, bench in needs.snapshots}
-    plan: dict[tuple[str, str, str, str], set[str]] = {}
+    plan: dict[tuple[str, str, str, str, str], set[str]] = {}
     for b, s, r, bench, p in cells:
-        plan.setdefault((b, s, r, p), set()).add(bench)
+        plan.setdefault((b, exp.run_domain(bench), s, r, p), set()).add(bench)
     order = list(BENCHMARKS)
     return {key: tuple(sorted(names, key=order.index)) for key, names in sorted(plan.items())}
 

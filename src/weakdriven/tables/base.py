@@ -5,7 +5,8 @@ A paper artifact is one module under ``tables/`` holding a :class:`Table` and on
 
 * whether the experiment builds it (:meth:`Table.configured`);
 * every cell it reads (:meth:`Table.needs`): score records (backbone, seed, run, benchmark, protocol), snapshot scores
-  (backbone, seed, run, benchmark), entropy gaps (backbone, seed, weak) or other outputs, by path;
+  (backbone, seed, run, benchmark), entropy gaps (backbone, seed, weak) or other outputs, by path; the training
+  domain of a cell's run follows from its benchmark (``Experiment.run_domain``: code columns <- code runs);
 * what its builder reads from the config (:meth:`Table.spec`, JSON);
 * its builder (:meth:`Table.build`) from the loaded inputs to the paper's layout.
 
@@ -39,12 +40,18 @@ class Needs:
     gaps: tuple[tuple, ...] = ()        # (backbone, seed, weak): Figure 5's entropy gaps
     files: tuple[str, ...] = ()         # other outputs, read as they are (the diagnostics' Tables 6 and 7)
 
-    def paths(self, exp: str) -> dict[str, list[str]]:
-        """The input files of experiment ``exp`` by kind (kinds without cells are left out)."""
+    def paths(self, exp: Experiment) -> dict[str, list[str]]:
+        """The input files by kind (kinds without cells are left out): a benchmark's scores are those of the runs of
+        its training domain (``Experiment.run_domain``); the entropy gaps are of the primary domain's SFT run (Figure
+        5's benchmarks share one domain)."""
+        name, domain = exp.name, exp.run_domain
+        gap_domain = domain(exp.figure5.benchmarks[0]) if exp.figure5 else exp.primary_domain
         out = {
-            "scores": sorted({paths.scores(exp, b, s, r, bench, p) for b, s, r, bench, p in self.scores}),
-            "snapshots": [paths.snapshot_scores(exp, *cell) for cell in self.snapshots],
-            "gaps": [paths.diagnostics(exp, b, s, f"entropy_gap/{w}.json") for b, s, w in self.gaps],
+            "scores": sorted({paths.scores(name, b, domain(bench), s, r, bench, p)
+                              for b, s, r, bench, p in self.scores}),
+            "snapshots": [paths.snapshot_scores(name, b, domain(bench), s, r, bench)
+                          for b, s, r, bench in self.snapshots],
+            "gaps": [paths.diagnostics(name, b, gap_domain, s, f"entropy_gap/{w}.json") for b, s, w in self.gaps],
             "files": list(self.files),
         }
         return {kind: files for kind, files in out.items() if files}

@@ -17,7 +17,8 @@ class DiagnosticsTable(Table):
 
     def needs(self, exp) -> Needs:
         backbone = exp.diagnostics_backbones[0]
-        return Needs(files=(paths.diagnostics(exp.name, backbone, exp.seeds[0], f"{self.name}.csv"),))
+        return Needs(files=(paths.diagnostics(exp.name, backbone, exp.primary_domain, exp.seeds[0],
+                                              f"{self.name}.csv"),))
 
     def spec(self, exp) -> dict[str, Any]:
         return {}

@@ -17,9 +17,10 @@ from ..methods import Run
 SCORE_FIELDS = ("benchmark", "backbone", "seed", "run", "method", "lam", "n", "correct", "accuracy")
 
 
-# eval/<backbone>/seed<s>/<run>/<protocol>/<benchmark>.scores.json (paths.scores): the cell a record must belong to
-SCORE_PATH = re.compile(r"eval/(?P<backbone>[^/]+)/seed(?P<seed>\d+)/(?P<run>[^/]+)/(?P<protocol>[^/]+)/"
-                        r"(?P<benchmark>[^/]+)\.scores\.json$")
+# eval/<backbone>/<domain>/seed<s>/<run>/<protocol>/<benchmark>.scores.json (paths.scores): the cell a record must
+# belong to (the training domain follows from the benchmark: Experiment.run_domain)
+SCORE_PATH = re.compile(r"eval/(?P<backbone>[^/]+)/(?:math|code|logic|mix)/seed(?P<seed>\d+)/(?P<run>[^/]+)/"
+                        r"(?P<protocol>[^/]+)/(?P<benchmark>[^/]+)\.scores\.json$")
 CELL = ("backbone", "seed", "run", "benchmark")
 
 
