@@ -196,3 +196,19 @@ def test_table5_is_table1s_layout_on_the_logic_benchmarks_with_their_average():
                                   {"benchmarks": ["LogiQA2", "ReClor"], "label_lambda": False})
     assert list(wide.columns) == ["group", "row", "LogiQA2", "ReClor", "Avg."]
     assert wide.set_index(["group", "row"]).loc[("Gemma-3-4B-PT", "WMSS")].tolist() == [70.0, 75.0, 72.5]
+
+
+def test_the_embedded_logic_benchmark_is_the_held_out_items_the_logic_set_leaves_out(tmp_path):
+    from weakdriven.data.embedded import logic_items, logic_test_set, write_logic_raw
+    from weakdriven.data.logic import assert_no_evaluation_items, logic_candidates, raw_files, read_split
+
+    splits = logic_items(160, 0)
+    rows = logic_test_set(splits)
+    assert len(rows) == 20 + 20 and len({r["id"] for r in rows}) == 40
+    first = splits[("logiqa2", "test")][0]
+    assert rows[0]["gold"] == "ABCD"[first["answer"]] and rows[0]["options"] == first["options"]
+    write_logic_raw(tmp_path, splits)
+    items = [it for (source, split), path in raw_files(tmp_path).items() for it in read_split(source, split, path)]
+    candidates, counts = logic_candidates(items, [r["question"] for r in rows])
+    assert_no_evaluation_items(candidates, {"synth-logic": [r["question"] for r in rows]})
+    assert counts["held-out content"] == 2 and counts["candidates"] == 120  # the two copies planted in training

@@ -160,6 +160,21 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
     assert {"sft", "wmss_lam0.3", "wmss_lam0.5", "wdds_only", "wdjt_only_lam0.5"} <= runs
 
 
+def test_the_mixture_trains_one_model_per_method_on_the_three_sets(tmp_path, paper_raw):
+    work = workflow_copy(tmp_path)
+    tables = {k: v for k, v in paper_raw["tables"].items() if k not in ("table4", "table5")}  # Gemma: per domain only
+    (work / "mix.yaml").write_text(yaml.safe_dump(mutate(mutate(paper_raw, "train_domains", "mixture"), "tables",
+                                                         tables)))
+    result = snakemake(work, "-n", "-p", "--configfile", "mix.yaml")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["mix_data"] == 1 and counts["sft"] == 3 and counts["train"] == 3 * 5 + 2 + 1 + 2 + 4 + 1
+    assert counts["code_merge"] == 1 and counts["logic_merge"] == 1  # the mixture reads the three sets
+    sft = [line for line in result.stdout.splitlines() if " train-sft " in line]
+    assert len(sft) == 3 and all("--data results/paper/data/mix/train.jsonl" in line for line in sft)
+    assert "/math/" not in result.stdout.split("Job stats:")[0].replace("data/math/", "")  # one model, not per domain
+
+
 def test_m1_from_own_run_adds_a_separate_one_epoch_sft(tmp_path, paper_raw):
     work = workflow_copy(tmp_path)
     (work / "own.yaml").write_text(yaml.safe_dump(mutate(paper_raw, "training.m1_from", "own_run")))
@@ -189,8 +204,19 @@ def test_embedded_preset_end_to_end(embedded_local):
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
     diff = pd.read_csv(tables / "diff.csv")
     assert set(diff.status) == {"not comparable"}
-    assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table6", "table7", "table10",
+    assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table5", "table6", "table7", "table10",
             "table12"} == set(diff.table)
+    # Table 5's logic column is scored on the runs trained on the tiny logic set (their own M1), never the math runs
+    t5 = pd.read_csv(tables / "table5.csv")
+    assert list(t5.columns) == ["group", "row", "synth-logic", "Avg."] and t5["synth-logic"].notna().all()
+    assert list(t5.row) == ["SFT", "UNDIAL", "NEFTune", "SPIN", "WMSS"]
+    logic_runs = work / "results" / "embedded" / "runs" / "tiny-qwen3" / "logic" / "seed42"
+    logic_wmss = json.loads((logic_runs / "wmss_lam0.5" / "final" / "train_summary.json").read_text())
+    assert logic_wmss["strong_start"].endswith("logic/seed42/sft/epoch1")
+    assert (work / "results/embedded/eval/tiny-qwen3/logic/seed42/wmss_lam0.5/paper-greedy/synth-logic.scores.json"
+            ).is_file()
+    assert not (work / "results/embedded/eval/tiny-qwen3/math/seed42/wmss_lam0.5/paper-greedy/synth-logic.scores.json"
+                ).exists()
     # Table 12 from the three sets' own preparation: the synthetic math rows; the tiny code rows that passed their
     # tests in the sandbox (24 rows: 4 without code, 4 wrong programs); the logic items the tiny M0 answered right
     t12 = pd.read_csv(tables / "table12.csv").set_index("row")["#Samples"]

@@ -193,6 +193,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("synth-copy", "math", None),
         Benchmark("synth-next", "math", None),
         Benchmark("synth-add", "math", None),
+        Benchmark("synth-logic", "choice", None, domain="logic"),  # the embedded logic domain's held-out items
     )
 }
 

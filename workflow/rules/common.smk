@@ -102,9 +102,9 @@ def code_rows_input(wildcards):
 
 def logic_raw_input(wildcards):
     """The raw LogiQA 2.0 / ReClor splits (the embedded preset's own, or prefetched) and the evaluation's prepared
-    LogiQA2 and ReClor test records, which no candidate may repeat."""
+    test records (LogiQA2 and ReClor; the embedded preset's synth-logic), which no candidate may repeat."""
     if EXP.logic_data.source == "embedded":
-        return {"raw": paths.embedded_logic_raw(NAME)}
+        return {"raw": paths.embedded_logic_raw(NAME), "evaluation": [paths.benchmark(NAME, "synth-logic")]}
     return {**prefetch_input(wildcards), "evaluation": [paths.benchmark(NAME, b) for b in ("LogiQA2", "ReClor")]}
 
 

@@ -11,6 +11,7 @@ import json
 import random
 from pathlib import Path
 
+from ..benchmarks import multiple_choice
 from ..provenance import write_summary
 from .chat import write_jsonl
 from .logic import raw_files
@@ -46,8 +47,9 @@ def completion(reasoning: str, answer: str) -> str:
 
 
 def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrain: int, seed: int) -> None:
-    """Write data/math/train.jsonl, data/pretrain.txt, one benchmarks/<task>.jsonl test set per task and the tiny code
-    and logic raw files into ``out_dir``."""
+    """Write data/math/train.jsonl, data/pretrain.txt, one benchmarks/<task>.jsonl test set per task, the tiny code
+    and logic raw files and the logic test set (benchmarks/synth-logic.jsonl: the held-out logic items) into
+    ``out_dir``."""
     per_task = -(-n_train // len(TASKS)) + n_test
     short = [t for t in TASKS if per_task > POOL[t]]
     if short:
@@ -81,7 +83,9 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
     for task, rows in tests.items():
         write_jsonl(out_dir / "benchmarks" / f"{task}.jsonl", rows)
     write_jsonl(out_dir / "data" / "code" / "raw" / CODE_ROWS, code_rows(N_CODE, seed))
-    write_logic_raw(out_dir / "data" / "logic" / "raw", logic_items(N_LOGIC, seed))
+    logic = logic_items(N_LOGIC, seed)
+    write_logic_raw(out_dir / "data" / "logic" / "raw", logic)
+    write_jsonl(out_dir / "benchmarks" / f"{LOGIC_BENCHMARK}.jsonl", logic_test_set(logic))
     write_summary(out_dir / "data" / "math.summary.json",
                   {"domain": "math", "source": "embedded synthetic chain-of-thought rows", "kept": len(train),
                    "counts": {"kept": len(train)}})
@@ -91,6 +95,7 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
 
 CODE_ROWS = "am_code.jsonl"  # AM rows (the hub's row layout) under data/code/raw/
 N_CODE, N_LOGIC = 24, 160
+LOGIC_BENCHMARK = "synth-logic"  # the held-out logic items as a test set (benchmarks.BENCHMARKS)
 
 
 def _am_row(source: str, question: str, program: str | None, test_case) -> dict:
@@ -163,6 +168,16 @@ def logic_items(n: int, seed: int) -> dict[tuple[str, str], list[dict]]:
     splits[("logiqa2", "dev")].append({"id": 998, "answer": val["label"], "text": val["context"].upper(),
                                        "question": val["question"], "options": val["answers"], "type": {}})
     return splits
+
+
+def logic_test_set(splits: dict[tuple[str, str], list[dict]]) -> list[dict]:
+    """The embedded logic benchmark: the held-out splits (LogiQA 2.0 test, ReClor val), rendered as the paper's
+    LogiQA2 and ReClor test sets are (``{id, question, gold, options}``), which the logic set leaves out by content."""
+    rows = [{"id": f"logiqa2-{r['id']}", **multiple_choice(r["text"], r["question"], r["options"], r["answer"])}
+            for r in splits[("logiqa2", "test")]]
+    rows += [{"id": f"reclor-{r['id_string']}", **multiple_choice(r["context"], r["question"], r["answers"],
+                                                                   r["label"])} for r in splits[("reclor", "val")]]
+    return rows
 
 
 def write_logic_raw(root: str | Path, splits: dict[tuple[str, str], list[dict]]) -> None:
