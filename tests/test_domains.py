@@ -212,3 +212,19 @@ def test_the_embedded_logic_benchmark_is_the_held_out_items_the_logic_set_leaves
     candidates, counts = logic_candidates(items, [r["question"] for r in rows])
     assert_no_evaluation_items(candidates, {"synth-logic": [r["question"] for r in rows]})
     assert counts["held-out content"] == 2 and counts["candidates"] == 120  # the two copies planted in training
+
+
+@needs_bwrap
+def test_the_embedded_code_benchmark_is_judged_as_livecodebench_stdio_problems():
+    from weakdriven.data.embedded import N_CODE, code_test_set
+    from weakdriven.eval.code import run_judge, unpack_task
+
+    rows = code_test_set(3, 0)
+    k = int(rows[0]["question"].split("adds ")[1].split()[0])
+    assert rows[0]["question"].endswith(f"(stdio task {N_CODE}).")  # numbered past every training row
+    task = unpack_task(rows[0]["task"], "synth-code")
+    right, _ = run_judge(task, f"x = int(input())\nprint(x + {k})", timeout_s=10, memory_mb=512, isolation="bwrap",
+                         test_timeout_s=5)
+    wrong, _ = run_judge(task, f"x = int(input())\nprint(x + {k + 1})", timeout_s=10, memory_mb=512,
+                         isolation="bwrap", test_timeout_s=5)
+    assert right["passed"] and not wrong["passed"]

@@ -204,8 +204,15 @@ def test_embedded_preset_end_to_end(embedded_local):
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
     diff = pd.read_csv(tables / "diff.csv")
     assert set(diff.status) == {"not comparable"}
-    assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table5", "table6", "table7", "table10",
-            "table12"} == set(diff.table)
+    assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table4", "table5", "table6", "table7",
+            "table10", "table12"} == set(diff.table)
+    # Table 4's layout holds the code column: scored by the LiveCodeBench judge in the sandbox on the code runs
+    t4 = pd.read_csv(tables / "table4.csv")
+    assert list(t4.columns) == ["group", "row", "synth-code", "Code Avg.", "Code Avg. Δ"]
+    assert list(t4.row) == ["SFT", "UNDIAL", "NEFTune", "SPIN", "WMSS"] and t4["synth-code"].notna().all()
+    code_score = json.loads((work / "results/embedded/eval/tiny-qwen3/code/seed42/sft/paper-greedy/"
+                                     "synth-code.scores.json").read_text())
+    assert code_score["n"] == 50 and code_score["grader_errors"] == 0
     # Table 5's logic column is scored on the runs trained on the tiny logic set (their own M1), never the math runs
     t5 = pd.read_csv(tables / "table5.csv")
     assert list(t5.columns) == ["group", "row", "synth-logic", "Avg."] and t5["synth-logic"].notna().all()
@@ -331,9 +338,10 @@ def test_embedded_preset_end_to_end(embedded_local):
     (work / "changed.yaml").write_text(yaml.safe_dump(raw))
     dry = snakemake(work, "-n", "--configfile", "changed.yaml").stdout
     changed = job_counts(dry)
-    # wmss and wdds_only (wdjt_only uses all data), and Figure 3's iteration 2, whose weak/strong pair includes the
-    # changed WMSS model: its entropies (1 shard + merge) and its selection rerun too
-    assert changed["wdds_select"] == 2 and changed["train"] == 3
+    # math: wmss and wdds_only (wdjt_only uses all data), and Figure 3's iteration 2, whose weak/strong pair includes
+    # the changed WMSS model: its entropies (1 shard + merge) and its selection rerun too; the code and logic runs'
+    # WMSS (Tables 4 and 5) with their own selection each
+    assert changed["wdds_select"] == 2 + 1 + 1 and changed["train"] == 3 + 1 + 1
     assert changed["entropy_shard"] == 1 and changed["merge_entropy"] == 1
     assert set(re.findall(r"output: \S+/entropy/(\S+?)(?:\.shard\d+-of-\d+)?\.jsonl$", dry, re.M)) == {
         "seed42/wmss_lam0.5"}  # never M0's or M1's

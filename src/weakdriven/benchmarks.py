@@ -194,6 +194,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("synth-next", "math", None),
         Benchmark("synth-add", "math", None),
         Benchmark("synth-logic", "choice", None, domain="logic"),  # the embedded logic domain's held-out items
+        Benchmark("synth-code", "code", None, domain="code"),      # the embedded code domain's stdio problems
     )
 }
 

@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 from ..benchmarks import multiple_choice
+from ..eval.code import pack_task
 from ..provenance import write_summary
 from .chat import write_jsonl
 from .logic import raw_files
@@ -48,8 +49,8 @@ def completion(reasoning: str, answer: str) -> str:
 
 def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrain: int, seed: int) -> None:
     """Write data/math/train.jsonl, data/pretrain.txt, one benchmarks/<task>.jsonl test set per task, the tiny code
-    and logic raw files and the logic test set (benchmarks/synth-logic.jsonl: the held-out logic items) into
-    ``out_dir``."""
+    and logic raw files, and the code and logic test sets (benchmarks/synth-code.jsonl, stdio problems;
+    benchmarks/synth-logic.jsonl, the held-out logic items) into ``out_dir``."""
     per_task = -(-n_train // len(TASKS)) + n_test
     short = [t for t in TASKS if per_task > POOL[t]]
     if short:
@@ -83,6 +84,7 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
     for task, rows in tests.items():
         write_jsonl(out_dir / "benchmarks" / f"{task}.jsonl", rows)
     write_jsonl(out_dir / "data" / "code" / "raw" / CODE_ROWS, code_rows(N_CODE, seed))
+    write_jsonl(out_dir / "benchmarks" / f"{CODE_BENCHMARK}.jsonl", code_test_set(n_test, seed))
     logic = logic_items(N_LOGIC, seed)
     write_logic_raw(out_dir / "data" / "logic" / "raw", logic)
     write_jsonl(out_dir / "benchmarks" / f"{LOGIC_BENCHMARK}.jsonl", logic_test_set(logic))
@@ -96,6 +98,7 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
 CODE_ROWS = "am_code.jsonl"  # AM rows (the hub's row layout) under data/code/raw/
 N_CODE, N_LOGIC = 24, 160
 LOGIC_BENCHMARK = "synth-logic"  # the held-out logic items as a test set (benchmarks.BENCHMARKS)
+CODE_BENCHMARK = "synth-code"    # stdio problems of the code rows' form
 
 
 def _am_row(source: str, question: str, program: str | None, test_case) -> dict:
@@ -129,6 +132,22 @@ def code_rows(n: int, seed: int) -> list[dict]:
         rows.append(_am_row({"call": "codeio", "asserts": "OpenCoder", "stdio": "prime"}[shape],
                             f"Write a Python program that adds {k} to a number ({shape} task {i}).",
                             None if i % 6 == 5 else program, tests))
+    return rows
+
+
+def code_test_set(n: int, seed: int) -> list[dict]:
+    """The embedded code benchmark: ``n`` stdin/stdout problems in the code rows' own question form ("adds k to a
+    number", numbered past every training row), judged as LiveCodeBench's stdio problems are (``eval/code.py``)."""
+    rng = random.Random(seed + 1)
+    rows = []
+    for i in range(n):
+        k = rng.randint(1, 9)
+        task_id = f"synth-code-{i}"
+        tests = [{"input": f"{v}\n", "output": f"{v + k}\n", "testtype": "stdin"} for v in (3, 8)]
+        rows.append({"id": task_id, "question": f"Write a Python program that adds {k} to a number (stdio task "
+                                                f"{N_CODE + i}).", "gold": task_id,
+                     "task": pack_task({"judge": "livecodebench", "task_id": task_id, "func_name": None,
+                                        "tests": tests})})
     return rows
 
 
