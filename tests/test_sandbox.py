@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO
 
 from weakdriven import run_sandboxed
-from weakdriven.eval.sandbox import check_program
+from weakdriven.eval.sandbox import SandboxUnavailable, check_program
 
 # make env installs bubblewrap; under CI a missing bwrap is a failure, not a skip
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None and not os.environ.get("CI"),
@@ -184,3 +184,43 @@ def test_nothing_outside_changed_after_the_whole_suite(outside):
     assert (outside["canary"] / "keep.txt").read_text() == "precious"
     assert outside["home"].read_text() == "home secret"
     assert sys.executable  # the interpreter the sandbox borrows read-only still runs us
+
+
+HOLD_THE_LIMIT = """import os, time
+for _ in range(64):
+    try:
+        if os.fork() == 0:
+            time.sleep(1.5)
+            os._exit(0)
+    except OSError:
+        break
+time.sleep(1.5)
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="samples run as user nobody (whose process limit is shared) only as root")
+@pytest.mark.parametrize("retries", [True, False])
+def test_a_sample_waits_while_user_nobody_is_at_its_process_limit(monkeypatch, retries):
+    """RLIMIT_NPROC counts every process of user nobody: while another sample holds them all (a fork bomb being
+    reaped), the next one starts once they are gone instead of failing the job."""
+    from weakdriven.eval import sandbox
+
+    if not retries:
+        monkeypatch.setattr(sandbox, "BUSY_RETRIES_S", ())
+    # one sample forks up to the limit (32 processes of nobody); one more sample still starts (the kernel checks the
+    # count before adding the new process) and sleeps: 33; a third one finds nobody over its limit
+    holder = threading.Thread(target=run_sandboxed, args=(HOLD_THE_LIMIT,), kwargs={"timeout_s": 5.0})
+    holder.start()
+    time.sleep(0.7)
+    sleeper = threading.Thread(target=run_sandboxed, args=("import time\ntime.sleep(1.2)",), kwargs={"timeout_s": 5.0})
+    sleeper.start()
+    time.sleep(0.3)
+    try:
+        if retries:
+            assert run_sandboxed("print('ok')", **FAST).stdout == "ok\n"
+        else:
+            with pytest.raises(SandboxUnavailable, match="BlockingIOError"):
+                run_sandboxed("print('ok')", **FAST)
+    finally:
+        holder.join()
+        sleeper.join()

@@ -45,6 +45,10 @@ HIDDEN = ("/root", "/home")  # home directories: hidden behind an empty tmpfs
 ISOLATIONS = ("auto", "bwrap", "container")
 STARTED = "weakdriven-sandbox-started"  # the launcher's first line on stderr
 EXEC_FAILED = "weakdriven-sandbox-exec-failed"
+# Waits before starting a sample again when user nobody cannot start one more process (EAGAIN: RLIMIT_NPROC counts
+# every process of the user, and a fork bomb's thousands of killed processes take a moment to be reaped); after the
+# last, the sandbox is unavailable (a job error).
+BUSY_RETRIES_S = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -257,24 +261,28 @@ def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024, 
         else:
             cmd, cwd = inner, workdir
             env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"}
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
-        try:
+        for wait_s in (*BUSY_RETRIES_S, None):
+            started = time.monotonic()
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
             try:
-                proc.stdin.write(stdin.encode())
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            out, err, timed_out, truncated = _read_capped(proc, started + timeout_s, output_limit)
-        finally:
-            if proc.poll() is None:
-                _kill_group(proc)
-            proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+                try:
+                    proc.stdin.write(stdin.encode())
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+                out, err, timed_out, truncated = _read_capped(proc, started + timeout_s, output_limit)
+            finally:
+                if proc.poll() is None:
+                    _kill_group(proc)
+                proc.wait()
+                proc.stdout.close()
+                proc.stderr.close()
+            stderr = err.decode(errors="replace")
+            if wait_s is None or not stderr.startswith(f"{STARTED}\n{EXEC_FAILED} BlockingIOError"):
+                break
+            time.sleep(wait_s)  # user nobody is at its process limit: an earlier sample's processes still exiting
         killed = timed_out or truncated
-        stderr = err.decode(errors="replace")
         _check_started(stderr, isolation, proc.returncode, python)
         return SandboxResult(returncode=None if killed else proc.returncode, timed_out=timed_out,
                              stdout=out.decode(errors="replace"), stderr=stderr.split("\n", 1)[1],
