@@ -12,6 +12,7 @@ from ..checks import checked_checkpoint
 from ..data.am_code import final_program, verify
 from ..data.chat import prompt_text
 from ..data.gemma import wrap_for_vllm
+from ..data.logic import split_thinking
 from ..device import job_device
 from ..eval.generation import Protocol, generate_transformers, generate_vllm
 from ..eval.grading import extract_choice, grade_many, last_boxed
@@ -71,13 +72,9 @@ def final_answer(domain: str, text: str) -> str | None:
     if domain == "logic":
         return extract_choice(text)
     if domain == "code":
-        return final_program(after_thinking(text))
+        return final_program(split_thinking(text)[1])  # not a program written while thinking
     return last_boxed(text)
 
-
-def after_thinking(text: str) -> str:
-    """The answer after a ``</think>`` (a program written while thinking is not the answer's); all of a tag-free one."""
-    return text.rsplit("</think>", 1)[-1]
 
 
 def _code_verdicts(job, records: list[dict], examples: dict) -> list[tuple[bool, str | None]]:
@@ -91,7 +88,7 @@ def _code_verdicts(job, records: list[dict], examples: dict) -> list[tuple[bool,
         example = examples[record["prompt_id"]]
         if example.tests is None:
             raise ValueError(f"run {job.stage.run}: code row {example.id} has no 'tests' to grade an answer with")
-        program = final_program(after_thinking(record["text"]), code.program)
+        program = final_program(split_thinking(record["text"])[1], code.program)
         if program is None:
             return False, None
         candidate = {"id": example.id, "tests": example.tests, "program": program}
