@@ -11,6 +11,7 @@ from weakdriven.cluster import LAUNCHERS
 from weakdriven.config import SCHEMA_PATH, ConfigError, Experiment, load_config, schema
 from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import METHODS
+from weakdriven.tables import TABLES
 
 
 def test_paper_and_embedded_configs_load(paper_raw, embedded_raw):
@@ -39,6 +40,26 @@ def test_schema_takes_its_names_from_the_registries(embedded_raw):
     assert defs["launcher"]["enum"] == list(LAUNCHERS)
     bad = {**embedded_raw, "tables": {"table1": {**embedded_raw["tables"]["table1"], "methods": ["sft", "grpo"]}}}
     with pytest.raises(ConfigError, match=r"tables\.table1\.methods\.1.*'grpo' is not one of \['sft', 'undial'"):
+        Experiment.from_dict(bad)
+
+
+def test_the_config_tables_are_the_registered_tables_in_their_plugins_form(embedded_raw):
+    """A table plug-in names its config form; the schema lists no table itself, so a registered table is configurable
+    without touching the schema or the config module."""
+    written = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["tables"]["properties"]
+    assert written == {}
+    tables = schema()["properties"]["tables"]["properties"]
+    assert set(tables) == {name for name, t in TABLES.items() if t.schema}
+    assert "table6" not in tables  # configured by the diagnostics section
+    assert tables["table5"] == {"$ref": "#/$defs/score_table"}
+    assert tables["figure4"] == {"$ref": "#/$defs/trajectory_table"}
+    assert all(t.schema in schema()["$defs"] for t in TABLES.values() if t.schema)
+    with pytest.raises(ConfigError, match=r"tables\.table6.*Additional properties|tables.*'table6' was unexpected"):
+        Experiment.from_dict({**embedded_raw, "tables": {**embedded_raw["tables"], "table6": {}}})
+    # a plug-in's own config check is raised naming its key
+    bad = {**embedded_raw, "tables": {**embedded_raw["tables"],
+                                      "figure5": {**embedded_raw["tables"]["figure5"], "weak": ["base", "ck7"]}}}
+    with pytest.raises(ConfigError, match=r"tables\.figure5\.weak\.1.*'ck7' is not one of"):
         Experiment.from_dict(bad)
 
 

@@ -16,6 +16,7 @@ from .benchmarks import BENCHMARKS
 from .cluster import LAUNCHERS
 from .eval.generation import PROTOCOLS
 from .methods import METHODS
+from .tables import TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -38,6 +39,9 @@ def schema() -> dict[str, Any]:
     defs["benchmark"] = {"enum": list(BENCHMARKS)}
     defs["protocol"] = {"enum": list(PROTOCOLS)}
     defs["launcher"] = {"enum": list(LAUNCHERS)}
+    # the tables a config may name: every registered table with a config section, in the form its plug-in declares
+    schema["properties"]["tables"]["properties"] = {name: {"$ref": f"#/$defs/{t.schema}"}
+                                                    for name, t in TABLES.items() if t.schema}
     return schema
 
 
@@ -264,8 +268,6 @@ class Trajectory:
 
 DOMAINS = ("math", "code", "logic")  # the training sets, and the benchmarks' domains
 MIX = "mix"                          # the training domain of train_domains: mixture (the three sets together)
-SCORE_TABLES = ("table1", "table2", "table4", "table5", "table10")  # built from score records by the `score_table` rule
-TRAJECTORY_TABLES = ("table3", "figure4")    # built from snapshot scores
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,10 @@ class Experiment:
         tables, trajectory_tables, figure5, figure3 = {}, {}, None, None
         trajectory = Trajectory(tuple(raw["trajectory"]["checkpoints"]), raw["trajectory"]["reference_epoch_steps"])
         for table, spec in raw["tables"].items():
-            if table == "table12":  # counts of the training sets: no runs
+            plugin = TABLES[table]
+            if (problem := plugin.check(raw)) is not None:
+                raise ConfigError(problem)
+            if plugin.schema == "data_table":  # counts of the training sets: no runs
                 continue
             for i, backbone in enumerate(spec["backbones"]):
                 if backbone not in names:
@@ -318,26 +323,20 @@ class Experiment:
                         f"config key 'tables.{table}.backbones.{i}': unknown backbone {backbone!r}; "
                         f"defined backbones are {names}"
                     )
-            if table in SCORE_TABLES:
-                protocol = spec.get("protocol", raw["evaluation"]["protocol"])
-                if table == "table10" and PROTOCOLS[protocol].n < 2:
-                    raise ConfigError(f"config key 'tables.table10.protocol': {protocol!r} draws one sample per "
-                                      "problem; pass@k needs a sampling protocol (passk: n = 64)")
+            if plugin.schema == "score_table":
                 tables[table] = TableSpec(*(tuple(spec[k]) for k in ("backbones", "methods", "benchmarks")),
                                           lambdas=tuple(spec.get("lambdas", [raw["wmss"]["lam"]])),
-                                          protocol=protocol)
-            elif table in TRAJECTORY_TABLES:
+                                          protocol=spec.get("protocol", raw["evaluation"]["protocol"]))
+            elif plugin.schema == "trajectory_table":
                 trajectory_tables[table] = TrajectorySpec(*(tuple(spec[k])
                                                             for k in ("backbones", "methods", "benchmarks")))
-            elif table == "figure3":
+            elif plugin.schema == "figure3_table":
                 figure3 = Figure3Spec(tuple(spec["backbones"]), spec["epochs"], tuple(spec["benchmarks"]))
-            else:
-                for i, weak in enumerate(spec["weak"]):
-                    if weak != "base" and weak not in trajectory.checkpoints:
-                        raise ConfigError(f"config key 'tables.figure5.weak.{i}': {weak!r} is not one of "
-                                          f"'trajectory.checkpoints' {list(trajectory.checkpoints)}")
+            elif plugin.schema == "figure5_table":
                 figure5 = Figure5Spec(tuple(spec["backbones"]), spec["method"], tuple(spec["weak"]),
                                       tuple(spec["benchmarks"]))
+            else:
+                raise ConfigError(f"config key 'tables.{table}': table schema {plugin.schema!r} has no typed spec")
         for i, backbone in enumerate(raw["diagnostics"]["backbones"]):
             if backbone not in names:
                 raise ConfigError(f"config key 'diagnostics.backbones.{i}': unknown backbone {backbone!r}")
@@ -364,9 +363,6 @@ class Experiment:
                                   f"{raw['train_data']['source']!r}")
             if raw["evaluation"]["backend"] == "vllm" and logic.teacher.gpus == 0:
                 raise ConfigError("config key 'logic_data.teacher.gpus': vllm (evaluation.backend) needs GPUs")
-        if "table12" in raw["tables"] and (logic is None or "code_data" not in raw):
-            raise ConfigError("config key 'tables.table12': Table 12 counts the three training sets; configure "
-                              "'code_data' and 'logic_data' too")
         check_domains(raw)
         ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]),
                   code=CodeJudging(**raw["evaluation"]["code"]))

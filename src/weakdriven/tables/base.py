@@ -3,6 +3,8 @@
 A paper artifact is one module under ``tables/`` holding a :class:`Table` and one line in the registry
 (``tables/__init__.py``). It declares:
 
+* the form of its config section ``tables.<name>`` (:attr:`Table.schema`, a ``$defs`` entry of the config schema:
+  the config's ``tables`` keys are the registry's tables of a schema) and its own config checks (:meth:`Table.check`);
 * whether the experiment builds it (:meth:`Table.configured`);
 * every cell it reads (:meth:`Table.needs`): score records (backbone, seed, run, benchmark, protocol), snapshot scores
   (backbone, seed, run, benchmark), entropy gaps (backbone, seed, weak) or other outputs, by path; the training
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
@@ -80,6 +82,13 @@ class Inputs:
 class Table(ABC):
     name: str
     title: str  # as the paper captions it, shortly
+    # the config schema's $defs entry its ``tables.<name>`` section follows; None: not configured under ``tables``
+    schema: ClassVar[str | None] = None
+
+    def check(self, raw: dict[str, Any]) -> str | None:
+        """What is wrong with this table's config section beyond the schema (the config raises it as a ConfigError
+        naming the key), or None."""
+        return None
 
     def configured(self, exp: Experiment) -> bool:
         return self.name in exp.raw["tables"]

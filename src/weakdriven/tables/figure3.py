@@ -34,6 +34,8 @@ def figure3_runs(exp) -> list[str]:
 
 
 class Figure3(Table):
+    schema = "figure3_table"
+
     def configured(self, exp) -> bool:
         return exp.figure3 is not None
 

@@ -30,6 +30,16 @@ def figure5_run(exp, weak: str) -> str:
 
 
 class Figure5(Table):
+    schema = "figure5_table"
+
+    def check(self, raw: dict[str, Any]) -> str | None:
+        checkpoints = raw["trajectory"]["checkpoints"]
+        for i, weak in enumerate(raw["tables"][self.name]["weak"]):
+            if weak != "base" and weak not in checkpoints:
+                return (f"config key 'tables.{self.name}.weak.{i}': {weak!r} is not one of 'trajectory.checkpoints' "
+                        f"{list(checkpoints)}")
+        return None
+
     def configured(self, exp) -> bool:
         return exp.figure5 is not None
 

@@ -10,6 +10,8 @@ from .base import Needs, Table
 
 
 class ScoreTable(Table):
+    schema = "score_table"
+
     def needs(self, exp) -> Needs:
         spec = exp.tables[self.name]
         cells = []

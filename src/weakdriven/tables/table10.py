@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..eval.generation import PROTOCOLS
 from ..methods import METHODS
 from .base import Inputs, row_labels
 from .score_table import ScoreTable
@@ -41,6 +42,13 @@ def build_table10(scores: pd.DataFrame, benchmarks: list[str], label_lambda: boo
 
 
 class Table10(ScoreTable):
+    def check(self, raw: dict[str, Any]) -> str | None:
+        protocol = raw["tables"][self.name].get("protocol", raw["evaluation"]["protocol"])
+        if PROTOCOLS[protocol].n < 2:
+            return (f"config key 'tables.{self.name}.protocol': {protocol!r} draws one sample per problem; pass@k "
+                    "needs a sampling protocol (passk: n = 64)")
+        return None
+
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         return build_table10(data.scores, spec["benchmarks"], spec["label_lambda"])
 

@@ -15,8 +15,13 @@ DOMAINS = {"math": "Math", "code": "Code", "logic": "Logic"}  # the paper's row 
 
 
 class DataTable(Table):
-    def configured(self, exp) -> bool:
-        return self.name in exp.raw["tables"]
+    schema = "data_table"
+
+    def check(self, raw: dict[str, Any]) -> str | None:
+        if "logic_data" not in raw or "code_data" not in raw:
+            return (f"config key 'tables.{self.name}': Table 12 counts the three training sets; configure "
+                    "'code_data' and 'logic_data' too")
+        return None
 
     def needs(self, exp) -> Needs:
         return Needs(files=tuple(paths.data_summary(exp.name, domain) for domain in DOMAINS))

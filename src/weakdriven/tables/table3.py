@@ -28,6 +28,8 @@ def build_table3(snaps: pd.DataFrame, methods: list[str], benchmarks: list[str])
 class TrajectoryTable(Table):
     """Scores of the methods' relative checkpoints and final models (one outer iteration, the default lambda)."""
 
+    schema = "trajectory_table"
+
     def configured(self, exp) -> bool:
         return self.name in exp.trajectory_tables
 
