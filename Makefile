@@ -20,6 +20,7 @@ env: system-deps $(BIN)/weakdriven  ## create the CPU environment if missing
 # bubblewrap: the sandbox that scores model-written code outside a container (the tests, a local run). Installed
 # with apt when missing and running as root (CI); otherwise only a note: never sudo. On a cluster, code is scored in
 # the code container and the submit host needs no bubblewrap.
+# chromium: the report's browser test (headless); the same: apt as root, else a note.
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -30,9 +31,19 @@ system-deps:
 	         "outside a container; install the package 'bubblewrap' to run them (not needed on a cluster's" \
 	         "submit host)"; \
 	  fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y --no-install-recommends chromium \
+	    || { apt-get update && apt-get install -y --no-install-recommends chromium; }; \
+	  else \
+	    echo "note: chromium is missing: the test that opens the report in a headless browser is skipped;" \
+	         "install the package 'chromium' to run it"; \
+	  fi; }
 
-demo: env  ## the embedded preset end to end on CPU: results/embedded/tables/
+demo: env  ## the embedded preset end to end on CPU: results/embedded/tables/ and results/embedded/report.html
 	$(BIN)/snakemake --profile profiles/local --configfile config/embedded.yaml
+	$(BIN)/snakemake --profile profiles/local --configfile config/embedded.yaml --report results/embedded/report.html
+	@echo "the report: results/embedded/report.html (open it in a browser); the tables: results/embedded/tables/"
 
 test: env  ## unit tests, snakemake --lint, the paper dry-run and the embedded preset end to end
 	$(BIN)/python -m pytest -q

@@ -22,6 +22,11 @@ def job_counts(stdout: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
+def without_sweeps(raw: dict) -> dict:
+    """The paper config without Tables 8 and 9's sweep runs (the job counts of other expansions stay readable)."""
+    return mutate(raw, "tables", {k: v for k, v in raw["tables"].items() if k not in ("table8", "table9")})
+
+
 def test_lint_is_clean():
     result = snakemake(REPO, "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -35,30 +40,36 @@ def test_paper_dry_run_lists_the_full_grid():
     # (Gemma) backbones x {sft, undial, neftune, spin, ssb, wmss}; Table 2 adds wdds_only and wdjt_only on
     # Qwen3-4B-Base, Table 3 the frozen base, Figure 3 WMSS iterations 2 and 3, Figure 5 four WD-JT runs with an SFT
     # snapshot as weak side, Table 10 DPO. Code: Tables 1 and 4's code columns, the same six rows on the 4 backbones.
-    # Logic: Table 5's six rows on the 4 backbones. 1 seed.
+    # Logic: Table 5's six rows on the 4 backbones. 1 seed. Sweeps (math): Table 8's five configurations besides the
+    # default on 2 backbones, Table 9's 17 lambdas x 3 training runs but lambda 0.5's first (Table 1's WMSS).
     assert counts["sft"] == 4 * 3
-    assert counts["train"] == (4 * 5 + 2 + 1 + 2 + 4 + 1) + 4 * 5 + 4 * 5
+    sweeps = 5 * 2 + (17 * 3 - 1)
+    assert counts["train"] == (4 * 5 + 2 + 1 + 2 + 4 + 1) + 4 * 5 + 4 * 5 + sweeps
     # SPIN's generation phase: M1 answers the (domain, seed)'s 20K-row subsample, drawn once and shared by the
     # backbones; SSB's two (graded rollouts, then the hint-prompted teacher's top-k logits) on the same subsample;
     # DPO's: M1's graded rollouts of every math row
     assert counts["method_data"] == (4 + 4 * 2 + 1) + (4 + 4 * 2) * 2 and counts["subsample"] == 3
-    assert counts["init_backbone"] == 4 and counts["wdds_select"] == (4 + 2) + 4 + 4
+    # the sweeps' selections: Table 8's five shares x 2 backbones, Table 9's second and third draws
+    assert counts["init_backbone"] == 4 and counts["wdds_select"] == (4 + 2) + 4 + 4 + 5 * 2 + 2
     # M0 and M1 of each backbone per domain, M2 and M3 (Figure 3), Figure 5's four SFT snapshots; 8 shards each
     assert counts["merge_entropy"] == 4 * 2 * 3 + 2 + 4 and counts["entropy_shard"] == (4 * 2 * 3 + 2 + 4) * 8
     # table1 runs x 7 + table2's extra runs x 3 + frozen base and Figure 5's runs x 2 + M1 on MATH500/GSM8K
     # (Figure 4's step 0) and the other 5 math sets (Figure 3's epoch 1) + iterations 2, 3 x 7; Table 10: WMSS on
     # AIME2025, AMC23, MATH500 again under the passk protocol; Table 4: Gemma's six rows on six math sets; Table 5:
     # six rows x 4 backbones on LogiQA2 and ReClor
-    assert counts["score"] == 3 * 6 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3 + 3 + 6 * 6 + 4 * 6 * 2
+    # (+ the sweeps: Table 8's runs on AIME2025 and MATH500, Table 9's on its six benchmarks)
+    assert counts["score"] == 3 * 6 * 7 + 2 * 3 + (1 + 4) * 2 + 7 + 2 * 7 + 3 + 3 + 6 * 6 + 4 * 6 * 2 + (
+        5 * 2 * 2 + (17 * 3 - 1) * 6)
     assert counts["score_code"] == 4 * 6 * 4  # Tables 1 and 4's code columns, judged in the code container
     # one generation job per model and protocol (every benchmark its tables read of it): the math runs (Table 1's
     # 18, M1, Table 2's two ablations, the frozen base, Figure 5's four, Figure 3's two iterations, Table 10's WMSS
     # and DPO under passk, Table 4's 6), the code runs (Tables 1 and 4: 4 x 6), the logic runs (Table 5: 4 x 6)
-    assert counts["generate"] == (18 + 1 + 2 + 1 + 4 + 2 + 2 + 6) + 4 * 6 + 4 * 6
+    assert counts["generate"] == (18 + 1 + 2 + 1 + 4 + 2 + 2 + 6) + 4 * 6 + 4 * 6 + sweeps
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
-    # Tables 1, 2, 4, 5, 10, 3, Figures 3, 4, 5, the diagnostics' Tables 6 and 7 and Table 12: one table job and one
-    # diff job each
-    assert counts["table"] == 12 and counts["table_diff"] == 12 and counts["diff"] == 1 and counts["entropy_gap"] == 5
+    # every artifact (Tables 1-12, Figures 3, 4, 5): one table job, one diff job and one report page each; a figure
+    # for Figures 3-5 and Tables 9 and 10
+    assert counts["table"] == 15 and counts["table_diff"] == 15 and counts["diff"] == 1 and counts["entropy_gap"] == 5
+    assert counts["report_table"] == 15 and counts["report_plot"] == 5 and counts["report_scatter"] == 1
     # the 7 math and 4 code test sets, and LogiQA2 and ReClor, which the logic candidates are checked against
     assert counts["prepare_benchmark"] == 13
     assert counts["logit_stats"] == 1
@@ -122,14 +133,14 @@ def test_code_benchmarks_are_judged_in_the_code_container(tmp_path):
 def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
     """K = 2: the table's WMSS cell is M3 = WD-JT of (M1, M2) on the WD-DS set of (M1, M2); M2 = WMSS of (M0, M1)."""
     work = workflow_copy(tmp_path)
-    raw = mutate(paper_raw, "wmss.iterations", 2)
+    raw = mutate(without_sweeps(paper_raw), "wmss.iterations", 2)
     (work / "k2.yaml").write_text(yaml.safe_dump(raw))
     result = snakemake(work, "-n", "-p", "--configfile", "k2.yaml")
     assert result.returncode == 0, result.stderr
     runs = "results/paper/runs/qwen2.5-3b/math/seed42"
     k2 = next(line for line in result.stdout.splitlines() if train_of("wmss_lam0.5_k2", line) and "qwen2.5-3b" in line)
     assert f"--weak {runs}/sft/epoch1 --strong {runs}/wmss_lam0.5/final" in k2
-    assert f"--active {runs}/wdds/m1--wmss_lam0.5.json" in k2
+    assert f"--active {runs}/wdds/default/m1--wmss_lam0.5.json" in k2
     assert "results/paper/runs/qwen2.5-3b/math/entropy/seed42/wmss_lam0.5.jsonl" in result.stdout  # H(M2)
     assert "results/paper/eval/qwen2.5-3b/math/seed42/wmss_lam0.5_k2/paper-greedy/MATH500.scores.json" in result.stdout
     # iteration 2 of the math runs on the three backbones Figure 3 does not already cover, and of the code and logic
@@ -140,7 +151,7 @@ def test_iterations_chain_wmss_runs_as_algorithm_1(tmp_path, paper_raw):
 
 def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tmp_path, paper_raw):
     work = workflow_copy(tmp_path)
-    raw = mutate(mutate(paper_raw, "seeds", [42, 7]), "tables.table1.lambdas", [0.3, 0.5])
+    raw = mutate(mutate(without_sweeps(paper_raw), "seeds", [42, 7]), "tables.table1.lambdas", [0.3, 0.5])
     (work / "grid.yaml").write_text(yaml.safe_dump(raw))
     result = snakemake(work, "-n", "--configfile", "grid.yaml")
     assert result.returncode == 0, result.stderr
@@ -162,7 +173,8 @@ def test_dry_run_expands_seeds_and_lambdas_with_one_sft_per_backbone_and_seed(tm
 
 def test_the_mixture_trains_one_model_per_method_on_the_three_sets(tmp_path, paper_raw):
     work = workflow_copy(tmp_path)
-    tables = {k: v for k, v in paper_raw["tables"].items() if k not in ("table4", "table5")}  # Gemma: per domain only
+    tables = {k: v for k, v in paper_raw["tables"].items()  # Gemma: per domain only; the sweeps' runs left out
+              if k not in ("table4", "table5", "table8", "table9")}
     (work / "mix.yaml").write_text(yaml.safe_dump(mutate(mutate(paper_raw, "train_domains", "mixture"), "tables",
                                                          tables)))
     result = snakemake(work, "-n", "-p", "--configfile", "mix.yaml")
@@ -202,10 +214,42 @@ def test_embedded_preset_end_to_end(embedded_local):
     gain = t1.set_index("row")
     assert gain.loc["WMSS", "Math Avg. Δ"] == round(gain.loc["WMSS", "Math Avg."] - gain.loc["SFT", "Math Avg."], 1)
     assert t1.set_index("row").loc["SFT", ["synth-copy", "synth-next", "synth-add"]].max() > 20  # clearly above zero
-    diff = pd.read_csv(tables / "diff.csv")
+    diff = pd.read_csv(tables / "diff.csv", dtype={"column": str})
     assert set(diff.status) == {"not comparable"}
     assert {"table1", "table2", "table3", "figure3", "figure4", "figure5", "table4", "table5", "table6", "table7",
-            "table10", "table12"} == set(diff.table)
+            "table8", "table9", "table10", "table11", "table12"} == set(diff.table)
+    # every cell with records behind it has its interval (the embedded run is not the paper's: no verdicts)
+    t1_diff = diff[(diff.table == "table1") & diff.measured.notna()]
+    assert len(t1_diff) == 6 * 5 - 1 and t1_diff.interval_low.notna().all()
+    assert (t1_diff.interval_low <= t1_diff.interval_high).all()
+    assert set(t1_diff.interval_method) == {"wilson", "average of benchmarks (normal)", "paired bootstrap"}
+    gains = pd.read_csv(tables / "gains.csv")
+    assert {"Math Avg. Δ", "synth-copy Δ"} <= set(gains.column) and gains.p_value.notna().any()
+    runs_root = work / "results" / "embedded" / "runs" / "tiny-qwen3"
+    # sweeps as runs: Table 8's Default and Table 9's lambda 0.5 first run are Table 1's WMSS run, scored once
+    t8 = pd.read_csv(tables / "table8.csv", keep_default_na=False, dtype={"group": str})
+    scored = t8[t8.group != ""].set_index("row")
+    assert list(scored.index) == ["Default", "Config D"]
+    assert float(scored.loc["Default", "synth-copy"]) == t1.set_index("row").loc["WMSS", "synth-copy"]
+    assert (runs_root / "math/seed42/wmss_lam0.5_abg0-1-0/final/model.safetensors").is_file()
+    replicate = json.loads((runs_root / "math/seed42/wmss_lam0.5_r2/final/train_summary.json").read_text())
+    assert replicate["provenance"]["seed"] == 1042  # its own training seed
+    own = json.loads((runs_root / "math/seed42/wdds/r2/base--m1.json").read_text())
+    assert own["ids"] != json.loads((runs_root / "math/seed42/wdds/default/base--m1.json").read_text())["ids"]
+    t9 = pd.read_csv(tables / "table9.csv").set_index("row")
+    assert list(t9.columns) == ["group", "0.5"] and list(t9.index) == ["synth-copy", "synth-next", "Avg."]
+    evals = work / "results/embedded/eval/tiny-qwen3/math/seed42"
+    both = [json.loads((evals / f"{run}/paper-greedy/synth-copy.scores.json").read_text())["accuracy"]
+            for run in ("wmss_lam0.5", "wmss_lam0.5_r2")]
+    assert t9.loc["synth-copy", "0.5"] == round(100 * sum(both) / 2, 1)  # the mean of the two training runs
+    t11 = pd.read_csv(tables / "table11.csv").set_index("row")
+    assert list(t11.index) == ["SFT", "UNDIAL", "NEFTune", "SPIN", "SSB", "WMSS"]
+    assert (t11["Total training time (min)"] >= 0).all() and t11["Math-Avg Δ"].isna().tolist()[0]
+    assert t11.loc["WMSS", "Math-Avg Δ"] == t1.set_index("row").loc["WMSS", "Math Avg. Δ"]
+    report = work / "results" / "embedded" / "report"
+    assert {p.name for p in report.iterdir()} == {*(f"{t}.html" for t in set(diff.table)), "scatter.svg",
+                                                  "figure3.svg", "figure4.svg", "figure5.svg", "table9.svg",
+                                                  "table10.svg"}
     # Table 4's layout holds the code column: scored by the LiveCodeBench judge in the sandbox on the code runs
     t4 = pd.read_csv(tables / "table4.csv")
     assert list(t4.columns) == ["group", "row", "synth-code", "Code Avg.", "Code Avg. Δ"]
@@ -234,7 +278,7 @@ def test_embedded_preset_end_to_end(embedded_local):
     assert logic["counts"]["held-out content"] == 2 and logic["counts"]["candidates"] == 120
     assert sum(logic["counts"][r] for r in ("kept", "truncated", "no option", "wrong option")) == 120
     for table, block in diff.groupby("table"):  # each table's own diff target holds its rows of the whole diff
-        own = pd.read_csv(tables / f"{table}.diff.csv")
+        own = pd.read_csv(tables / f"{table}.diff.csv", dtype={"column": str})
         assert own.shape == block.shape and list(own.column) == list(block.column), table
     diag = work / "results" / "embedded" / "diagnostics" / "tiny-qwen3" / "math" / "seed42"
     t7 = pd.read_csv(diag / "table7.csv")
@@ -267,7 +311,7 @@ def test_embedded_preset_end_to_end(embedded_local):
     assert 0 < teacher["kept"] <= teacher["questions_with_both"] and teacher["top_k"] == 8
     assert ssb["replies"] == teacher["kept"] and ssb["lora"]["r"] == 8 and ssb["start"].endswith("seed42/sft/epoch1")
     assert not list((runs / "ssb" / "final").glob("adapter_*"))  # LoRA merged: an ordinary checkpoint
-    active = json.loads((runs / "wdds" / "base--m1.json").read_text())
+    active = json.loads((runs / "wdds" / "default" / "base--m1.json").read_text())
     assert active["n_draws"] == 1500 and 0 < active["n_unique"] <= 1500
     assert active["steps_full"] == 94 and active["steps_active"] == 94  # 1500 rows / 16; no dedup in the preset
     # Relative checkpoints: 93 full steps per epoch -> ck50..ck200 at steps 21, 43, 64, 85 (config/embedded.yaml)
@@ -299,7 +343,7 @@ def test_embedded_preset_end_to_end(embedded_local):
     # Figure 3 = Algorithm 1 with K = 2, for real: H(M2), the WD-DS set of (M1, M2), M3 = WD-JT of (M1, M2)
     summary = json.loads((runs / "wmss_lam0.5_k2" / "final" / "train_summary.json").read_text())
     assert summary["weak_start"].endswith("seed42/sft/epoch1") and summary["strong_start"].endswith("wmss_lam0.5/final")
-    pair = json.loads((runs / "wdds" / "m1--wmss_lam0.5.json").read_text())
+    pair = json.loads((runs / "wdds" / "default" / "m1--wmss_lam0.5.json").read_text())
     assert pair["n_draws"] == 1500 and pair["ids"] != active["ids"]  # a new selection from the new pair's entropies
     f3 = pd.read_csv(tables / "figure3.csv")
     assert list(f3.row) == ["Epoch 1", "Epoch 2", "Epoch 3"]
@@ -341,7 +385,8 @@ def test_embedded_preset_end_to_end(embedded_local):
     # math: wmss and wdds_only (wdjt_only uses all data), and Figure 3's iteration 2, whose weak/strong pair includes
     # the changed WMSS model: its entropies (1 shard + merge) and its selection rerun too; the code and logic runs'
     # WMSS (Tables 4 and 5) with their own selection each
-    assert changed["wdds_select"] == 2 + 1 + 1 and changed["train"] == 3 + 1 + 1
+    # and the sweeps' runs: Table 8's Config D and Table 9's second run, each on a selection of its own
+    assert changed["wdds_select"] == 2 + 1 + 1 + 2 and changed["train"] == 3 + 1 + 1 + 2
     assert changed["entropy_shard"] == 1 and changed["merge_entropy"] == 1
     assert set(re.findall(r"output: \S+/entropy/(\S+?)(?:\.shard\d+-of-\d+)?\.jsonl$", dry, re.M)) == {
         "seed42/wmss_lam0.5"}  # never M0's or M1's

@@ -175,13 +175,24 @@ def main(argv: list[str] | None = None) -> None:
                     ("--gaps", {**many, "help": "entropy-gap records (Figure 5)"}),
                     ("--files", {**many, "help": "other inputs (the diagnostics' Tables 6 and 7)"})])
     stage("table-diff", "one built table against the paper, cell by cell", ".tables.diff:table_diff_stage",
-          lambda a: ((a.table, a.stage_settings.comparable_with_paper, a.out), {}), settings=stages.DiffStage,
+          lambda a: ((a.table, a.stage_settings.comparable_with_paper, a.out, a.stage_settings.interval), {}),
+          settings=stages.DiffStage,
           required=[("--table", {"help": "the table CSV, named <table>.csv"}), "--out"])
-    stage("diff", "every built table against the paper; diff.csv, diff.md, paper_consistency.csv",
+    stage("diff", "every built table against the paper; diff.csv, gains.csv, diff.md, paper_consistency.csv",
           ".tables.diff:write_diff",
-          lambda a: ((a.tables, a.out_dir, a.stage_settings.name, a.stage_settings.comparable_with_paper), {}),
+          lambda a: ((a.tables, a.out_dir, a.stage_settings.name, a.stage_settings.comparable_with_paper,
+                      a.stage_settings.interval), {}),
           settings=stages.DiffStage,
           required=[("--tables", {"nargs": "+", "help": "table CSVs named <table>.csv"}), "--out-dir"])
+    stage("report-table", "a built table as HTML, each cell coloured by its verdict (Snakemake's report)",
+          ".report:table_html", lambda a: ((a.table, a.diff, a.out), {}),
+          required=[("--table", {"help": "the table CSV, named <table>.csv"}), ("--diff", {"help": "its diff CSV"}),
+                    "--out"])
+    stage("report-plot", "a table's figure, the paper's printed points overlaid (Snakemake's report)",
+          ".report:table_plot", lambda a: ((a.table, a.out), {}),
+          required=[("--table", {"help": "the table CSV, named <table>.csv"}), "--out"])
+    stage("report-scatter", "measured vs reported with the measured intervals, per table (Snakemake's report)",
+          ".report:scatter", lambda a: ((a.diff, a.out), {}), required=[("--diff", {"help": "diff.csv"}), "--out"])
     stage("cost", "GPU-hours of the jobs a target still needs (run in the repository root)", ".cost:print_cost",
           lambda a: ((a.targets, a.configfile), {}),
           optional=[("targets", {"nargs": "*", "help": "Snakemake targets (tables, one cell's score file); none: all"}),

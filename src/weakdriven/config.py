@@ -224,6 +224,13 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class Statistics:
+    """The diff's verdicts (tables/verdicts.py)."""
+
+    interval: str  # a single run's 95 % interval of a proportion: wilson (score) or beta (Clopper-Pearson)
+
+
+@dataclass(frozen=True)
 class TableSpec:
     backbones: tuple[str, ...]
     methods: tuple[str, ...]
@@ -282,6 +289,7 @@ class Experiment:
     wmss: Wmss
     evaluation: Evaluation
     seeds: tuple[int, ...]
+    statistics: Statistics
     tables: dict[str, TableSpec]
     benchmark_dir: str
     trajectory: Trajectory
@@ -317,10 +325,13 @@ class Experiment:
                 raise ConfigError(problem)
             if plugin.schema == "data_table":  # counts of the training sets: no runs
                 continue
-            for i, backbone in enumerate(spec["backbones"]):
+            named = {f"backbones.{i}": b for i, b in enumerate(spec.get("backbones", []))}
+            if "backbone" in spec:
+                named["backbone"] = spec["backbone"]
+            for key, backbone in named.items():
                 if backbone not in names:
                     raise ConfigError(
-                        f"config key 'tables.{table}.backbones.{i}': unknown backbone {backbone!r}; "
+                        f"config key 'tables.{table}.{key}': unknown backbone {backbone!r}; "
                         f"defined backbones are {names}"
                     )
             if plugin.schema == "score_table":
@@ -335,8 +346,7 @@ class Experiment:
             elif plugin.schema == "figure5_table":
                 figure5 = Figure5Spec(tuple(spec["backbones"]), spec["method"], tuple(spec["weak"]),
                                       tuple(spec["benchmarks"]))
-            else:
-                raise ConfigError(f"config key 'tables.{table}': table schema {plugin.schema!r} has no typed spec")
+            # any other form: the plug-in reads its own (schema-validated) section (tables/table8.py: mix_sweep)
         for i, backbone in enumerate(raw["diagnostics"]["backbones"]):
             if backbone not in names:
                 raise ConfigError(f"config key 'diagnostics.backbones.{i}': unknown backbone {backbone!r}")
@@ -377,6 +387,7 @@ class Experiment:
             wmss=Wmss(**raw["wmss"]),
             evaluation=Evaluation(**ev),
             seeds=tuple(raw["seeds"]),
+            statistics=Statistics(**raw["statistics"]),
             tables=tables,
             benchmark_dir=raw["benchmark_dir"],
             trajectory=trajectory,

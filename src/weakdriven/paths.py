@@ -22,7 +22,8 @@ results/<experiment>/
   runs/<backbone>/<domain>/entropy/seed<s>/<model>.jsonl   entropies of a seed's model: m1, a run, or sft@ck50
   runs/<backbone>/<domain>/seed<s>/sft/epoch1/    M1 (reused by every method that starts from it, never retrained)
   runs/<backbone>/<domain>/seed<s>/sft/final/     the 2-epoch SFT baseline
-  runs/<backbone>/<domain>/seed<s>/wdds/<weak>--<strong>.json   the WD-DS active set of a weak/strong pair
+  runs/<backbone>/<domain>/seed<s>/wdds/<selection>/<weak>--<strong>.json   the WD-DS active set of a weak/strong
+      pair: selection "default", or a run's shares and replicate ("abg0.2-0.7-0.1", "r2"; Run.selection)
   runs/<backbone>/<domain>/seed<s>/<run>/final/   wmss_lam<λ>, wdds_only, ... (methods/__init__.py: Run)
   runs/<backbone>/<domain>/seed<s>/<run>/snapshots/ck<step>/ + manifest.json   relative checkpoints (Table 3, Figs.
                                          4-5)
@@ -127,8 +128,11 @@ def method_data(exp: str, backbone: str, domain: str, seed: int | str, run: str,
     return f"{run_dir(exp, backbone, domain, seed, run)}/data/{part}.jsonl"
 
 
-def wdds_active(exp: str, backbone: str, domain: str, seed: int | str, weak: str = "base", strong: str = "m1") -> str:
-    return f"{root(exp)}/runs/{backbone}/{domain}/seed{seed}/wdds/{weak}--{strong}.json"
+def wdds_active(exp: str, backbone: str, domain: str, seed: int | str, weak: str = "base", strong: str = "m1",
+                selection: str = "default") -> str:
+    """The WD-DS selection of a weak/strong pair: ``selection`` = ``default`` or a run's shares and replicate
+    (``Run.selection``)."""
+    return f"{root(exp)}/runs/{backbone}/{domain}/seed{seed}/wdds/{selection}/{weak}--{strong}.json"
 
 
 def eval_dir(exp: str, backbone: str, domain: str, seed: int | str, run: str) -> str:
@@ -163,6 +167,20 @@ def table(exp: str, name: str) -> str:
     return f"{root(exp)}/tables/{name}.csv"
 
 
+def table_cells(exp: str, name: str) -> str:
+    """The score records behind each cell of a table (its intervals and verdicts)."""
+    return table_cells_of(table(exp, name))
+
+
+def table_cells_of(table_csv: str) -> str:
+    return str(table_csv).removesuffix(".csv") + ".cells.csv"
+
+
+def report_part(exp: str, name: str) -> str:
+    """A file Snakemake's report shows (report/<table>.html, report/<table>.svg, report/scatter.svg)."""
+    return f"{root(exp)}/report/{name}"
+
+
 def table_diff(exp: str, name: str) -> str:
     return f"{root(exp)}/tables/{name}.diff.csv"
 
@@ -176,4 +194,21 @@ def log(exp: str, name: str) -> str:
 
 
 def timing(exp: str, name: str) -> str:
+    """A job's Snakemake ``benchmark:`` record (wall-clock seconds, memory; Table 11 reads the training jobs')."""
     return f"{root(exp)}/timings/{name}.tsv"
+
+
+def sft_timing(exp: str, backbone: str, domain: str, seed: int | str) -> str:
+    return timing(exp, f"{backbone}/{domain}/seed{seed}/sft")
+
+
+def train_timing(exp: str, backbone: str, domain: str, seed: int | str, run: str) -> str:
+    return timing(exp, f"{backbone}/{domain}/seed{seed}/train/{run}")
+
+
+def method_data_timing(exp: str, backbone: str, domain: str, seed: int | str, run: str, part: str) -> str:
+    return timing(exp, f"{backbone}/{domain}/seed{seed}/data/{run}/{part}")
+
+
+def entropy_timing(exp: str, backbone: str, domain: str, which: str, shard: int | str, shards: int | str) -> str:
+    return timing(exp, f"{backbone}/{domain}/entropy/{which}.shard{shard}-of-{shards}")

@@ -19,7 +19,7 @@ from . import paths
 from .benchmarks import BENCHMARKS
 from .cluster import job_gpus
 from .config import MIX, CodeData, Evaluation, Experiment, LogicData
-from .methods import BASE, Run, trajectory_run
+from .methods import BASE, DEFAULT_SELECTION, Run, trajectory_run
 from .settings import TrainSettings
 
 
@@ -179,8 +179,9 @@ class TrainStage(Stage):
 
     @classmethod
     def build(cls, exp: Experiment, backbone: str, domain: str, seed: int, run: str) -> TrainStage:
-        method = Run.parse(run).method
-        return cls(run, _training(exp, "train", seed, method.epochs(exp),
+        parsed = Run.parse(run)
+        method = parsed.method
+        return cls(run, _training(exp, "train", parsed.seed(seed), method.epochs(exp),
                                   trainer_arguments=method.trainer_arguments(exp), **method.training_overrides(exp)),
                    Prompt.build(exp, backbone, domain), method.options(exp),
                    snapshot_labels(exp, backbone, domain, run), exp.trajectory.reference_epoch_steps)
@@ -215,7 +216,8 @@ class MethodDataStage(Stage):
             raise ValueError(f"run {run!r} makes no data part {part!r}")
         e = exp.evaluation
         vllm_gemma = exp.backbone(backbone).family == "gemma" and e.backend == "vllm"
-        return cls(run, part, domain, int(seed), Prompt.build(exp, backbone, domain), method.data_options(exp, part),
+        return cls(run, part, domain, parsed.seed(seed), Prompt.build(exp, backbone, domain),
+                   method.data_options(exp, part),
                    e.backend,
                    e.batch_size, e.max_prompt_tokens, e.grader_workers, e.grader_timeout_s,
                    job_gpus(exp, "method_data"), exp.training.bf16, max(1, exp.raw["cluster"]["eval_gpus"]),
@@ -255,9 +257,14 @@ class WddsStage(Stage):
     joint_epochs: float
 
     @classmethod
-    def build(cls, exp: Experiment) -> WddsStage:
+    def build(cls, exp: Experiment, selection: str = DEFAULT_SELECTION) -> WddsStage:
+        """The config's selection, or a run's (``Run.selection``: its shares and its replicate's draw)."""
         w, t = exp.wmss, exp.training
-        return cls(w.alpha, w.beta, w.gamma, w.formula, w.dedup, w.sampling_seed, t.global_batch_size, t.joint_epochs)
+        shares, seed = (w.alpha, w.beta, w.gamma), w.sampling_seed
+        if selection != DEFAULT_SELECTION:
+            run = Run.parse(f"wmss_lam0.5_{selection}")  # the coordinates of any WD-DS run with that selection
+            shares, seed = run.mix or shares, run.seed(seed)
+        return cls(*shares, w.formula, w.dedup, seed, t.global_batch_size, t.joint_epochs)
 
 
 @dataclass(frozen=True)
@@ -341,7 +348,8 @@ class TableStage(Stage):
 class DiffStage(Stage):
     name: str
     comparable_with_paper: bool
+    interval: str  # statistics.interval: a single run's interval (tables/verdicts.py)
 
     @classmethod
     def build(cls, exp: Experiment) -> DiffStage:
-        return cls(exp.name, exp.comparable_with_paper)
+        return cls(exp.name, exp.comparable_with_paper, exp.statistics.interval)

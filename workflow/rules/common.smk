@@ -14,7 +14,7 @@ from weakdriven.config import DOMAINS, MIX, Experiment, read_yaml
 from weakdriven.cost import job_runtime_minutes
 from weakdriven.envs import GROUPS, write_conda_env
 from weakdriven.eval.generation import PROTOCOLS
-from weakdriven.methods import BASE, M1, METHODS, RUN_PATTERN, Run
+from weakdriven.methods import BASE, DEFAULT_SELECTION, M1, METHODS, RUN_PATTERN, Run
 from weakdriven.methods.base import SUBSAMPLE
 from weakdriven.prefetch import items as prefetch_items, prefetch_to
 from weakdriven.provenance import export_workflow_state
@@ -32,6 +32,7 @@ PAPER_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is not None
 SYNTH_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is None]
 PROTOCOL = EXP.evaluation.protocol  # the default protocol; a score table may name its own
 TABLE_NAMES = [t.name for t in configured_tables(EXP)]
+PLOT_NAMES = [t.name for t in configured_tables(EXP) if t.has_plot]  # tables with a figure in the report
 GENERATIONS = generation_plan(EXP)  # (backbone, domain, seed, run, protocol) -> its benchmarks: one generate job each
 CONTAINERS = {group: f"containers/{group}.sif" for group in GROUPS}  # built from containers/<group>.def (README)
 # the same groups as conda environments (--sdm conda), written from pyproject.toml's extras
@@ -224,7 +225,7 @@ def train_inputs(wildcards):
     inputs = {side: model_input(b, d, s, key) for side, key in keys.items()}
     inputs["data"] = paths.train_data(NAME, d)
     if run.method.data == "wdds":
-        inputs["active"] = paths.wdds_active(NAME, b, d, s, keys["weak"], keys["strong"])
+        inputs["active"] = paths.wdds_active(NAME, b, d, s, keys["weak"], keys["strong"], run.selection)
     inputs.update(data_part_files(wildcards))
     return inputs
 
@@ -316,6 +317,9 @@ def get_table_outputs():
         [paths.table(NAME, t) for t in TABLE_NAMES]
         + [paths.table_diff(NAME, t) for t in TABLE_NAMES]
         + [paths.diff(NAME, "csv"), paths.diff(NAME, "md")]
+        + [paths.report_part(NAME, f"{t}.html") for t in TABLE_NAMES]
+        + [paths.report_part(NAME, f"{t}.svg") for t in PLOT_NAMES]
+        + [paths.report_part(NAME, "scatter.svg")]
     )
 
 

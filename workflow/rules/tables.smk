@@ -6,7 +6,8 @@ rule table:
     input:
         unpack(table_inputs),
     output:
-        paths.table(NAME, "{table}"),
+        table=paths.table(NAME, "{table}"),
+        cells=paths.table_cells(NAME, "{table}"),
     log:
         paths.log(NAME, "tables/{table}"),
     wildcard_constraints:
@@ -19,12 +20,13 @@ rule table:
         settings=lambda wildcards: stages.TableStage.build(EXP, TABLES[wildcards.table]).to_json(),
         inputs=table_args,
     shell:
-        "weakdriven table --settings {params.settings:q} {params.inputs} --out {output}" " > {log} 2>&1"
+        "weakdriven table --settings {params.settings:q} {params.inputs} --out {output.table}" " > {log} 2>&1"
 
 
 rule table_diff:
     input:
-        paths.table(NAME, "{table}"),
+        table=paths.table(NAME, "{table}"),
+        cells=paths.table_cells(NAME, "{table}"),
     output:
         paths.table_diff(NAME, "{table}"),
     log:
@@ -38,14 +40,17 @@ rule table_diff:
     params:
         settings=stages.DiffStage.build(EXP).to_json(),
     shell:
-        "weakdriven table-diff --settings {params.settings:q} --table {input} --out {output} > {log} 2>&1"
+        "weakdriven table-diff --settings {params.settings:q} --table {input.table} --out {output} > {log} 2>&1"
 
 
 rule diff:
     input:
         tables=[paths.table(NAME, t) for t in TABLE_NAMES],
+        cells=[paths.table_cells(NAME, t) for t in TABLE_NAMES],
     output:
         diff=paths.diff(NAME, "csv"),
+        gains=f"{ROOT}/tables/gains.csv",
+        models=f"{ROOT}/tables/models.csv",
         report=paths.diff(NAME, "md"),
         consistency=f"{ROOT}/tables/paper_consistency.csv",
     log:

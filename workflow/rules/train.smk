@@ -38,7 +38,7 @@ if EXP.training.m1_from == "sft_epoch1":
         log:
             paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/sft"),
         benchmark:
-            paths.timing(NAME, "{backbone}/{domain}/seed{seed}/sft")
+            paths.sft_timing(NAME, "{backbone}", "{domain}", "{seed}")
         conda:
             CONDA_ENVS["train"]
         container:
@@ -68,7 +68,7 @@ else:
         log:
             paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/sft"),
         benchmark:
-            paths.timing(NAME, "{backbone}/{domain}/seed{seed}/sft")
+            paths.sft_timing(NAME, "{backbone}", "{domain}", "{seed}")
         conda:
             CONDA_ENVS["train"]
         container:
@@ -124,7 +124,7 @@ rule entropy_shard:
     log:
         paths.log(NAME, "train/{backbone}/{domain}/entropy_{which}.shard{shard}-of-{shards}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/{domain}/entropy_{which}.shard{shard}-of-{shards}")
+        paths.entropy_timing(NAME, "{backbone}", "{domain}", "{which}", "{shard}", "{shards}")
     priority: 3  # WD-DS unblocks the next training run: first among ready jobs
     conda:
         CONDA_ENVS["train"]
@@ -163,16 +163,18 @@ rule wdds_select:
     input:
         unpack(get_wdds_entropies),
     output:
-        paths.wdds_active(NAME, "{backbone}", "{domain}", "{seed}", "{weak}", "{strong}"),
+        paths.wdds_active(NAME, "{backbone}", "{domain}", "{seed}", "{weak}", "{strong}", "{selection}"),
     log:
-        paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/wdds_select_{weak}--{strong}"),
+        paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/wdds_select_{selection}_{weak}--{strong}"),
+    wildcard_constraints:
+        selection=rf"{DEFAULT_SELECTION}|abg[\d.]+-[\d.]+-[\d.]+(?:_r\d+)?|r\d+",
     priority: 3  # as entropy_shard
     conda:
         CONDA_ENVS["train"]
     container:
         CONTAINERS["train"]
     params:
-        settings=stages.WddsStage.build(EXP).to_json(),
+        settings=lambda wildcards: stages.WddsStage.build(EXP, wildcards.selection).to_json(),
     shell:
         "weakdriven wdds-select --settings {params.settings:q} --weak {input.weak} --strong {input.strong}"
         " --out {output} > {log} 2>&1"
@@ -187,7 +189,7 @@ rule train:
     log:
         paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/{run}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/{domain}/seed{seed}/{run}")
+        paths.train_timing(NAME, "{backbone}", "{domain}", "{seed}", "{run}")
     wildcard_constraints:
         run=f"(?!sft/){RUN_PATTERN}",
     priority: 2  # the longest jobs start before evaluations, which fill the gaps
@@ -233,7 +235,7 @@ rule method_data:
     log:
         paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/{run}_{part}"),
     benchmark:
-        paths.timing(NAME, "{backbone}/{domain}/seed{seed}/{run}_{part}")
+        paths.method_data_timing(NAME, "{backbone}", "{domain}", "{seed}", "{run}", "{part}")
     priority: 2  # it unblocks a training run
     conda:
         CONDA_ENVS["eval"]

@@ -129,6 +129,8 @@ def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation
               for k in PASS_KS if k <= sizes[0]}
     return {
         "samples_per_prompt": sizes[0], "pass_at_k": pass_k,
+        # per problem: its samples right (the paired tests of the diff's verdicts, tables/verdicts.py)
+        "outcomes": {pid: c for pid, (_, c) in sorted(per_prompt.items())},
         "protocol": gens[0].get("protocol"), "n": len(gens), "correct": correct, "accuracy": correct / len(gens),
         "truncated": sum(g.get("finish_reason") == "length" for g in gens) / len(gens),
         "grader_errors": sum(err is not None for _, err in verdicts),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import dpo, neftune, sft, spin, ssb, undial, wmss
-from .base import BASE, M1, RUN_PATTERN, SNAPSHOT, DataPart, Method, Run, register
+from .base import BASE, DEFAULT_SELECTION, M1, RUN_PATTERN, SNAPSHOT, DataPart, Method, Run, register
 
 METHODS: dict[str, Method] = register(
     sft.METHOD,
@@ -23,8 +23,8 @@ METHODS: dict[str, Method] = register(
     *wmss.METHODS,
 )
 
-__all__ = ["BASE", "M1", "METHODS", "RUN_PATTERN", "SNAPSHOT", "DataJob", "DataPart", "Method", "Run", "TrainJob",
-           "parse_run", "table_run", "trajectory_run"]
+__all__ = ["BASE", "DEFAULT_SELECTION", "M1", "METHODS", "RUN_PATTERN", "SNAPSHOT", "DataJob", "DataPart", "Method",
+           "Run", "TrainJob", "parse_run", "table_run", "trajectory_run"]
 
 
 def parse_run(run: str) -> tuple[Method, float | None]:

@@ -22,6 +22,8 @@ A *run* is one trained model: a method plus what varies it. Its name is also its
     wmss_lam0.5                  WMSS, lambda = 0.5, outer iteration 1 of Algorithm 1 (weak M0, strong M1) -> M2
     wmss_lam0.5_k2               outer iteration 2 (weak M1, strong M2) -> M3 (``wmss.iterations: 2``)
     wdjt_only_lam0.5_weakck50    the weak side is the SFT run's relative checkpoint ck-50 instead of M0 (Figure 5)
+    wmss_lam0.5_abg0.2-0.7-0.1   WD-DS shares (alpha, beta, gamma) = (0.2, 0.7, 0.1): its own selection (Table 8)
+    wmss_lam0.42_r3              the third independent training run (own training seed and WD-DS draw; Table 9)
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ if TYPE_CHECKING:
 M1 = "m1"                      # model key of the SFT run's epoch-1 checkpoint (the shared initialization)
 BASE = "base"                  # model key of M0
 SNAPSHOT = re.compile(r"ck(\d+)")  # relative checkpoint labels: ck50 = step 50 of the paper's 218-step epoch
-RUN_PATTERN = r"[a-z_]+?(?:_lam\d+(?:\.\d+)?)?(?:_k\d+)?(?:_weakck\d+)?"
-_RUN = re.compile(r"(?P<method>[a-z_]+?)(?:_lam(?P<lam>\d+(?:\.\d+)?))?(?:_k(?P<k>\d+))?(?:_weak(?P<weak>ck\d+))?")
+_NUM = r"\d+(?:\.\d+)?"
+RUN_PATTERN = rf"[a-z_]+?(?:_lam{_NUM})?(?:_abg{_NUM}-{_NUM}-{_NUM})?(?:_k\d+)?(?:_weakck\d+)?(?:_r\d+)?"
+_RUN = re.compile(rf"(?P<method>[a-z_]+?)(?:_lam(?P<lam>{_NUM}))?(?:_abg(?P<abg>{_NUM}-{_NUM}-{_NUM}))?"
+                  rf"(?:_k(?P<k>\d+))?(?:_weak(?P<weak>ck\d+))?(?:_r(?P<rep>\d+))?")
+DEFAULT_SELECTION = "default"  # the WD-DS selection of a run without shares or replicate coordinates
+REPLICATE_SEED_STRIDE = 1000   # replicate r trains (and draws its WD-DS selection) with seed + 1000 (r - 1)
 
 SUBSAMPLE = "subsample"        # the train job's name for the subsample file a data part was generated on
 REGISTRY: dict[str, Method] = {}  # filled by methods/__init__.py (``register``): the only list of methods
@@ -159,12 +165,15 @@ class Method(ABC):
 
 @dataclass(frozen=True)
 class Run:
-    """One trained model: ``method`` at ``lam``, outer ``iteration`` t of Algorithm 1, weak side ``weak``."""
+    """One trained model: ``method`` at ``lam``, outer ``iteration`` t of Algorithm 1, weak side ``weak``, WD-DS shares
+    ``mix`` (None: the config's ``wmss.alpha/beta/gamma``) and independent training run ``replicate``."""
 
     method: Method
     lam: float | None = None
     iteration: int = 1
     weak: str = BASE     # BASE (M0) or a relative checkpoint label of the SFT run ("ck50")
+    mix: tuple[float, float, float] | None = None  # (alpha, beta, gamma) of its WD-DS selection (Table 8)
+    replicate: int = 1   # r > 1: another training run with its own seeds (Table 9's three runs per lambda)
 
     def __post_init__(self) -> None:
         m = self.method
@@ -175,34 +184,59 @@ class Run:
         if self.weak != BASE and (m.loss != "mixed" or self.iteration > 1 or not SNAPSHOT.fullmatch(self.weak)):
             raise ValueError(f"method {m.name!r}: weak side {self.weak!r} needs a mixed-logit method at t = 1 and a "
                              "label ck<step>")
+        if self.mix is not None:
+            if m.data != "wdds":
+                raise ValueError(f"method {m.name!r} trains on every row: WD-DS shares {self.mix} change nothing")
+            if len(self.mix) != 3 or min(self.mix) < 0 or abs(sum(self.mix) - 1.0) > 1e-6:
+                raise ValueError(f"WD-DS shares {self.mix} must be three non-negative numbers that sum to 1")
+        if self.replicate < 1:
+            raise ValueError(f"replicate {self.replicate}: runs are numbered from 1")
 
     @property
     def name(self) -> str:
         name = self.method.name
         if self.lam is not None:
             name += f"_lam{self.lam:g}"
+        if self.mix is not None:
+            name += "_abg" + "-".join(f"{v:g}" for v in self.mix)
         if self.iteration > 1:
             name += f"_k{self.iteration}"
         if self.weak != BASE:
             name += f"_weak{self.weak}"
+        if self.replicate > 1:
+            name += f"_r{self.replicate}"
         return name
+
+    @property
+    def selection(self) -> str:
+        """Which WD-DS selection of its weak/strong pair it trains on: ``default``, or its shares and replicate
+        (``abg0.2-0.7-0.1``, ``r2``, ``abg0.2-0.7-0.1_r2``); a directory level of the selection's path."""
+        parts = (["abg" + "-".join(f"{v:g}" for v in self.mix)] if self.mix is not None else []) + (
+            [f"r{self.replicate}"] if self.replicate > 1 else [])
+        return "_".join(parts) or DEFAULT_SELECTION
+
+    def seed(self, seed: int) -> int:
+        """The seed its training (and its WD-DS draw) uses for the experiment seed ``seed``."""
+        return int(seed) + REPLICATE_SEED_STRIDE * (self.replicate - 1)
 
     @classmethod
     def parse(cls, name: str) -> Run:
         methods = REGISTRY
         match = _RUN.fullmatch(name)
         if not match or match["method"] not in methods:
-            raise ValueError(f"unknown run {name!r}: expected <method>[_lam<λ>][_k<t>][_weakck<step>] with a method "
-                             f"in {sorted(methods)}")
+            raise ValueError(f"unknown run {name!r}: expected <method>[_lam<λ>][_abg<α>-<β>-<γ>][_k<t>][_weakck<step>]"
+                             f"[_r<replicate>] with a method in {sorted(methods)}")
         try:
+            mix = tuple(float(v) for v in match["abg"].split("-")) if match["abg"] else None
             return cls(methods[match["method"]], float(match["lam"]) if match["lam"] else None,
-                       int(match["k"] or 1), match["weak"] or BASE)
+                       int(match["k"] or 1), match["weak"] or BASE, mix, int(match["rep"] or 1))
         except ValueError as err:
             raise ValueError(f"run {name!r}: {err}") from None
 
     def previous(self) -> Run | None:
         """The run whose output is this run's strong start (Algorithm 1 line 13); None when that is M1."""
-        return None if self.iteration == 1 else Run(self.method, self.lam, self.iteration - 1, self.weak)
+        return None if self.iteration == 1 else Run(self.method, self.lam, self.iteration - 1, self.weak, self.mix,
+                                                    self.replicate)
 
     @property
     def strong_key(self) -> str:
@@ -215,5 +249,6 @@ class Run:
         """Model key of the weak start: M_{t-1} (M0 or an SFT snapshot for t = 1, M1 for t = 2, ...)."""
         if self.iteration == 1:
             return BASE if self.weak == BASE else f"sft@{self.weak}"
-        before = Run(self.method, self.lam, self.iteration - 2, self.weak) if self.iteration > 2 else None
+        before = (Run(self.method, self.lam, self.iteration - 2, self.weak, self.mix, self.replicate)
+                  if self.iteration > 2 else None)
         return M1 if before is None else before.name

@@ -10,7 +10,10 @@ A paper artifact is one module under ``tables/`` holding a :class:`Table` and on
   (backbone, seed, run, benchmark), entropy gaps (backbone, seed, weak) or other outputs, by path; the training
   domain of a cell's run follows from its benchmark (``Experiment.run_domain``: code columns <- code runs);
 * what its builder reads from the config (:meth:`Table.spec`, JSON);
-* its builder (:meth:`Table.build`) from the loaded inputs to the paper's layout.
+* its builder (:meth:`Table.build`) from the loaded inputs to the paper's layout;
+* which score records each of its cells comes from (:meth:`Table.cells`), for the cells' intervals and verdicts
+  (tables/verdicts.py); a table that says nothing has no intervals;
+* its figure in the report (:meth:`Table.plot`, drawn on a matplotlib figure it is handed), if it has one.
 
 The generic ``table`` rule asks for exactly the files of :meth:`Table.needs`; the job loads them, checks that every
 cell is there exactly once (:func:`build`), and builds. The per-table diff (``tables/<name>.diff.csv``) compares the
@@ -19,6 +22,7 @@ result with the paper's reported numbers (tables/diff.py).
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -105,6 +109,19 @@ class Table(ABC):
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         """The paper's layout from the loaded inputs."""
 
+    def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame | None:
+        """The records behind each cell of :meth:`build`'s layout (:func:`record_cells`), or None."""
+        return None
+
+    def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
+        """Draw the artifact on the matplotlib figure ``fig`` from its built layout ``wide``, the paper's printed
+        numbers (``reported``, long format) overlaid; False: the artifact has no figure in the report."""
+        return False
+
+    @property
+    def has_plot(self) -> bool:
+        return type(self).plot is not Table.plot
+
 
 # ---- row order and labels shared by several layouts ---------------------------------------------------------------
 def row_labels(scores: pd.DataFrame, names: dict[str, str], label_lambda: bool) -> pd.Series:
@@ -130,9 +147,33 @@ def sorted_by_checkpoint(wide: pd.DataFrame) -> pd.DataFrame:
     return wide.assign(_key=key).sort_values(["group", "_key"]).drop(columns="_key").reset_index(drop=True)
 
 
+# ---- the records behind a table's cells (tables/verdicts.py) -----------------------------------------------------
+CELL_COLUMNS = ["group", "row", "column", "side", "backbone", "run", "protocol", "benchmark", "seed", "problems",
+                "accuracy", "samples_per_prompt", "outcomes", "scale"]
+
+
+def record_cells(labelled: pd.DataFrame, side: str = "measured", scale: float = 100.0) -> pd.DataFrame:
+    """Score or snapshot records labelled with the (group, row, column) cell they feed, as :meth:`Table.cells` rows:
+    ``side`` measured, or baseline (the row a gain column subtracts); ``scale`` 100 for a percent cell."""
+    frame = labelled.copy()
+    per = frame["samples_per_prompt"] if "samples_per_prompt" in frame else pd.Series(1, index=frame.index)
+    frame["samples_per_prompt"] = per.fillna(1).astype(int)
+    frame["problems"] = frame["n"] // frame["samples_per_prompt"]
+    outcomes = frame["outcomes"] if "outcomes" in frame else pd.Series(None, index=frame.index, dtype=object)
+    frame["outcomes"] = [json.dumps(o, sort_keys=True) if isinstance(o, dict) else "" for o in outcomes]
+    if "protocol" not in frame:  # snapshot scores: the protocol of the run's evaluation
+        frame["protocol"] = ""
+    return frame.assign(side=side, scale=scale)[CELL_COLUMNS]
+
+
 # ---- the one build path -------------------------------------------------------------------------------------------
 def build(table: Table, spec: dict[str, Any], needs: Needs, files: dict[str, list[str]]) -> pd.DataFrame:
     """Load ``files`` (by kind), check that they hold every cell of ``needs`` exactly once, and build ``table``."""
+    return table.build(load_inputs(table, needs, files), spec)
+
+
+def load_inputs(table: Table, needs: Needs, files: dict[str, list[str]]) -> Inputs:
+    """The inputs of ``table`` from ``files`` (by kind), checked to hold every cell of ``needs`` exactly once."""
 
     name = table.name
     scores = load_scores(files["scores"]) if files.get("scores") else None
@@ -159,5 +200,5 @@ def build(table: Table, spec: dict[str, Any], needs: Needs, files: dict[str, lis
     missing = [f for f in needs.files if f not in files.get("files", [])]
     if missing:
         raise ValueError(f"{name}: inputs {missing} were not given")
-    return table.build(Inputs(scores, snapshots, gaps, list(files.get("files", []))), spec)
+    return Inputs(scores, snapshots, gaps, list(files.get("files", [])))
 

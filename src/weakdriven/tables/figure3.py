@@ -47,6 +47,18 @@ class Figure3(Table):
     def spec(self, exp) -> dict[str, Any]:
         return {"benchmarks": list(exp.figure3.benchmarks)}
 
+    def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
+        """Accuracy per epoch, one line per benchmark and backbone (the paper prints no number of Figure 3)."""
+        ax = fig.add_subplot()
+        for group, block in wide.groupby("group"):
+            epochs = block["row"].str.removeprefix("Epoch ").astype(int)
+            for col in [c for c in block.columns if c not in ("group", "row")]:
+                ax.plot(epochs, block[col], marker="o", lw=2.5 if col == "Avg." else 1.2, label=f"{group} {col}")
+        ax.set_xlabel("epoch (1 = M1, t + 1 = outer iteration t)")
+        ax.set_ylabel("pass@1 (%)")
+        ax.legend(fontsize=7)
+        return True
+
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         return build_figure3(data.scores, spec["benchmarks"])
 

@@ -50,6 +50,27 @@ class Figure4(TrajectoryTable):
                      for b in spec.backbones for s in exp.seeds for bench in spec.benchmarks)
         return Needs(scores=init, snapshots=super().needs(exp).snapshots)
 
+    def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
+        """Accuracy along optimizer steps, one panel per benchmark, a line per variant from the shared initialization;
+        the paper's stated points (Sec. 6.5) as open markers at its own steps."""
+        benchmarks = [c for c in wide.columns if c not in ("group", "row", "steps", "Avg.", "active fraction (%)")]
+        axes = fig.subplots(1, len(benchmarks), squeeze=False)[0]
+        paper = reported.pivot_table(index="row", columns="column", values="value", aggfunc="first")
+        for ax, bench in zip(axes, benchmarks, strict=True):
+            for label in LABELS.values():
+                rows = wide[(wide.row == "shared initialization") | wide.row.str.startswith(label)]
+                rows = rows[~rows.row.str.startswith("w/o") | label.startswith("w/o")] if label == "w/ WD-DS" else rows
+                ax.plot(rows["steps"], rows[bench], marker="o", label=f"{label} (measured)")
+                if label in paper.index and bench in paper.columns:
+                    steps = [0, paper.loc[label, "steps"]]
+                    values = [paper.loc["shared initialization", bench], paper.loc[label, bench]]
+                    ax.plot(steps, values, ls=":", marker="s", mfc="none", label=f"{label} (paper)")
+            ax.set_title(bench)
+            ax.set_xlabel("optimizer steps")
+            ax.set_ylabel("accuracy")
+            ax.legend(fontsize=7)
+        return True
+
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         return build_figure4(data.snapshots, data.scores, spec["methods"], spec["benchmarks"])
 

@@ -56,6 +56,24 @@ class Figure5(Table):
     def spec(self, exp) -> dict[str, Any]:
         return {"benchmarks": list(exp.figure5.benchmarks)}
 
+    def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
+        """Left: the entropy separation per weak side; right: accuracy after training each pair, the paper's stated
+        points (ck-200, Sec. 6.6) as open markers."""
+        gap_ax, acc_ax = fig.subplots(1, 2)
+        benchmarks = [c for c in wide.columns if c not in ("group", "row", "ΔH (weak − strong)")]
+        for group, block in wide.groupby("group"):
+            gap_ax.plot(block["row"], block["ΔH (weak − strong)"], marker="o", label=group)
+            for bench in benchmarks:
+                acc_ax.plot(block["row"], block[bench], marker="o", label=f"{group} {bench}")
+        for r in reported.itertuples():
+            acc_ax.plot([r.row], [r.value], marker="s", mfc="none", ms=9, ls="none", label=f"paper {r.column}")
+        gap_ax.set_ylabel("ΔH = H(weak) − H(strong)")
+        acc_ax.set_ylabel("accuracy")
+        for ax in (gap_ax, acc_ax):
+            ax.set_xlabel("weak side")
+            ax.legend(fontsize=7)
+        return True
+
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         return build_figure5(data.gaps, data.scores, spec["benchmarks"])
 

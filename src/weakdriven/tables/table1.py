@@ -10,25 +10,42 @@ from ..benchmarks import BENCHMARKS
 from ..methods import METHODS
 from .base import Inputs, row_labels
 from .paper import BACKBONE_LABELS, TABLE1_COLUMNS
-from .score_table import ScoreTable
+from .score_table import ScoreTable, score_cells
 
 DOMAIN_AVERAGES = {"math": "Math Avg.", "code": "Code Avg.", "logic": "Logic Avg."}
+
+
+def labelled_table1(scores: pd.DataFrame, label_lambda: bool) -> pd.DataFrame:
+    """Score records with their Table 1 cell: group = backbone, row = method (and lambda), column = benchmark."""
+    return scores.assign(column=scores["benchmark"].map(lambda b: TABLE1_COLUMNS.get(b, b)),
+                         group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
+                         row=row_labels(scores, {}, label_lambda))
+
+
+def domain_columns(benchmarks: list[str]) -> dict[str, list[str]]:
+    """Each configured domain's average column -> its benchmark columns, in the table's order."""
+    out = {avg: [TABLE1_COLUMNS.get(b, b) for b in benchmarks if BENCHMARKS[b].domain == domain]
+           for domain, avg in DOMAIN_AVERAGES.items()}
+    return {avg: cols for avg, cols in out.items() if cols}
+
+
+def table1_cells(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
+    """The records behind each Table 1 cell: a benchmark's, a domain average's, and an average gain's (with its SFT
+    baseline)."""
+    return score_cells(labelled_table1(scores, label_lambda), domain_columns(benchmarks), METHODS["sft"].label)
 
 
 def build_table1(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool = False) -> pd.DataFrame:
     """Table 1 layout: one row per (backbone, method), one column per benchmark (pass@1, %), each domain's columns
     followed by their average (Math Avg., Code Avg.; Logic Avg. if logic benchmarks are configured) and, when the
     table has SFT rows, the average's gain over its backbone's SFT row ("Math Avg. Δ", empty for SFT itself)."""
-    df = scores.assign(column=scores["benchmark"].map(lambda b: TABLE1_COLUMNS.get(b, b)),
-                       group=scores["backbone"].map(lambda b: BACKBONE_LABELS.get(b, b)),
-                       row=row_labels(scores, {}, label_lambda))
+    df = labelled_table1(scores, label_lambda)
     wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy_pct", aggfunc="mean")
     wide = wide.reindex(columns=[TABLE1_COLUMNS.get(b, b) for b in benchmarks])  # a missing score stays NaN
     order = []
     sft = METHODS["sft"].label
     has_sft = sft in set(df["row"])
-    for domain, avg in DOMAIN_AVERAGES.items():
-        cols = [TABLE1_COLUMNS.get(b, b) for b in benchmarks if BENCHMARKS[b].domain == domain]
+    for avg, cols in domain_columns(benchmarks).items():
         if cols:
             wide[avg] = wide[cols].mean(axis=1).round(1)
             order += [*cols, avg]
@@ -51,6 +68,9 @@ def build_table1(scores: pd.DataFrame, benchmarks: list[str], label_lambda: bool
 class Table1(ScoreTable):
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         return build_table1(data.scores, spec["benchmarks"], spec["label_lambda"])
+
+    def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        return table1_cells(data.scores, spec["benchmarks"], spec["label_lambda"])
 
 
 TABLE = Table1("table1", "main results (pass@1, %)")

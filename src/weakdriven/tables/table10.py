@@ -42,6 +42,26 @@ def build_table10(scores: pd.DataFrame, benchmarks: list[str], label_lambda: boo
 
 
 class Table10(ScoreTable):
+    def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
+        """pass@k against k, one panel per benchmark, a line per method; the paper's values as open markers."""
+        groups = list(dict.fromkeys(wide["group"]))
+        axes = fig.subplots(1, len(groups), squeeze=False)[0]
+        for ax, group in zip(axes, groups, strict=True):
+            block = wide[wide.group == group]
+            ks = block["row"].astype(int)
+            for method in [c for c in wide.columns if c not in ("group", "row")]:
+                (line,) = ax.plot(ks, block[method], marker="o", label=f"{method} (measured)")
+                paper = reported[(reported.group == group) & (reported.column == method)]
+                if len(paper):
+                    ax.plot(paper["row"].astype(int), paper["value"], ls=":", marker="s", mfc="none",
+                            color=line.get_color(), label=f"{method} (paper)")
+            ax.set_xscale("log", base=2)
+            ax.set_title(group)
+            ax.set_xlabel("k")
+            ax.set_ylabel("pass@k (%)")
+            ax.legend(fontsize=7)
+        return True
+
     def check(self, raw: dict[str, Any]) -> str | None:
         protocol = raw["tables"][self.name].get("protocol", raw["evaluation"]["protocol"])
         if PROTOCOLS[protocol].n < 2:

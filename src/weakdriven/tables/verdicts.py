@@ -1,0 +1,180 @@
+"""Is a reported number reproduced? A 95 % interval for every measured cell and a verdict against the paper.
+
+A table's builder says which score records each of its cells comes from (``Table.cells``: one row per record and cell,
+``side`` = measured or baseline, ``scale`` = 100 for percent cells). From those records:
+
+* a **benchmark cell** (one benchmark, one seed): the interval of a proportion of ``n`` problems, Wilson's score
+  interval or Clopper-Pearson's ("beta"), from statsmodels (:func:`proportion_interval`);
+* a benchmark cell over **several training seeds**: the seeds' mean ± z·sqrt(s²/S + p̄(1 − p̄)/n): the seed spread
+  of the mean plus the sampling of the problems, which all seeds share and so does not shrink with S
+  (:func:`seeds_interval`);
+* an **average over benchmarks** (Math Avg.): the mean of independent benchmark estimates, variance Σ var_b / B²
+  (:func:`average_interval`);
+* a **gain over a baseline row** (Math Avg. Δ: method − SFT on the same backbone): a paired bootstrap over the
+  problems of each benchmark (stratified by benchmark; with several seeds a problem's outcome is its mean over the
+  seeds), scipy's ``bootstrap`` (:func:`gain_interval`); for one benchmark and one seed the exact McNemar test of the
+  paired outcomes (statsmodels) says whether the gain is significant (:func:`mcnemar_pvalue`).
+
+The verdict is ``reproduced`` when the reported value lies inside the measured interval (widened by the half unit the
+paper rounds to, 0.05), ``not reproduced`` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import proportion_confint
+
+LEVEL = 0.95
+INTERVALS = ("wilson", "beta")  # statistics.interval: Wilson score or Clopper-Pearson (exact Beta) for one run
+ROUNDING = 0.05                 # the paper prints one decimal: a printed value stands for +- 0.05
+BOOTSTRAP_RESAMPLES = 2000
+CELL = ["group", "row", "column"]
+
+
+def z_value(level: float = LEVEL) -> float:
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def proportion_interval(correct: float, n: int, method: str = "wilson", level: float = LEVEL) -> tuple[float, float]:
+    """The interval of a proportion ``correct`` / ``n`` (``correct`` may be fractional: a mean over samples per
+    problem counts problems, not samples)."""
+    if method not in INTERVALS:
+        raise ValueError(f"interval method {method!r}: expected one of {INTERVALS}")
+    if n <= 0 or not 0 <= correct <= n:
+        raise ValueError(f"a proportion needs 0 <= correct <= n and n > 0 (got {correct}/{n})")
+    lo, hi = proportion_confint(correct, n, alpha=1 - level, method=method)
+    return float(lo), float(hi)
+
+
+def seed_variance(accuracies: Sequence[float], n: int) -> float:
+    """The variance of the mean of S seeds' accuracies (fractions) on the same ``n`` problems: s²/S (training seeds)
+    + p̄(1 − p̄)/n (the problems, shared by every seed)."""
+    acc = np.asarray(accuracies, dtype=float)
+    p = float(acc.mean())
+    spread = float(acc.var(ddof=1)) / len(acc) if len(acc) > 1 else 0.0
+    return spread + p * (1 - p) / n
+
+
+def seeds_interval(accuracies: Sequence[float], n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The normal interval of the seeds' mean accuracy (fractions), clipped to [0, 1]."""
+    p, half = float(np.mean(accuracies)), z_value(level) * math.sqrt(seed_variance(accuracies, n))
+    return max(0.0, p - half), min(1.0, p + half)
+
+
+def average_interval(parts: Sequence[tuple[Sequence[float], int]], level: float = LEVEL) -> tuple[float, float]:
+    """The interval of the mean over benchmarks of their seeds' mean accuracy; ``parts`` = (accuracies per seed, n
+    problems) per benchmark, independent of each other."""
+    means = [float(np.mean(acc)) for acc, _ in parts]
+    var = sum(seed_variance(acc, n) for acc, n in parts) / len(parts) ** 2
+    mean, half = float(np.mean(means)), z_value(level) * math.sqrt(var)
+    return max(0.0, mean - half), min(1.0, mean + half)
+
+
+def mcnemar_pvalue(measured: Sequence[float], baseline: Sequence[float]) -> float:
+    """The exact McNemar test of paired binary outcomes per problem (1 = right): only the discordant problems count."""
+    m, b = np.asarray(measured, dtype=float), np.asarray(baseline, dtype=float)
+    if m.shape != b.shape or not np.isin(m, (0, 1)).all() or not np.isin(b, (0, 1)).all():
+        raise ValueError("McNemar needs paired 0/1 outcomes of the same problems")
+    table = [[int(((m == 1) & (b == 1)).sum()), int(((m == 1) & (b == 0)).sum())],
+             [int(((m == 0) & (b == 1)).sum()), int(((m == 0) & (b == 0)).sum())]]
+    return float(mcnemar(table, exact=True).pvalue)
+
+
+def gain_interval(differences: Sequence[Sequence[float]], level: float = LEVEL, seed: int = 0,
+                  resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean over benchmarks of the mean per-problem difference (method −
+    baseline, fractions), the problems of each benchmark resampled on their own (scipy.stats.bootstrap, unpaired
+    samples = strata; the pairing is inside each difference)."""
+    samples = [np.asarray(d, dtype=float) for d in differences]
+    if any(len(d) == 0 for d in samples):
+        raise ValueError("a benchmark without problems has no gain")
+    if all(np.ptp(d) == 0 for d in samples):  # every problem the same difference: the gain is exact
+        value = float(np.mean([d[0] for d in samples]))
+        return value, value
+
+    def statistic(*ds, axis=-1):
+        return np.mean([np.mean(d, axis=axis) for d in ds], axis=0)
+
+    result = stats.bootstrap(samples, statistic, n_resamples=resamples, confidence_level=level, method="percentile",
+                             paired=False, vectorized=True, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def verdict(reported: float, interval: tuple[float, float]) -> str:
+    lo, hi = interval
+    return "reproduced" if lo - ROUNDING <= reported <= hi + ROUNDING else "not reproduced"
+
+
+# ---- from a table's cells to its intervals ------------------------------------------------------------------------
+def outcomes_of(record: pd.Series) -> dict[str, float] | None:
+    """A score record's per-problem outcome (fraction of its samples right), or None if it has none."""
+    raw = record.get("outcomes")
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or raw == "":
+        return None
+    counts = json.loads(raw) if isinstance(raw, str) else raw
+    per = int(record.get("samples_per_prompt", 1) or 1)
+    return {pid: c / per for pid, c in counts.items()}
+
+
+def _problem_means(records: pd.DataFrame) -> dict[str, float] | None:
+    """Each problem's outcome averaged over the seeds' records of one benchmark; None if any record lacks outcomes."""
+    per_seed = [outcomes_of(r) for _, r in records.iterrows()]
+    if any(o is None for o in per_seed):
+        return None
+    ids = set(per_seed[0])
+    if any(set(o) != ids for o in per_seed):
+        raise ValueError(f"records of {records['benchmark'].iloc[0]} score different problems")
+    return {pid: float(np.mean([o[pid] for o in per_seed])) for pid in ids}
+
+
+def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
+    """The interval (in the cell's unit), and for a gain its McNemar p-value, of one table cell from its records."""
+    scale = float(cell["scale"].iloc[0])
+    measured, baseline = cell[cell.side == "measured"], cell[cell.side == "baseline"]
+    out: dict = {"interval_low": np.nan, "interval_high": np.nan, "p_value": np.nan, "interval_method": ""}
+    if len(baseline):
+        diffs = []
+        for bench, recs in measured.groupby("benchmark", sort=True):
+            mine, base = _problem_means(recs), _problem_means(baseline[baseline.benchmark == bench])
+            if mine is None or base is None:
+                out["interval_method"] = "none: score records without per-problem outcomes"
+                return out
+            if set(mine) != set(base):
+                raise ValueError(f"{bench}: the method's and the baseline's records score different problems")
+            diffs.append([mine[p] - base[p] for p in sorted(mine)])
+        lo, hi = gain_interval(diffs)
+        out.update(interval_low=lo * scale, interval_high=hi * scale, interval_method="paired bootstrap")
+        if len(diffs) == 1 and measured.seed.nunique() == 1 and measured.samples_per_prompt.max() == 1:
+            bench = measured.benchmark.iloc[0]
+            mine, base = _problem_means(measured), _problem_means(baseline[baseline.benchmark == bench])
+            ids = sorted(mine)
+            out["p_value"] = mcnemar_pvalue([mine[p] for p in ids], [base[p] for p in ids])
+        return out
+    parts = [(list(recs["accuracy"]), int(recs["problems"].iloc[0]))
+             for _, recs in measured.groupby("benchmark", sort=True)]
+    if len(parts) == 1 and len(parts[0][0]) == 1:
+        acc, n = parts[0][0][0], parts[0][1]
+        lo, hi = proportion_interval(acc * n, n, method)
+        out["interval_method"] = method
+    elif len(parts) == 1:
+        lo, hi = seeds_interval(*parts[0])
+        out["interval_method"] = "seeds + problems (normal)"
+    else:
+        lo, hi = average_interval(parts)
+        out["interval_method"] = "average of benchmarks (normal)"
+    out.update(interval_low=lo * scale, interval_high=hi * scale)
+    return out
+
+
+def intervals(cells: pd.DataFrame, method: str = "wilson") -> pd.DataFrame:
+    """One row per table cell (group, row, column): its interval, interval method and (gains) McNemar p-value."""
+    rows = [{**dict(zip(CELL, key, strict=True)), **cell_interval(cell, method)}
+            for key, cell in cells.groupby(CELL, sort=False)]
+    return pd.DataFrame(rows, columns=[*CELL, "interval_low", "interval_high", "interval_method", "p_value"])

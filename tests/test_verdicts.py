@@ -1,0 +1,155 @@
+"""The diff's statistics: intervals against hand-computed values, an exact McNemar example, and verdicts on a table
+built from score records with per-problem outcomes."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from weakdriven.tables import TABLES
+from weakdriven.tables.base import Inputs
+from weakdriven.tables.diff import diff_against_paper, gains
+from weakdriven.tables.verdicts import (
+    average_interval,
+    gain_interval,
+    mcnemar_pvalue,
+    proportion_interval,
+    seeds_interval,
+    verdict,
+)
+
+Z = 1.959963984540054  # the normal 97.5 % quantile
+
+
+def test_wilson_interval_is_the_score_interval():
+    # 10 of AIME2025's 30 problems: p = 1/3; the Wilson score interval, by its closed form
+    p, n = 10 / 30, 30
+    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
+    half = Z * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2)) / (1 + Z**2 / n)
+    lo, hi = proportion_interval(10, 30, "wilson")
+    assert (lo, hi) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    assert (lo, hi) == pytest.approx((0.1923, 0.5122), abs=1e-4)  # by hand: 0.3522 -+ 0.1600
+    # one AIME problem is 3.3 points; the interval spans 32 of them
+    assert 100 * (hi - lo) == pytest.approx(31.99, abs=0.01)
+
+
+def test_clopper_pearson_interval_of_zero_successes():
+    # 0 of 30: the exact (Beta) upper bound solves (1 - p)^30 = 0.025
+    lo, hi = proportion_interval(0, 30, "beta")
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 30), abs=1e-9) and hi == pytest.approx(0.11570, abs=1e-5)
+    with pytest.raises(ValueError, match="expected one of"):
+        proportion_interval(1, 30, "wald")
+    with pytest.raises(ValueError, match="0 <= correct <= n"):
+        proportion_interval(31, 30)
+
+
+def test_seeds_interval_adds_the_seed_spread_to_the_shared_problem_sampling():
+    # seeds 0.5, 0.6, 0.7 on 100 problems: s^2/S = 0.01/3, p(1-p)/n = 0.0024
+    lo, hi = seeds_interval([0.5, 0.6, 0.7], 100)
+    half = Z * math.sqrt(0.01 / 3 + 0.0024)
+    assert (lo, hi) == pytest.approx((0.6 - half, 0.6 + half), abs=1e-12)
+    assert (lo, hi) == pytest.approx((0.4516, 0.7484), abs=1e-4)
+    # more seeds shrink the seed part only: the problems' part stays
+    many = seeds_interval([0.6] * 50, 100)
+    assert many == pytest.approx((0.6 - Z * math.sqrt(0.0024), 0.6 + Z * math.sqrt(0.0024)))
+
+
+def test_average_interval_adds_the_benchmarks_variances():
+    # AIME-sized 0.3 and MATH500-sized 0.8: var = (0.21/30 + 0.16/500) / 4
+    lo, hi = average_interval([([0.3], 30), ([0.8], 500)])
+    half = Z * math.sqrt((0.3 * 0.7 / 30 + 0.8 * 0.2 / 500) / 4)
+    assert (lo, hi) == pytest.approx((0.55 - half, 0.55 + half)) and half == pytest.approx(0.08385, abs=1e-5)
+
+
+def test_exact_mcnemar_counts_only_the_discordant_problems():
+    # 1 problem only the method solves, 6 only the baseline: p = 2 * P(X <= 1 | 7, 1/2) = 2 * 8 / 128
+    method = [1] * 1 + [0] * 6 + [1] * 20 + [0] * 10
+    base = [0] * 1 + [1] * 6 + [1] * 20 + [0] * 10
+    assert mcnemar_pvalue(method, base) == pytest.approx(0.125, abs=1e-12)
+    assert mcnemar_pvalue([1, 0, 1], [1, 0, 1]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="paired 0/1"):
+        mcnemar_pvalue([1, 0.5], [1, 0])
+
+
+def test_paired_bootstrap_of_a_gain_matches_its_normal_approximation():
+    # 100 problems: 30 gained, 10 lost: mean 0.2, se = sqrt((0.4 - 0.04) / 100) = 0.06
+    diffs = [1] * 30 + [-1] * 10 + [0] * 60
+    lo, hi = gain_interval([diffs])
+    assert lo == pytest.approx(0.2 - Z * 0.06, abs=0.02) and hi == pytest.approx(0.2 + Z * 0.06, abs=0.02)
+    assert gain_interval([[0.5] * 10, [0.1] * 4]) == (pytest.approx(0.3), pytest.approx(0.3))  # no spread: exact
+    # stratified: two benchmarks, the mean of their means
+    lo2, hi2 = gain_interval([diffs, [0] * 100])
+    assert lo2 == pytest.approx(lo / 2, abs=0.02) and hi2 == pytest.approx(hi / 2, abs=0.02)
+
+
+def test_verdict_allows_the_papers_rounding():
+    assert verdict(16.7, (0.10, 0.40)) == "not reproduced"  # a fraction interval is not a percent one
+    assert verdict(16.7, (10.0, 16.65)) == "reproduced"     # 16.7 printed may be 16.65
+    assert verdict(16.7, (10.0, 16.6)) == "not reproduced"
+
+
+def records(method: str, run: str, outcomes: dict[str, list[int]], lam=None, seed=42):
+    """One score record per benchmark with per-problem outcomes (greedy: one sample each)."""
+    out = []
+    for bench, right in outcomes.items():
+        n = len(right)
+        out.append({"backbone": "qwen3-4b-base", "seed": seed, "run": run, "method": method, "lam": lam,
+                    "benchmark": bench, "n": n, "correct": sum(right), "accuracy": sum(right) / n,
+                    "accuracy_pct": 100 * sum(right) / n, "samples_per_prompt": 1,
+                    "outcomes": {f"{bench}-{i}": r for i, r in enumerate(right)}})
+    return out
+
+
+def test_table1_cells_carry_intervals_verdicts_and_paired_gains(tmp_path):
+    """Table 1 from score records with outcomes: a benchmark cell gets Wilson's interval, an average the combined
+    one, a gain the paired bootstrap; the verdict says whether the paper's printed value lies inside."""
+    rng = np.random.default_rng(0)
+    sft_aime = [1] * 5 + [0] * 25                         # 16.7 %: the paper's SFT AIME2025 is 13.3
+    wmss_aime = [1] * 5 + [1] * 1 + [0] * 24               # one more right: 20.0 %
+    sft_math = [int(x) for x in rng.random(500) < 0.60]
+    wmss_math = [max(s, int(rng.random() < 0.5)) for s in sft_math]  # gains ~20 points, loses none
+    rows = (records("sft", "sft", {"AIME2025": sft_aime, "MATH500": sft_math})
+            + records("wmss", "wmss_lam0.5", {"AIME2025": wmss_aime, "MATH500": wmss_math}, lam=0.5))
+    scores = pd.DataFrame(rows)
+    spec = {"benchmarks": ["AIME2025", "MATH500"], "label_lambda": False}
+    table = TABLES["table1"]
+    wide = table.build(Inputs(scores=scores), spec)
+    cells = table.cells(Inputs(scores=scores), spec)
+    diff = diff_against_paper("table1", wide, True, cells).set_index(["group", "row", "column"])
+    aime = diff.loc[("Qwen3-4B-Base", "SFT", "AIME2025")]
+    lo, hi = proportion_interval(5, 30)
+    assert (aime.interval_low, aime.interval_high) == pytest.approx((100 * lo, 100 * hi))
+    assert aime.reported == 13.3 and aime.verdict == "reproduced" and aime.interval_method == "wilson"
+    avg = diff.loc[("Qwen3-4B-Base", "SFT", "Math Avg.")]
+    assert avg.interval_method == "average of benchmarks (normal)"
+    assert avg.interval_low < avg.measured < avg.interval_high
+    gain = diff.loc[("Qwen3-4B-Base", "WMSS", "Math Avg. Δ")]
+    assert gain.interval_method == "paired bootstrap" and gain.interval_low > 0  # a real gain: the interval excludes 0
+    # the paper's +4.9 lies far below a ~+11 point measured gain: not reproduced
+    assert gain.reported == pytest.approx(4.9) and gain.verdict == "not reproduced"
+    assert (diff[diff.status == "compared"].verdict != "").all()
+    # per-benchmark gains with the exact McNemar test: AIME's single discordant problem is no evidence
+    g = gains("table1", cells).set_index(["row", "column"])
+    assert g.loc[("WMSS", "AIME2025 Δ"), "p_value"] == pytest.approx(1.0)
+    assert not g.loc[("WMSS", "AIME2025 Δ"), "significant"]
+    assert g.loc[("WMSS", "MATH500 Δ"), "p_value"] < 1e-10 and g.loc[("WMSS", "MATH500 Δ"), "significant"]
+    assert g.loc[("WMSS", "MATH500 Δ"), "gain"] == pytest.approx(100 * (np.mean(wmss_math) - np.mean(sft_math)))
+
+
+def test_records_without_outcomes_give_no_gain_interval_and_a_named_verdict():
+    rows = records("sft", "sft", {"GSM8K": [1, 0, 1, 1]}) + records("wmss", "wmss_lam0.5", {"GSM8K": [1, 1, 1, 1]},
+                                                                     lam=0.5)
+    for r in rows:
+        r.pop("outcomes")
+    scores = pd.DataFrame(rows)
+    spec = {"benchmarks": ["GSM8K"], "label_lambda": False}
+    cells = TABLES["table1"].cells(Inputs(scores=scores), spec)
+    diff = diff_against_paper("table1", TABLES["table1"].build(Inputs(scores=scores), spec), True, cells)
+    diff = diff[diff.group == "Qwen3-4B-Base"]
+    gain = diff.set_index(["row", "column"]).loc[("WMSS", "Math Avg. Δ")]
+    assert gain.interval_method.startswith("none") and gain.verdict == "no interval"
+    # a benchmark cell needs only n and the accuracy
+    assert diff.set_index(["row", "column"]).loc[("SFT", "GSM8K")].interval_method == "wilson"
+    assert json.loads(json.dumps(cells.outcomes.tolist())) == [""] * len(cells)
