@@ -33,6 +33,11 @@ def test_run_names_carry_the_shares_and_the_replicate():
         Run(WMSS, 0.5, mix=(0.2, 0.7, 0.2))
     with pytest.raises(ValueError, match="replicate"):
         Run(WMSS, 0.5, replicate=0)
+    # names keep coordinates exactly enough to parse back: thirds, and small values without an exponent
+    thirds = Run(WMSS, 0.5, mix=(1 / 3, 1 / 3, 1 / 3))
+    assert thirds.name == "wmss_lam0.5_abg0.3333333333-0.3333333333-0.3333333333"
+    assert Run.parse(thirds.name).mix == pytest.approx(thirds.mix)
+    assert Run(WMSS, 0.00001).name == "wmss_lam0.00001" and Run.parse("wmss_lam0.00001").lam == 1e-5
 
 
 def test_a_replicate_has_its_own_training_seed_and_selection_and_the_shares_their_own_selection():
@@ -118,3 +123,15 @@ def test_table9_fed_the_papers_cells_reproduces_them_and_its_average(paper_raw):
     cells = TABLES["table9"].cells(Inputs(scores=triple), spec)
     avg = cells[(cells.row == "Avg.") & (cells.column == "0.42")]
     assert len(avg) == 6 * 3 and set(avg.benchmark) == {"AIME2025", "MATH500", "AQuA", "GSM8K", "MAWPS", "SVAMP"}
+
+
+def test_table11_times_every_iteration_of_an_iterated_run(paper_raw):
+    from weakdriven.tables.table11 import run_timings
+
+    exp = Experiment.from_dict(paper_raw)
+    files = run_timings(exp, "qwen3-4b-base", "math", 42, "wmss_lam0.5_k2")
+    train = [f.rsplit("/", 1)[1] for f in files if "/train/" in f]
+    assert train == ["wmss_lam0.5_k2.tsv", "wmss_lam0.5.tsv"]
+    entropies = {f.split("/entropy/")[1].split(".shard")[0] for f in files if "/entropy/" in f}
+    assert entropies == {"seed42/m1", "seed42/wmss_lam0.5", "base"}  # the pairs (M1, M2) and (M0, M1)
+    assert len(files) == len(set(files)) == 2 + 3 * exp.wmss.entropy_shards

@@ -45,22 +45,33 @@ def test_clopper_pearson_interval_of_zero_successes():
         proportion_interval(31, 30)
 
 
+def problems_variance(p: float, n: int) -> float:
+    """Agresti-Coull's variance of a proportion p of n problems: n~ = n + z^2, p~ = (pn + z^2/2) / n~."""
+    n_tilde = n + Z**2
+    p_tilde = (p * n + Z**2 / 2) / n_tilde
+    return p_tilde * (1 - p_tilde) / n_tilde
+
+
 def test_seeds_interval_adds_the_seed_spread_to_the_shared_problem_sampling():
-    # seeds 0.5, 0.6, 0.7 on 100 problems: s^2/S = 0.01/3, p(1-p)/n = 0.0024
+    # seeds 0.5, 0.6, 0.7 on 100 problems: s^2/S = 0.01/3; problems: n~ = 103.84, p~ = 0.5963 -> 0.0023182
+    assert problems_variance(0.6, 100) == pytest.approx(0.0023182, abs=1e-7)
     lo, hi = seeds_interval([0.5, 0.6, 0.7], 100)
-    half = Z * math.sqrt(0.01 / 3 + 0.0024)
+    half = Z * math.sqrt(0.01 / 3 + problems_variance(0.6, 100))
     assert (lo, hi) == pytest.approx((0.6 - half, 0.6 + half), abs=1e-12)
-    assert (lo, hi) == pytest.approx((0.4516, 0.7484), abs=1e-4)
+    assert (lo, hi) == pytest.approx((0.4527, 0.7473), abs=1e-4)
     # more seeds shrink the seed part only: the problems' part stays
     many = seeds_interval([0.6] * 50, 100)
-    assert many == pytest.approx((0.6 - Z * math.sqrt(0.0024), 0.6 + Z * math.sqrt(0.0024)))
+    half = Z * math.sqrt(problems_variance(0.6, 100))
+    assert many == pytest.approx((0.6 - half, 0.6 + half))
+    # two seeds that both solve none of AIME's 30 problems: not a zero-width interval (0 to 7.8 %)
+    assert seeds_interval([0.0, 0.0], 30) == pytest.approx((0.0, 0.07795), abs=1e-5)
 
 
 def test_average_interval_adds_the_benchmarks_variances():
-    # AIME-sized 0.3 and MATH500-sized 0.8: var = (0.21/30 + 0.16/500) / 4
+    # AIME-sized 0.3 and MATH500-sized 0.8: var = (var(0.3, 30) + var(0.8, 500)) / 4
     lo, hi = average_interval([([0.3], 30), ([0.8], 500)])
-    half = Z * math.sqrt((0.3 * 0.7 / 30 + 0.8 * 0.2 / 500) / 4)
-    assert (lo, hi) == pytest.approx((0.55 - half, 0.55 + half)) and half == pytest.approx(0.08385, abs=1e-5)
+    half = Z * math.sqrt((problems_variance(0.3, 30) + problems_variance(0.8, 500)) / 4)
+    assert (lo, hi) == pytest.approx((0.55 - half, 0.55 + half)) and half == pytest.approx(0.08069, abs=1e-5)
 
 
 def test_exact_mcnemar_counts_only_the_discordant_problems():
@@ -82,12 +93,16 @@ def test_paired_bootstrap_of_a_gain_matches_its_normal_approximation():
     # stratified: two benchmarks, the mean of their means
     lo2, hi2 = gain_interval([diffs, [0] * 100])
     assert lo2 == pytest.approx(lo / 2, abs=0.02) and hi2 == pytest.approx(hi / 2, abs=0.02)
+    # a one-problem benchmark has no spread: its difference is fixed, the others are resampled
+    lo3, hi3 = gain_interval([diffs, [1.0]])
+    assert lo3 == pytest.approx((lo + 1) / 2, abs=0.02) and hi3 == pytest.approx((hi + 1) / 2, abs=0.02)
 
 
 def test_verdict_allows_the_papers_rounding():
     assert verdict(16.7, (0.10, 0.40)) == "not reproduced"  # a fraction interval is not a percent one
     assert verdict(16.7, (10.0, 16.65)) == "reproduced"     # 16.7 printed may be 16.65
     assert verdict(16.7, (10.0, 16.6)) == "not reproduced"
+    assert verdict(4.9, (1.0, 4.8), rounding=0.1) == "reproduced"  # a printed gain: two rounded values apart
 
 
 def records(method: str, run: str, outcomes: dict[str, list[int]], lam=None, seed=42):
@@ -153,3 +168,12 @@ def test_records_without_outcomes_give_no_gain_interval_and_a_named_verdict():
     # a benchmark cell needs only n and the accuracy
     assert diff.set_index(["row", "column"]).loc[("SFT", "GSM8K")].interval_method == "wilson"
     assert json.loads(json.dumps(cells.outcomes.tolist())) == [""] * len(cells)
+
+
+def test_a_gain_whose_baseline_lacks_a_benchmark_is_an_error_naming_it():
+    rows = records("sft", "sft", {"GSM8K": [1, 0, 1, 1]}) + records("wmss", "wmss_lam0.5",
+                                                                     {"GSM8K": [1, 1, 1, 1], "MAWPS": [1, 0]}, lam=0.5)
+    cells = TABLES["table1"].cells(Inputs(scores=pd.DataFrame(rows)), {"benchmarks": ["GSM8K", "MAWPS"],
+                                                                       "label_lambda": False})
+    with pytest.raises(ValueError, match=r"benchmarks \['MAWPS'\] are scored on one side only"):
+        diff_against_paper("table1", pd.DataFrame({"group": [], "row": []}), True, cells)

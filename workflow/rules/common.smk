@@ -15,7 +15,7 @@ from weakdriven.cost import job_runtime_minutes
 from weakdriven.envs import GROUPS, write_conda_env
 from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import BASE, DEFAULT_SELECTION, M1, METHODS, RUN_PATTERN, Run
-from weakdriven.methods.base import SUBSAMPLE
+from weakdriven.methods.base import SHARES_PATTERN, SUBSAMPLE
 from weakdriven.prefetch import items as prefetch_items, prefetch_to
 from weakdriven.provenance import export_workflow_state
 from weakdriven import stages

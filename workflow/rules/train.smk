@@ -167,7 +167,7 @@ rule wdds_select:
     log:
         paths.log(NAME, "train/{backbone}/{domain}/seed{seed}/wdds_select_{selection}_{weak}--{strong}"),
     wildcard_constraints:
-        selection=rf"{DEFAULT_SELECTION}|abg[\d.]+-[\d.]+-[\d.]+(?:_r\d+)?|r\d+",
+        selection=rf"{DEFAULT_SELECTION}|abg{SHARES_PATTERN}(?:_r(?:[2-9]|\d\d+))?|r(?:[2-9]|\d\d+)",
     priority: 3  # as entropy_shard
     conda:
         CONDA_ENVS["train"]

@@ -42,15 +42,23 @@ if TYPE_CHECKING:
 M1 = "m1"                      # model key of the SFT run's epoch-1 checkpoint (the shared initialization)
 BASE = "base"                  # model key of M0
 SNAPSHOT = re.compile(r"ck(\d+)")  # relative checkpoint labels: ck50 = step 50 of the paper's 218-step epoch
-_NUM = r"\d+(?:\.\d+)?"
-RUN_PATTERN = rf"[a-z_]+?(?:_lam{_NUM})?(?:_abg{_NUM}-{_NUM}-{_NUM})?(?:_k\d+)?(?:_weakck\d+)?(?:_r\d+)?"
-_RUN = re.compile(rf"(?P<method>[a-z_]+?)(?:_lam(?P<lam>{_NUM}))?(?:_abg(?P<abg>{_NUM}-{_NUM}-{_NUM}))?"
+NUMBER_PATTERN = r"\d+(?:\.\d+)?"  # a coordinate's value in a run name (``number``)
+SHARES_PATTERN = rf"{NUMBER_PATTERN}-{NUMBER_PATTERN}-{NUMBER_PATTERN}"  # WD-DS shares alpha-beta-gamma
+RUN_PATTERN = rf"[a-z_]+?(?:_lam{NUMBER_PATTERN})?(?:_abg{SHARES_PATTERN})?(?:_k\d+)?(?:_weakck\d+)?(?:_r\d+)?"
+_RUN = re.compile(rf"(?P<method>[a-z_]+?)(?:_lam(?P<lam>{NUMBER_PATTERN}))?(?:_abg(?P<abg>{SHARES_PATTERN}))?"
                   rf"(?:_k(?P<k>\d+))?(?:_weak(?P<weak>ck\d+))?(?:_r(?P<rep>\d+))?")
 DEFAULT_SELECTION = "default"  # the WD-DS selection of a run without shares or replicate coordinates
 REPLICATE_SEED_STRIDE = 1000   # replicate r trains (and draws its WD-DS selection) with seed + 1000 (r - 1)
 
 SUBSAMPLE = "subsample"        # the train job's name for the subsample file a data part was generated on
 REGISTRY: dict[str, Method] = {}  # filled by methods/__init__.py (``register``): the only list of methods
+
+
+def number(value: float) -> str:
+    """A coordinate in a run name: plain decimal (never an exponent, which no run pattern admits), up to 10 places, so
+    values that differ past 6 significant digits keep distinct names and shares still sum to 1 when parsed back."""
+    text = f"{value:.10f}".rstrip("0").rstrip(".")
+    return text or "0"
 
 
 def register(*methods: Method) -> dict[str, Method]:
@@ -196,9 +204,9 @@ class Run:
     def name(self) -> str:
         name = self.method.name
         if self.lam is not None:
-            name += f"_lam{self.lam:g}"
+            name += f"_lam{number(self.lam)}"
         if self.mix is not None:
-            name += "_abg" + "-".join(f"{v:g}" for v in self.mix)
+            name += "_abg" + "-".join(number(v) for v in self.mix)
         if self.iteration > 1:
             name += f"_k{self.iteration}"
         if self.weak != BASE:
@@ -211,7 +219,7 @@ class Run:
     def selection(self) -> str:
         """Which WD-DS selection of its weak/strong pair it trains on: ``default``, or its shares and replicate
         (``abg0.2-0.7-0.1``, ``r2``, ``abg0.2-0.7-0.1_r2``); a directory level of the selection's path."""
-        parts = (["abg" + "-".join(f"{v:g}" for v in self.mix)] if self.mix is not None else []) + (
+        parts = (["abg" + "-".join(number(v) for v in self.mix)] if self.mix is not None else []) + (
             [f"r{self.replicate}"] if self.replicate > 1 else [])
         return "_".join(parts) or DEFAULT_SELECTION
 

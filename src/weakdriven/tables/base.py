@@ -148,8 +148,8 @@ def sorted_by_checkpoint(wide: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---- the records behind a table's cells (tables/verdicts.py) -----------------------------------------------------
-CELL_COLUMNS = ["group", "row", "column", "side", "backbone", "run", "protocol", "benchmark", "seed", "problems",
-                "accuracy", "samples_per_prompt", "outcomes", "scale"]
+CELL_COLUMNS = ["group", "row", "column", "side", "backbone", "run", "checkpoint", "protocol", "benchmark", "seed",
+                "problems", "accuracy", "samples_per_prompt", "outcomes", "scale"]
 
 
 def record_cells(labelled: pd.DataFrame, side: str = "measured", scale: float = 100.0) -> pd.DataFrame:
@@ -163,6 +163,8 @@ def record_cells(labelled: pd.DataFrame, side: str = "measured", scale: float = 
     frame["outcomes"] = [json.dumps(o, sort_keys=True) if isinstance(o, dict) else "" for o in outcomes]
     if "protocol" not in frame:  # snapshot scores: the protocol of the run's evaluation
         frame["protocol"] = ""
+    if "checkpoint" not in frame:  # score records: the run's final model
+        frame["checkpoint"] = "final"
     return frame.assign(side=side, scale=scale)[CELL_COLUMNS]
 
 

@@ -11,7 +11,7 @@ from ..checks import write_atomic
 from ..paths import table_cells_of
 from ..provenance import read_provenance
 from .paper import REPORTED_TABLES, average_consistency, reported_numbers
-from .verdicts import CELL, intervals, verdict
+from .verdicts import CELL, GAIN_ROUNDING, ROUNDING, intervals, verdict
 
 PAPER_ABLATION_BACKBONE = "Qwen3-4B-Base"  # the one backbone of the paper's Table 2/3 and Figures 4/5
 NO_BACKBONE_BLOCK = ("table2", "table3", "table9", "table11", "figure3", "figure4", "figure5")
@@ -51,10 +51,10 @@ def diff_against_paper(table: str, measured_wide: pd.DataFrame, comparable: bool
         merged["delta"] = np.nan
     spans = cell_intervals(table, cells, interval)
     merged = merged.merge(spans, on=["group", "row", "column"], how="left")
-    inside = [verdict(rep, (lo, hi)) if status == "compared" and lo == lo else
-              ("no interval" if status == "compared" else "")
-              for rep, lo, hi, status in zip(merged["reported"], merged["interval_low"], merged["interval_high"],
-                                             merged["status"], strict=True)]
+    inside = [verdict(rep, (lo, hi), GAIN_ROUNDING if col.endswith("Δ") else ROUNDING)
+              if status == "compared" and lo == lo else ("no interval" if status == "compared" else "")
+              for rep, lo, hi, status, col in zip(merged["reported"], merged["interval_low"], merged["interval_high"],
+                                                  merged["status"], merged["column"].astype(str), strict=True)]
     merged["verdict"] = inside
     return merged[DIFF_COLUMNS]
 
@@ -82,6 +82,7 @@ def gains(table: str, cells: pd.DataFrame | None, interval: str = "wilson") -> p
                             - base.get_group(k).groupby("benchmark").accuracy.mean().mean())
                      for k in zip(spans["group"], spans["row"], spans["column"], strict=True)]
     spans["significant"] = (spans["interval_low"] > 0) | (spans["interval_high"] < 0)
+    spans["group"] = paper_group(table, spans["group"])
     spans.insert(0, "table", table)
     return spans
 
@@ -89,7 +90,8 @@ def gains(table: str, cells: pd.DataFrame | None, interval: str = "wilson") -> p
 def shared_models(diff: pd.DataFrame, cells: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
     """The models several paper tables print a number of: for each (backbone, run, benchmark) measured once and shown
     in more than one table cell, every such cell with the paper's value beside our one measurement (one run, one
-    benchmark: a cell over replicates or benchmarks is not one model's)."""
+    benchmark, one checkpoint: a cell over replicates or benchmarks is not one model's, a relative checkpoint is not
+    the run's final model)."""
     rows = []
     for table, frame in cells.items():
         if frame is None:
@@ -99,15 +101,16 @@ def shared_models(diff: pd.DataFrame, cells: dict[str, pd.DataFrame | None]) -> 
             lambda c: (c["side"] == "measured").all() and c["run"].nunique() == 1 and c["benchmark"].nunique() == 1)
         for (group, row, column), c in single.groupby(CELL, sort=False):
             rows.append({"backbone": c["backbone"].iloc[0], "run": c["run"].iloc[0],
+                         "checkpoint": c["checkpoint"].iloc[0],
                          "protocol": c["protocol"].iloc[0], "benchmark": c["benchmark"].iloc[0], "table": table,
                          "group": paper_group(table, pd.Series([group])).iloc[0], "row": row, "column": column})
     if not rows:
-        return pd.DataFrame(columns=["backbone", "run", "protocol", "benchmark", "table", "row", "column",
-                                     "measured", "reported"])
+        return pd.DataFrame(columns=["backbone", "run", "checkpoint", "protocol", "benchmark", "table", "row",
+                                     "column", "measured", "reported"])
     shown = pd.DataFrame(rows)
     values = diff[["table", "group", "row", "column", "measured", "reported"]]
     shown = shown.merge(values, on=["table", "group", "row", "column"], how="inner")  # the tables' own cells
-    model = ["backbone", "run", "protocol", "benchmark"]
+    model = ["backbone", "run", "checkpoint", "protocol", "benchmark"]
     shared = shown[shown.groupby(model)["table"].transform("nunique") > 1].sort_values([*model, "table"])
     return shared[[*model, "table", "row", "column", "measured", "reported"]].reset_index(drop=True)
 
@@ -164,10 +167,10 @@ def write_diff(tables: list[str], out_dir: str | Path, name: str, comparable: bo
     counts = diff.groupby(["table", "status", "verdict"]).size().rename("cells").reset_index()
     lines += ["## Diff status and verdicts", "", "A compared cell is *reproduced* when the reported value lies inside "
               "the measured value's 95 % interval (README: Statistics).", "", counts.to_markdown(index=False), ""]
-    spread = shared[shared.reported.notna()].groupby(["backbone", "run", "protocol", "benchmark"]).agg(
+    spread = shared[shared.reported.notna()].groupby(["backbone", "run", "checkpoint", "protocol", "benchmark"]).agg(
         tables=("table", lambda t: ", ".join(sorted(set(t)))), measured=("measured", "first"),
         reported=("reported", lambda r: ", ".join(f"{v:g}" for v in r)))
-    n_models = shared.groupby(["backbone", "run", "protocol", "benchmark"]).ngroups
+    n_models = shared.groupby(["backbone", "run", "checkpoint", "protocol", "benchmark"]).ngroups
     lines += ["## One measurement per model", "", f"{n_models} models (run × protocol × benchmark) appear in several "
               "tables and are measured once (`models.csv`); where the paper prints them more than once, its own "
               "values:", ""]

@@ -45,17 +45,21 @@ def time_table(exp, name: str = "table11") -> TimeTable:
 
 
 def run_timings(exp, backbone: str, domain: str, seed: int, run: str) -> list[str]:
-    """The timing records of the jobs that make ``run`` from its start models (see the module's docstring)."""
+    """The timing records of the jobs that make ``run`` from its start models (see the module's docstring); for
+    outer iteration t of Algorithm 1, those of iterations 1 .. t."""
     parsed = Run.parse(run)
-    files = [paths.train_timing(exp.name, backbone, domain, seed, run)]
-    files += [paths.method_data_timing(exp.name, backbone, domain, seed, run, part.name)
-              for part in parsed.method.data_parts(parsed, exp)]
-    if parsed.method.data == "wdds":
-        shards = exp.wmss.entropy_shards
-        for model in parsed.method.models(parsed, exp).values():
-            which = paths.entropy_which(seed, model)
-            files += [paths.entropy_timing(exp.name, backbone, domain, which, i, shards) for i in range(shards)]
-    return files
+    files = []
+    while parsed is not None:
+        files += [paths.train_timing(exp.name, backbone, domain, seed, parsed.name)]
+        files += [paths.method_data_timing(exp.name, backbone, domain, seed, parsed.name, part.name)
+                  for part in parsed.method.data_parts(parsed, exp)]
+        if parsed.method.data == "wdds":
+            shards = exp.wmss.entropy_shards
+            for model in parsed.method.models(parsed, exp).values():
+                which = paths.entropy_which(seed, model)
+                files += [paths.entropy_timing(exp.name, backbone, domain, which, i, shards) for i in range(shards)]
+        parsed = parsed.previous()
+    return list(dict.fromkeys(files))
 
 
 def read_seconds(path: str) -> float:

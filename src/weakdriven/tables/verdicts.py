@@ -5,8 +5,9 @@ A table's builder says which score records each of its cells comes from (``Table
 
 * a **benchmark cell** (one benchmark, one seed): the interval of a proportion of ``n`` problems, Wilson's score
   interval or Clopper-Pearson's ("beta"), from statsmodels (:func:`proportion_interval`);
-* a benchmark cell over **several training seeds**: the seeds' mean ± z·sqrt(s²/S + p̄(1 − p̄)/n): the seed spread
-  of the mean plus the sampling of the problems, which all seeds share and so does not shrink with S
+* a benchmark cell over **several training seeds**: the seeds' mean ± z·sqrt(s²/S + p̃(1 − p̃)/ñ): the seed spread
+  of the mean plus the sampling of the problems, which all seeds share and so does not shrink with S; the problems'
+  part in Agresti-Coull's form (ñ = n + z², p̃ = (p̄n + z²/2)/ñ), which stays positive at p̄ = 0 or 1
   (:func:`seeds_interval`);
 * an **average over benchmarks** (Math Avg.): the mean of independent benchmark estimates, variance Σ var_b / B²
   (:func:`average_interval`);
@@ -16,7 +17,7 @@ A table's builder says which score records each of its cells comes from (``Table
   paired outcomes (statsmodels) says whether the gain is significant (:func:`mcnemar_pvalue`).
 
 The verdict is ``reproduced`` when the reported value lies inside the measured interval (widened by the half unit the
-paper rounds to, 0.05), ``not reproduced`` otherwise.
+paper rounds to, 0.05; 0.1 for a printed gain, the difference of two rounded values), ``not reproduced`` otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from statsmodels.stats.proportion import proportion_confint
 LEVEL = 0.95
 INTERVALS = ("wilson", "beta")  # statistics.interval: Wilson score or Clopper-Pearson (exact Beta) for one run
 ROUNDING = 0.05                 # the paper prints one decimal: a printed value stands for +- 0.05
+GAIN_ROUNDING = 0.1             # a printed gain is the difference of two rounded values: +- 0.1
 BOOTSTRAP_RESAMPLES = 2000
 CELL = ["group", "row", "column"]
 
@@ -53,13 +55,15 @@ def proportion_interval(correct: float, n: int, method: str = "wilson", level: f
     return float(lo), float(hi)
 
 
-def seed_variance(accuracies: Sequence[float], n: int) -> float:
+def seed_variance(accuracies: Sequence[float], n: int, level: float = LEVEL) -> float:
     """The variance of the mean of S seeds' accuracies (fractions) on the same ``n`` problems: s²/S (training seeds)
-    + p̄(1 − p̄)/n (the problems, shared by every seed)."""
+    + p̃(1 − p̃)/ñ (the problems, shared by every seed; Agresti-Coull's ñ = n + z², p̃ = (p̄n + z²/2)/ñ)."""
     acc = np.asarray(accuracies, dtype=float)
-    p = float(acc.mean())
+    z2 = z_value(level) ** 2
+    n_tilde = n + z2
+    p_tilde = (float(acc.mean()) * n + z2 / 2) / n_tilde
     spread = float(acc.var(ddof=1)) / len(acc) if len(acc) > 1 else 0.0
-    return spread + p * (1 - p) / n
+    return spread + p_tilde * (1 - p_tilde) / n_tilde
 
 
 def seeds_interval(accuracies: Sequence[float], n: int, level: float = LEVEL) -> tuple[float, float]:
@@ -95,6 +99,8 @@ def gain_interval(differences: Sequence[Sequence[float]], level: float = LEVEL, 
     samples = [np.asarray(d, dtype=float) for d in differences]
     if any(len(d) == 0 for d in samples):
         raise ValueError("a benchmark without problems has no gain")
+    # a one-problem benchmark has no spread to resample (scipy needs two observations): its difference is fixed
+    samples = [np.repeat(d, 2) if len(d) == 1 else d for d in samples]
     if all(np.ptp(d) == 0 for d in samples):  # every problem the same difference: the gain is exact
         value = float(np.mean([d[0] for d in samples]))
         return value, value
@@ -107,9 +113,10 @@ def gain_interval(differences: Sequence[Sequence[float]], level: float = LEVEL, 
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def verdict(reported: float, interval: tuple[float, float]) -> str:
+def verdict(reported: float, interval: tuple[float, float], rounding: float = ROUNDING) -> str:
     lo, hi = interval
-    return "reproduced" if lo - ROUNDING <= reported <= hi + ROUNDING else "not reproduced"
+    slack = rounding + 1e-9  # 4.8 + 0.1 < 4.9 in binary floating point
+    return "reproduced" if lo - slack <= reported <= hi + slack else "not reproduced"
 
 
 # ---- from a table's cells to its intervals ------------------------------------------------------------------------
@@ -140,6 +147,10 @@ def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
     measured, baseline = cell[cell.side == "measured"], cell[cell.side == "baseline"]
     out: dict = {"interval_low": np.nan, "interval_high": np.nan, "p_value": np.nan, "interval_method": ""}
     if len(baseline):
+        missing = sorted(set(measured.benchmark) ^ set(baseline.benchmark))
+        if missing:
+            raise ValueError(f"gain cell {cell[CELL].iloc[0].tolist()}: benchmarks {missing} are scored on one side "
+                             "only")
         diffs = []
         for bench, recs in measured.groupby("benchmark", sort=True):
             mine, base = _problem_means(recs), _problem_means(baseline[baseline.benchmark == bench])
@@ -151,7 +162,8 @@ def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
             diffs.append([mine[p] - base[p] for p in sorted(mine)])
         lo, hi = gain_interval(diffs)
         out.update(interval_low=lo * scale, interval_high=hi * scale, interval_method="paired bootstrap")
-        if len(diffs) == 1 and measured.seed.nunique() == 1 and measured.samples_per_prompt.max() == 1:
+        one_run = all(side.seed.nunique() == 1 and side.samples_per_prompt.max() == 1 for side in (measured, baseline))
+        if len(diffs) == 1 and one_run:  # paired 0/1 outcomes: the exact McNemar test
             bench = measured.benchmark.iloc[0]
             mine, base = _problem_means(measured), _problem_means(baseline[baseline.benchmark == bench])
             ids = sorted(mine)
