@@ -37,6 +37,17 @@ from .settings import TrainSettings
 log = logging.getLogger(__name__)
 
 
+def release_process_group() -> None:
+    """Tear the distributed process group down once a job's work is saved. Left to the interpreter's shutdown, a gloo
+    worker thread can be destroyed while it runs: the rank aborts after the model is written ("terminate called
+    without an active exception", SIGABRT) and torchrun reports the finished job as failed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def load_causal_lm(path: str | Path, bf16: bool = False, attn_implementation: str = "sdpa", device=None):
     """A checkpoint and its tokenizer; ``attn_implementation`` = transformers' attention kernel (flash_attention_2
     needs the flash-attn package and a GPU: the train container has both). ``device``: where the model is put (a

@@ -42,6 +42,9 @@ def train_sft(stage: SftStage, base: str, data: str, out: str, m1_out: str | Non
     run_sft(base, examples, stage.prompt.system_prompt, stage.training, out, m1_out=m1_out,
             snapshots=keep_snapshots(stage, snapshots_out, len(examples)))
     stamp(Path(out) / "train_summary.json", stage.to_json(), stage.training.seed)
+    from ..training import release_process_group  # torch
+
+    release_process_group()
 
 
 def parse_parts(values: list[str]) -> dict[str, str]:
@@ -89,3 +92,6 @@ def train_run(stage: TrainStage, strong: str, data: str, out: str, weak: str | N
                    parts=parse_parts(parts))
     run.method.train(job)
     stamp(Path(out) / "train_summary.json", stage.to_json(), stage.training.seed)
+    from ..training import release_process_group  # torch
+
+    release_process_group()
