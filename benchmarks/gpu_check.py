@@ -54,6 +54,7 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
     from weakdriven.config import CodeJudging, Evaluation
     from weakdriven.data.chat import load_examples
     from weakdriven.data.embedded import build_tiny_model, build_tokenizer, make_embedded_data
+    from weakdriven.eval.generation import Protocol
     from weakdriven.eval.pipeline import generate_records
     from weakdriven.methods import Run, TrainJob
     from weakdriven.methods.sft import run_sft
@@ -97,7 +98,9 @@ def stage_checks(root: Path, device, gpus: int) -> list[dict]:
                                                    str(root / "m0"), "--strong-pre", str(root / "sft"),
                                                    "--strong-post", str(root / "wmss"), "--sft", str(root / "sft"),
                                                    "--data", str(data), "--out-dir", str(root / "stats")]))
-    evaluation = Evaluation(backend="transformers", protocol="paper-greedy", max_new_tokens=16, long_max_new_tokens=16,
+    greedy = Protocol("paper-greedy", temperature=0.0, top_p=1.0, n=1)
+    evaluation = Evaluation(backend="transformers", protocol=greedy.name, protocols={greedy.name: greedy},
+                            max_new_tokens=16, long_max_new_tokens=16,
                             long_benchmarks=(), max_prompt_tokens=128, batch_size=8, grader_workers=1,
                             grader_timeout_s=5, max_grader_errors=0,
                             code=CodeJudging(workers=1, timeout_s=10, test_timeout_s=3, memory_mb=4096,

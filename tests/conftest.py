@@ -63,17 +63,24 @@ def mutate(raw: dict, dotted: str, value):
 
 DELETE = object()
 
+# the configs' protocols (evaluation.protocols)
+PROTOCOLS = {"paper-greedy": {"temperature": 0.0, "top_p": 1.0, "n": 1},
+             "sampled-3x": {"temperature": 0.5, "top_p": 0.95, "n": 3},
+             "passk": {"temperature": 0.7, "top_p": 0.95, "n": 64}}
+
 
 def eval_stage(code: dict | None = None, prompt: str = "s", gpus: int = 0, bf16: bool = False, **evaluation):
     """An EvalStage with a complete evaluation section: test defaults, ``evaluation`` keys and ``code`` overriding."""
     from weakdriven.config import CodeJudging, Evaluation
+    from weakdriven.eval.generation import Protocol
     from weakdriven.stages import EvalStage, Prompt
 
     judging = {"workers": 1, "timeout_s": 10, "test_timeout_s": 3, "memory_mb": 4096, "isolation": "bwrap",
                **(code or {})}
     section = {"backend": "transformers", "protocol": "paper-greedy", "max_new_tokens": 16, "long_max_new_tokens": 16,
                "long_benchmarks": (), "max_prompt_tokens": 128, "batch_size": 8, "grader_workers": 1,
-               "grader_timeout_s": 5, "max_grader_errors": 0, **evaluation}
+               "grader_timeout_s": 5, "max_grader_errors": 0,
+               "protocols": {name: Protocol(name, **spec) for name, spec in PROTOCOLS.items()}, **evaluation}
     return EvalStage(Evaluation(**section, code=CodeJudging(**judging)), Prompt(prompt, "qwen"), gpus, bf16, 1, None)
 
 

@@ -19,6 +19,7 @@ from conftest import eval_stage
 
 from weakdriven.benchmarks import BENCHMARKS, load_benchmark
 from weakdriven.eval.code import extract_code, judge_many, judge_sample, unpack_task
+from weakdriven.eval.generation import Protocol
 from weakdriven.eval.pipeline import score_records
 
 CODE = ("HumanEval+", "MBPP+", "BigCodeBench", "LiveCodeBench")
@@ -198,12 +199,13 @@ def test_code_scores_have_pass_at_k_and_report_grader_errors(loaded):
     for i, row in enumerate(rows):  # two samples per prompt: prompt 0 both right, 1 one right, 2 none
         texts = [right[i], right[i]] if i == 0 else [right[i], wrong[i]] if i == 1 else [wrong[i], wrong[i]]
         gens += [{"prompt_id": row["id"], "sample_index": s, "text": t, "finish_reason": "stop",
-                  "protocol": "sampled-3x", "checkpoint_sha256": "abc"} for s, t in enumerate(texts)]
-    scored = score_records("HumanEval+", rows, gens, eval_stage(code=CODE_EVAL).evaluation, "gens.jsonl")
+                  "protocol": "two", "checkpoint_sha256": "abc"} for s, t in enumerate(texts)]
+    two = {"protocol": "two", "protocols": {"two": Protocol("two", temperature=0.7, top_p=0.95, n=2)}}
+    scored = score_records("HumanEval+", rows, gens, eval_stage(code=CODE_EVAL, **two).evaluation, "gens.jsonl")
     assert scored["n"] == 6 and scored["correct"] == 3 and scored["accuracy"] == pytest.approx(0.5)
     assert scored["samples_per_prompt"] == 2 and scored["pass_at_k"] == {"1": pytest.approx(0.5)}
     assert scored["grader_errors"] == 0
 
     broken = [dict(r, task="bm90IGEgcGlja2xl") for r in rows]
     with pytest.raises(ValueError, match=r"gens.jsonl: benchmark row HumanEval\+-0: the code task payload"):
-        score_records("HumanEval+", broken, gens, eval_stage(code=CODE_EVAL).evaluation, "gens.jsonl")
+        score_records("HumanEval+", broken, gens, eval_stage(code=CODE_EVAL, **two).evaluation, "gens.jsonl")

@@ -9,8 +9,8 @@ from conftest import DELETE, REPO, mutate, snakemake, workflow_copy
 from weakdriven.benchmarks import BENCHMARKS
 from weakdriven.cluster import LAUNCHERS
 from weakdriven.config import SCHEMA_PATH, ConfigError, Experiment, load_config, schema
-from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import METHODS
+from weakdriven.stages import EvalStage, GenerateStage
 from weakdriven.tables import TABLES
 
 
@@ -31,12 +31,11 @@ def test_embedded_preset_restates_every_paper_key(paper_raw, embedded_raw):
 
 def test_schema_takes_its_names_from_the_registries(embedded_raw):
     written = yaml.safe_load(SCHEMA_PATH.read_text())["$defs"]
-    assert all("enum" not in written[d] for d in ("method", "mixed_method", "benchmark", "protocol", "launcher"))
+    assert all("enum" not in written[d] for d in ("method", "mixed_method", "benchmark", "launcher"))
     defs = schema()["$defs"]
     assert defs["method"]["enum"] == list(METHODS) and "neftune" in METHODS
     assert defs["mixed_method"]["enum"] == ["wmss", "wdjt_only", "wdjt_frozen"]
     assert defs["benchmark"]["enum"] == list(BENCHMARKS)
-    assert defs["protocol"]["enum"] == list(PROTOCOLS)
     assert defs["launcher"]["enum"] == list(LAUNCHERS)
     bad = {**embedded_raw, "tables": {"table1": {**embedded_raw["tables"]["table1"], "methods": ["sft", "grpo"]}}}
     with pytest.raises(ConfigError, match=r"tables\.table1\.methods\.1.*'grpo' is not one of \['sft', 'undial'"):
@@ -140,8 +139,42 @@ def test_a_table_names_its_protocol_and_table10_needs_samples(paper_raw):
     default = mutate(paper_raw, "tables.table10.protocol", DELETE)  # falls back to evaluation.protocol (greedy)
     with pytest.raises(ConfigError, match="pass@k needs a sampling protocol"):
         Experiment.from_dict(default)
-    with pytest.raises(ConfigError, match="protocol"):
+    with pytest.raises(ConfigError, match=r"'tables.table2.protocol': unknown protocol 'greedy'; evaluation.protocols "
+                       r"defines \['paper-greedy', 'passk', 'sampled-10x', 'sampled-3x'\]"):
         Experiment.from_dict(mutate(paper_raw, "tables.table2.protocol", "greedy"))
+    few = mutate(paper_raw, "evaluation.protocols.few", {"temperature": 1.0, "top_p": 1.0, "n": 8})
+    assert Experiment.from_dict(mutate(few, "tables.table10.protocol", "few")).tables["table10"].protocol == "few"
+
+
+def test_protocols_are_the_configs_own(paper_raw):
+    """Each protocol's sample count and temperature come from evaluation.protocols; a job carries only its own, so
+    defining a protocol reruns nothing and redefining one reruns its jobs (Snakemake's params trigger)."""
+    exp = Experiment.from_dict(paper_raw)
+    assert {p.name: (p.temperature, p.top_p, p.n) for p in exp.evaluation.protocols.values()} == {
+        "paper-greedy": (0.0, 1.0, 1), "sampled-3x": (0.5, 0.95, 3), "sampled-10x": (0.5, 0.95, 10),
+        "passk": (0.7, 0.95, 64)}
+    stage = GenerateStage.build(exp, "qwen3-4b-base", "passk", ("AIME2025",))
+    assert list(stage.evaluation.protocols) == ["passk"] and stage.evaluation.sampling.n == 64
+    assert GenerateStage.from_json(stage.to_json()) == stage
+    more = Experiment.from_dict(mutate(paper_raw, "evaluation.protocols.wide", {"temperature": 1.0, "top_p": 1.0,
+                                                                                "n": 16}))
+    assert GenerateStage.build(more, "qwen3-4b-base", "passk", ("AIME2025",)).to_json() == stage.to_json()
+    redefined = Experiment.from_dict(mutate(paper_raw, "evaluation.protocols.passk.n", 32))
+    changed = GenerateStage.build(redefined, "qwen3-4b-base", "passk", ("AIME2025",))
+    assert changed.to_json() != stage.to_json() and changed.evaluation.sampling.n == 32
+    assert (EvalStage.build(redefined, "qwen3-4b-base", "AIME2025").to_json()
+            == EvalStage.build(exp, "qwen3-4b-base", "AIME2025").to_json())  # the greedy jobs stay as they are
+    with pytest.raises(ConfigError, match=r"'evaluation.protocols.paper-greedy.n': a greedy protocol \(temperature 0\) "
+                       "draws one sample per problem, not 3"):
+        Experiment.from_dict(mutate(paper_raw, "evaluation.protocols.paper-greedy.n", 3))
+    with pytest.raises(ConfigError, match="'evaluation.protocol': unknown protocol 'greedy'"):
+        Experiment.from_dict(mutate(paper_raw, "evaluation.protocol", "greedy"))
+    for name in ("snapshots", "Greedy", "a/b"):  # a path level beside eval/.../<run>/snapshots/
+        with pytest.raises(ConfigError, match="'evaluation.protocols'"):
+            Experiment.from_dict(mutate(paper_raw, f"evaluation.protocols.{name}", {"temperature": 0.0, "top_p": 1.0,
+                                                                                    "n": 1}))
+    with pytest.raises(ConfigError, match=r"'evaluation.protocols.passk'.*'top_p' is a required property"):
+        Experiment.from_dict(mutate(paper_raw, "evaluation.protocols.passk", {"temperature": 0.7, "n": 64}))
 
 
 def test_several_nodes_need_the_srun_launcher(paper_raw):

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO
 
 from weakdriven.config import load_config
-from weakdriven.eval.generation import PASS_KS, PROTOCOLS
+from weakdriven.eval.generation import PASS_KS
 from weakdriven.methods import M1, Run
 from weakdriven.tables import TABLES, configured
 from weakdriven.tables.base import Inputs
@@ -17,13 +17,13 @@ from weakdriven.tables.diff import diff_against_paper, read_table
 from weakdriven.tables.paper import REPORTED_TABLES, reported_numbers
 
 
-def score_frame(cells, rng, drawn: dict | None = None) -> pd.DataFrame:
+def score_frame(exp, cells, rng, drawn: dict | None = None) -> pd.DataFrame:
     """A score record per cell; ``drawn`` keeps each cell's accuracy, so tables sharing a cell share its record."""
     drawn = {} if drawn is None else drawn
     rows = []
     for backbone, seed, run, bench, protocol in cells:
         parsed = None if run == M1 else Run.parse(run)
-        n = PROTOCOLS[protocol].n
+        n = exp.evaluation.protocols[protocol].n
         acc = drawn.setdefault((backbone, seed, run, bench, protocol), float(rng.uniform(0.05, 0.95)))
         rows.append({"backbone": backbone, "seed": seed, "run": run, "benchmark": bench, "protocol": protocol,
                      "method": "sft" if parsed is None else parsed.method.name,
@@ -77,7 +77,7 @@ def paper_diff(tmp_path_factory):
         tmp = tmp_path_factory.mktemp(table.name)
         needs = table.needs(exp)
         gaps = pd.DataFrame([{"backbone": b, "seed": s, "weak": w, "delta_h_mean": 0.1} for b, s, w in needs.gaps])
-        data = Inputs(scores=score_frame(needs.scores, rng) if needs.scores else None,
+        data = Inputs(scores=score_frame(exp, needs.scores, rng) if needs.scores else None,
                       snapshots=snapshot_frame(needs.snapshots, exp.trajectory.checkpoints, rng)
                       if needs.snapshots else None,
                       gaps=gaps if needs.gaps else None, files=write_files(needs.files, tmp))
@@ -118,7 +118,7 @@ def test_a_model_several_tables_show_is_measured_once_beside_each_printed_value(
     diffs, cells, drawn = [], {}, {}
     for name in ("table1", "table2", "table8", "table9"):
         table = TABLES[name]
-        data = Inputs(scores=score_frame(table.needs(exp).scores, rng, drawn))
+        data = Inputs(scores=score_frame(exp, table.needs(exp).scores, rng, drawn))
         spec = table.spec(exp)
         diffs.append(diff_against_paper(name, table.build(data, spec), True))
         cells[name] = table.cells(data, spec)

@@ -8,6 +8,7 @@ from conftest import BENCHMARK_DATA, eval_stage
 
 from weakdriven import score_answer
 from weakdriven.benchmarks import BENCHMARKS, load_benchmark
+from weakdriven.eval.generation import Protocol
 from weakdriven.eval.grading import extract_choice, grade_many
 
 HAS_LOGIQA = (BENCHMARK_DATA / "logiqa2_test.jsonl").is_file()
@@ -102,14 +103,21 @@ def test_score_records_reports_unbiased_pass_at_k_per_prompt():
     rows = [{"id": "p0", "question": "q", "gold": "4"}, {"id": "p1", "question": "q", "gold": "9"}]
     answers = {"p0": ["4", "4", "5", "6"], "p1": ["9", "1", "2", "3"]}  # 2 of 4 and 1 of 4 correct
     gens = [{"prompt_id": pid, "sample_index": i, "text": f"\\boxed{{{a}}}", "finish_reason": "stop",
-             "protocol": "test"} for pid, texts in answers.items() for i, a in enumerate(texts)]
-    ev = eval_stage().evaluation
+             "protocol": "four"} for pid, texts in answers.items() for i, a in enumerate(texts)]
+    ev = eval_stage(protocol="four", protocols={"four": Protocol("four", temperature=1.0, top_p=1.0, n=4)}).evaluation
     scored = score_records("GSM8K", rows, gens, ev, "gens")
     assert scored["samples_per_prompt"] == 4 and scored["accuracy"] == 3 / 8
     assert scored["pass_at_k"] == {"1": pytest.approx(3 / 8), "4": pytest.approx(1.0)}
     assert pass_at_k(4, 2, 2) == pytest.approx(5 / 6)  # by hand: 1 - C(2,2)/C(4,2)
     with pytest.raises(ValueError, match=r"gens: prompts have different numbers of samples \[3, 4\]"):
         score_records("GSM8K", rows, gens[:-1], ev, "gens")
+    # records of another protocol, or of the protocol's earlier definition (n changed), are not the job's
+    with pytest.raises(ValueError, match=r"gens: records of protocol \['paper-greedy'\] with 4 samples per prompt; "
+                       r"protocol 'four' \(evaluation.protocols\) draws 4"):
+        score_records("GSM8K", rows, [{**g, "protocol": "paper-greedy"} for g in gens], ev, "gens")
+    with pytest.raises(ValueError, match=r"records of protocol \['paper-greedy'\] with 4 samples per prompt; "
+                       r"protocol 'paper-greedy' \(evaluation.protocols\) draws 1"):
+        score_records("GSM8K", rows, [{**g, "protocol": "paper-greedy"} for g in gens], eval_stage().evaluation, "g")
 
 
 HAS_AQUA = (BENCHMARK_DATA / "aqua.json").is_file()

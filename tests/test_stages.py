@@ -81,8 +81,10 @@ def test_evaluation_stages_take_the_jobs_protocol_and_the_benchmarks_prompt(pape
     assert gemma.prompt == stages.Prompt("Provide clean, correct Python code.", "gemma")  # App. E.4, code domain
     assert gemma.gemma_multimodal_base == "results/paper/models/gemma-3-4b-pt/base/multimodal"
     assert json.loads(gemma.to_json())["tensor_parallel"] == 1 and gemma.gpus == 1
-    # the typed section serialises to the config's own keys and values: existing results keep their params
-    assert json.loads(greedy.to_json())["evaluation"] == dict(exp.raw["evaluation"], protocol="paper-greedy")
+    # the typed section serialises to the config's own keys and values, with only the job's protocol defined
+    greedy_def = {"name": "paper-greedy", "temperature": 0.0, "top_p": 1.0, "n": 1, "top_k": 0}
+    assert json.loads(greedy.to_json())["evaluation"] == dict(exp.raw["evaluation"], protocol="paper-greedy",
+                                                              protocols={"paper-greedy": greedy_def})
     assert stages.EvalStage.from_json(gemma.to_json()).evaluation.code.workers == exp.evaluation.code.workers
 
 

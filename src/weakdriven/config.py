@@ -14,7 +14,7 @@ import yaml
 
 from .benchmarks import BENCHMARKS
 from .cluster import LAUNCHERS
-from .eval.generation import PROTOCOLS
+from .eval.generation import Protocol
 from .methods import METHODS
 from .tables import TABLES
 
@@ -37,7 +37,6 @@ def schema() -> dict[str, Any]:
     defs["method"] = {"enum": list(METHODS)}
     defs["mixed_method"] = {"enum": [name for name, m in METHODS.items() if m.loss == "mixed"]}
     defs["benchmark"] = {"enum": list(BENCHMARKS)}
-    defs["protocol"] = {"enum": list(PROTOCOLS)}
     defs["launcher"] = {"enum": list(LAUNCHERS)}
     # the tables a config may name: every registered table with a config section, in the form its plug-in declares
     schema["properties"]["tables"]["properties"] = {name: {"$ref": f"#/$defs/{t.schema}"}
@@ -211,7 +210,8 @@ class CodeJudging:
 @dataclass(frozen=True)
 class Evaluation:
     backend: str
-    protocol: str
+    protocol: str                   # the default protocol's name (a table may name another)
+    protocols: dict[str, Protocol]  # evaluation.protocols: name -> sampling (a generate job carries only its own)
     max_new_tokens: int
     long_max_new_tokens: int
     long_benchmarks: tuple[str, ...]
@@ -221,6 +221,11 @@ class Evaluation:
     grader_timeout_s: int
     max_grader_errors: int  # samples without a verdict (crashed grader or judge) a score job tolerates
     code: CodeJudging
+
+    @property
+    def sampling(self) -> Protocol:
+        """The definition of ``protocol``."""
+        return self.protocols[self.protocol]
 
 
 @dataclass(frozen=True)
@@ -277,6 +282,22 @@ DOMAINS = ("math", "code", "logic")  # the training sets, and the benchmarks' do
 MIX = "mix"                          # the training domain of train_domains: mixture (the three sets together)
 
 
+def check_protocols(raw: dict[str, Any]) -> None:
+    """Every protocol a config names (``evaluation.protocol``, ``tables.<table>.protocol``) is defined in
+    ``evaluation.protocols``, and a greedy one (temperature 0) draws one sample: more would be copies."""
+    defined = raw["evaluation"]["protocols"]
+    for name, spec in defined.items():
+        if spec["temperature"] == 0 and spec["n"] != 1:
+            raise ConfigError(f"config key 'evaluation.protocols.{name}.n': a greedy protocol (temperature 0) draws "
+                              f"one sample per problem, not {spec['n']}")
+    named = {"evaluation.protocol": raw["evaluation"]["protocol"]}
+    named |= {f"tables.{t}.protocol": spec["protocol"] for t, spec in raw["tables"].items() if "protocol" in spec}
+    for key, name in named.items():
+        if name not in defined:
+            raise ConfigError(f"config key '{key}': unknown protocol {name!r}; evaluation.protocols defines "
+                              f"{sorted(defined)}")
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -317,6 +338,7 @@ class Experiment:
         if td["source"] == "local" and not Path(td["path"]).exists():
             raise ConfigError(f"config key 'train_data.path': {td['path']} does not exist (a JSONL file, or a "
                               "directory in the hub dataset's layout)")
+        check_protocols(raw)
         tables, trajectory_tables, figure5, figure3 = {}, {}, None, None
         trajectory = Trajectory(tuple(raw["trajectory"]["checkpoints"]), raw["trajectory"]["reference_epoch_steps"])
         for table, spec in raw["tables"].items():
@@ -375,7 +397,8 @@ class Experiment:
                 raise ConfigError("config key 'logic_data.teacher.gpus': vllm (evaluation.backend) needs GPUs")
         check_domains(raw)
         ev = dict(raw["evaluation"], long_benchmarks=tuple(raw["evaluation"]["long_benchmarks"]),
-                  code=CodeJudging(**raw["evaluation"]["code"]))
+                  code=CodeJudging(**raw["evaluation"]["code"]),
+                  protocols={name: Protocol(name, **spec) for name, spec in raw["evaluation"]["protocols"].items()})
         return cls(
             name=raw["name"],
             comparable_with_paper=raw["comparable_with_paper"],

@@ -24,7 +24,6 @@ from .benchmarks import BENCHMARKS
 from .cluster import job_gpus, train_nodes
 from .config import Experiment, load_config
 from .data.logic import RELEASE_ROWS as LOGIC_ROWS
-from .eval.generation import PROTOCOLS
 from .methods import Run
 from .methods.base import full_rows
 from .tables import generation_plan
@@ -102,7 +101,7 @@ def job_gpu_hours(job: Job, exp: Experiment) -> float:
         protocol = wc.get("protocol", exp.evaluation.protocol)
         benchmarks = (wc["benchmark"],) if "benchmark" in wc else _generation_plan(exp).get(
             (wc["backbone"], domain, str(wc["seed"]), wc["run"], protocol), ())
-        samples = sum(_benchmark_rows(b) for b in benchmarks) * PROTOCOLS[protocol].n
+        samples = sum(_benchmark_rows(b) for b in benchmarks) * exp.evaluation.protocols[protocol].n
         models = len(exp.trajectory.checkpoints) if job.rule == "eval_snapshots" else 1
         return samples * models * c["gpu_seconds_per_sample"] * size / 3600
     if job.rule == "method_data":  # a method's generation phase: its samples per prompt of its subsample

@@ -30,7 +30,7 @@ results/<experiment>/
   runs/<backbone>/<domain>/seed<s>/<run>/data/<part>.jsonl   a method's generated data (SPIN answers, SSB rollouts)
   eval/<backbone>/<domain>/seed<s>/<run>/<protocol>/generations/<bench>.jsonl   one job per model and protocol: every
                                          benchmark the tables read of it (run "m1": the shared initialization;
-                                         protocol: paper-greedy, sampled-3x or passk)
+                                         protocol: a name of evaluation.protocols)
   eval/<backbone>/<domain>/seed<s>/<run>/<protocol>/<bench>.scores.json          one per benchmark
   eval/<backbone>/<domain>/seed<s>/<run>/snapshots/<bench>.csv                   scores of the run's snapshots
   diagnostics/<backbone>/<domain>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics

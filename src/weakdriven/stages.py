@@ -289,7 +289,7 @@ class DiagnosticsStage(Stage):
 class EvalStage(Stage):
     """Generation and grading of one model on one benchmark under one protocol."""
 
-    evaluation: Evaluation       # the config's evaluation section, with the job's protocol
+    evaluation: Evaluation       # the config's evaluation section, with the job's protocol (and only its definition)
     prompt: Prompt               # the benchmark's domain decides Gemma's prompt
     gpus: int
     bf16: bool
@@ -299,7 +299,11 @@ class EvalStage(Stage):
     @classmethod
     def build(cls, exp: Experiment, backbone: str, benchmark: str, protocol: str | None = None) -> EvalStage:
         vllm_gemma = exp.backbone(backbone).family == "gemma" and exp.evaluation.backend == "vllm"
-        return cls(dataclasses.replace(exp.evaluation, protocol=protocol or exp.evaluation.protocol),
+        protocol = protocol or exp.evaluation.protocol
+        # only the job's protocol: defining another in the config reruns nothing, changing this one reruns its jobs
+        ev = dataclasses.replace(exp.evaluation, protocol=protocol,
+                                 protocols={protocol: exp.evaluation.protocols[protocol]})
+        return cls(ev,
                    Prompt.build(exp, backbone, BENCHMARKS[benchmark].domain), job_gpus(exp, "generate"),
                    exp.training.bf16, max(1, exp.raw["cluster"]["eval_gpus"]),
                    f"{paths.base_model(exp.name, backbone)}/multimodal" if vllm_gemma else None)

@@ -13,7 +13,6 @@ from weakdriven.cluster import job_gpus, job_memory_mb, launcher, score_code_mem
 from weakdriven.config import DOMAINS, MIX, Experiment, read_yaml
 from weakdriven.cost import job_runtime_minutes
 from weakdriven.envs import GROUPS, write_conda_env
-from weakdriven.eval.generation import PROTOCOLS
 from weakdriven.methods import BASE, DEFAULT_SELECTION, M1, METHODS, RUN_PATTERN, Run
 from weakdriven.methods.base import SHARES_PATTERN, SUBSAMPLE
 from weakdriven.prefetch import items as prefetch_items, prefetch_to
@@ -59,7 +58,7 @@ wildcard_constraints:
     domain=one_of((*DOMAINS, MIX)),
     seed=r"\d+",
     benchmark=one_of(BENCHMARKS),
-    protocol="|".join(PROTOCOLS),
+    protocol="|".join(EXP.evaluation.protocols),
     part=r"[a-z_]+",
     rows=r"\d+",
 
@@ -85,7 +84,7 @@ def job_runtime(rule):
 
 def generation_priority(wildcards, input=None, attempt=1):
     """Generation under a many-sample protocol (passk: 64 per problem) starts with the training jobs."""
-    return 2 if PROTOCOLS[wildcards.protocol].n > 3 else 0
+    return 2 if EXP.evaluation.protocols[wildcards.protocol].n > 3 else 0
 
 
 # ---- inputs --------------------------------------------------------------------------------------------------

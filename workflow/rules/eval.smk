@@ -1,6 +1,6 @@
 # Generation (vLLM on GPUs, transformers on CPU), one job per (model, protocol) over every benchmark the configured
 # tables read of that model (weakdriven.tables.generation_plan: the model, and vLLM, load once); grading one job per
-# benchmark. The protocol (paper-greedy, sampled-3x, passk) is evaluation.protocol unless a table names its own
+# benchmark. The protocol (a name of evaluation.protocols) is evaluation.protocol unless a table names its own
 # (Table 10: passk).
 
 

@@ -15,21 +15,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Protocol:
+    """How a model is sampled: the evaluation's protocols are named in the config (``evaluation.protocols``, the
+    name a path level); the training-data methods (DPO, SPIN, SSB, the logic teacher) build their own."""
+
     name: str
-    temperature: float
+    temperature: float  # 0: greedy (then n = 1)
     top_p: float
-    n: int
-    top_k: int = 0  # 0: off (vLLM's default; transformers would otherwise apply its own default of 50)
+    n: int              # samples per problem: pass@1 is their mean, pass@k for every k <= n
+    top_k: int = 0      # 0: off (vLLM's default; transformers would otherwise apply its own default of 50)
 
 
-PROTOCOLS = {
-    p.name: p
-    for p in (
-        Protocol("paper-greedy", temperature=0.0, top_p=1.0, n=1),   # Table 1 caption: greedy pass@1
-        Protocol("sampled-3x", temperature=0.5, top_p=0.95, n=3),    # the authors' older protocol: mean of 3 samples
-        Protocol("passk", temperature=0.7, top_p=0.95, n=64),        # Table 10: pass@k from 64 samples per problem
-    )
-}
 PASS_KS = (1, 4, 8, 16, 32, 64)  # Table 10's k (those <= n are reported)
 
 

@@ -19,7 +19,7 @@ from ..methods.equations import pass_at_k
 from ..provenance import record, sidecar
 from ..stages import EvalStage
 from .code import judge_many, unpack_task
-from .generation import PASS_KS, PROTOCOLS, generate_transformers, generate_vllm
+from .generation import PASS_KS, generate_transformers, generate_vllm
 from .grading import grade_many
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def generate_many(model: str | Path, requests: dict[str, tuple[list[dict], EvalS
     prepared = {b: _requests(tokenizer, b, rows, stage, source) for b, (rows, stage, source) in requests.items()}
     stage = next(iter(requests.values()))[1]
     ev = stage.evaluation
-    protocol = PROTOCOLS[ev.protocol]
+    protocol = ev.sampling
     checkpoint = checkpoint_sha256(model)
     if ev.backend == "vllm":
         batches = list(prepared.values())
@@ -125,6 +125,11 @@ def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation
     sizes = sorted({n for n, _ in per_prompt.values()})
     if len(sizes) != 1:
         raise ValueError(f"{source}: prompts have different numbers of samples {sizes}")
+    protocol = evaluation.sampling  # records of another protocol (or of its earlier definition) are not this cell's
+    other = sorted({g["protocol"] for g in gens if g.get("protocol", protocol.name) != protocol.name})
+    if other or sizes[0] != protocol.n:
+        raise ValueError(f"{source}: records of protocol {other or [protocol.name]} with {sizes[0]} samples per "
+                         f"prompt; protocol {protocol.name!r} (evaluation.protocols) draws {protocol.n}")
     pass_k = {str(k): sum(pass_at_k(n, c, k) for n, c in per_prompt.values()) / len(per_prompt)
               for k in PASS_KS if k <= sizes[0]}
     return {
