@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from weakdriven import pass_at_k
 from weakdriven.config import load_config
 from weakdriven.eval.generation import PASS_KS
 from weakdriven.methods import M1, Run
@@ -18,19 +19,26 @@ from weakdriven.tables.paper import REPORTED_TABLES, reported_numbers
 
 
 def score_frame(exp, cells, rng, drawn: dict | None = None) -> pd.DataFrame:
-    """A score record per cell; ``drawn`` keeps each cell's accuracy, so tables sharing a cell share its record."""
+    """A score record per cell, as `weakdriven score` writes it: 100 problems, each with its count of right samples
+    (outcomes), the accuracy and pass@k from them; ``drawn`` keeps each cell's counts, so tables sharing a cell
+    share its record."""
     drawn = {} if drawn is None else drawn
     rows = []
     for backbone, seed, run, bench, protocol in cells:
         parsed = None if run == M1 else Run.parse(run)
         n = exp.evaluation.protocols[protocol].n
-        acc = drawn.setdefault((backbone, seed, run, bench, protocol), float(rng.uniform(0.05, 0.95)))
+        key = (backbone, seed, run, bench, protocol)
+        if key not in drawn:
+            drawn[key] = rng.binomial(n, rng.uniform(0.05, 0.95, size=100))
+        counts = drawn[key]
+        acc = counts.sum() / (100 * n)
         rows.append({"backbone": backbone, "seed": seed, "run": run, "benchmark": bench, "protocol": protocol,
                      "method": "sft" if parsed is None else parsed.method.name,
                      "lam": np.nan if parsed is None or parsed.lam is None else parsed.lam,
-                     "n": 100 * n, "correct": round(100 * n * acc), "accuracy": acc, "accuracy_pct": 100 * acc,
-                     "samples_per_prompt": n,
-                     "pass_at_k": {str(k): min(1.0, acc * (1 + np.log2(k) / 6)) for k in PASS_KS if k <= n}})
+                     "n": 100 * n, "correct": int(counts.sum()), "accuracy": acc, "accuracy_pct": 100 * acc,
+                     "samples_per_prompt": n, "outcomes": {f"p{i:02d}": int(c) for i, c in enumerate(counts)},
+                     "pass_at_k": {str(k): float(np.mean([pass_at_k(n, int(c), k) for c in counts]))
+                                   for k in PASS_KS if k <= n}})
     return pd.DataFrame(rows)
 
 
@@ -85,7 +93,7 @@ def paper_diff(tmp_path_factory):
         path = tmp / f"{table.name}.csv"
         wide.to_csv(path, index=False)
         built[table.name] = read_table(path)
-        diffs.append(diff_against_paper(table.name, built[table.name], True))
+        diffs.append(diff_against_paper(table.name, built[table.name], True, table.cells(data, table.spec(exp))))
     return exp, pd.concat(diffs, ignore_index=True), built
 
 
@@ -107,6 +115,27 @@ def test_every_printed_value_has_a_diff_row_and_only_named_ones_are_not_run(pape
     assert not_run[keys].values.tolist() == [["table11", "", "WMSS (dedup WD-DS)", "Total training time (min)"],
                                              ["table11", "", "WMSS (dedup WD-DS)", "Math-Avg Δ"]]
     assert (rows.status == "compared").sum() == 710
+
+
+def test_every_compared_cell_has_an_interval_and_a_verdict_but_the_named_kinds(paper_diff):
+    """Proportions, averages, gains, pass@k and counts get an interval; wall-clock minutes (Table 11) and the logit
+    statistics (Tables 6 and 7) are neither proportions nor counts: "no interval", and nothing else."""
+    _, diff, _ = paper_diff
+    compared = diff[diff.status == "compared"]
+    assert set(compared.verdict) <= {"reproduced", "not reproduced", "no interval"}
+    bare = compared[compared.verdict == "no interval"]
+    assert set(bare.table) == {"table6", "table7", "table11"}
+    assert (bare[bare.table == "table11"].column == "Total training time (min)").all()
+    timed = (reported_numbers("table11").column == "Total training time (min)").sum() - 1  # not the dedup row
+    assert len(bare) == len(reported_numbers("table6")) + len(reported_numbers("table7")) + timed
+    spans = compared[compared.verdict != "no interval"]
+    assert (spans.interval_low <= spans.interval_high).all() and spans.interval_method.ne("").all()
+    methods = spans.groupby("table").interval_method.agg(lambda m: sorted(set(m)))
+    assert methods["table10"] == ["bootstrap over problems"] and methods["table12"] == ["exact"]
+    assert methods["figure4"] == ["exact", "wilson"]  # steps and their fraction; a benchmark's accuracy, one seed
+    assert set(methods["table1"]) == {"wilson", "average of benchmarks (normal)", "paired bootstrap"}
+    figure4 = spans[(spans.table == "figure4") & (spans.interval_method == "wilson")]
+    assert figure4.interval_high.max() <= 1.0 and len(figure4) == 6  # fractions, as the paper prints them
 
 
 def test_a_model_several_tables_show_is_measured_once_beside_each_printed_value():

@@ -7,7 +7,7 @@ import pytest
 from conftest import mutate
 
 from weakdriven import stages
-from weakdriven.config import Experiment
+from weakdriven.config import ConfigError, Experiment
 from weakdriven.tables import TABLES
 
 
@@ -132,3 +132,15 @@ def test_training_stages_prompt_gemma_with_the_training_sets_domain(paper_raw):
 def test_a_stage_refuses_settings_of_another_stage(exp):
     with pytest.raises(TypeError):
         stages.TrainStage.from_json(stages.EntropyStage.build(exp, "tiny-qwen3", "math").to_json())
+
+
+def test_tables_6_and_7_read_the_models_their_captions_name_or_table_1s(paper_raw):
+    """Table 6 "at Epoch 3": WMSS after two outer iterations (Figure 3's epoch 3); Table 7 "only the strong branch is
+    updated": WD-JT with the weak M0 frozen. The other choices: Table 1's WMSS for both."""
+    exp = Experiment.from_dict(paper_raw)
+    stage = stages.DiagnosticsStage.build(exp, "qwen3-4b-base", "math")
+    assert (stage.table6_run, stage.table7_run) == ("wmss_lam0.5_k2", "wdjt_frozen_lam0.5")
+    budget = mutate(mutate(paper_raw, "diagnostics.table6_wmss", "budget"), "diagnostics.table7_update", "joint")
+    assert stages.diagnostics_runs(Experiment.from_dict(budget)) == ("wmss_lam0.5", "wmss_lam0.5")
+    with pytest.raises(ConfigError, match=r"'diagnostics.table6_wmss': 'epoch2' is not one of \['epoch3', 'budget'\]"):
+        Experiment.from_dict(mutate(paper_raw, "diagnostics.table6_wmss", "epoch2"))

@@ -2,10 +2,13 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from weakdriven import reported_numbers
+from weakdriven.tables import TABLES
+from weakdriven.tables.base import Inputs
 from weakdriven.tables.diff import diff_against_paper
 from weakdriven.tables.figure3 import build_figure3
 from weakdriven.tables.figure4 import build_figure4
@@ -13,6 +16,7 @@ from weakdriven.tables.figure5 import build_figure5
 from weakdriven.tables.scores import load_scores, load_snapshot_scores
 from weakdriven.tables.table3 import build_table3
 from weakdriven.tables.table10 import build_table10
+from weakdriven.tables.verdicts import proportion_interval
 
 TABLE3 = {  # App. B.1 Table 3, MATH500 / GSM8K: WD-JT only, frozen base
     "ck50": ((66.6, 86.2), (62.0, 79.6)), "ck100": ((69.0, 86.4), (62.2, 82.9)),
@@ -60,24 +64,35 @@ def test_table3_from_snapshot_scores_reproduces_the_paper(tmp_path):
     assert diff.delta.abs().max() < 1e-9
 
 
-def test_figure4_adds_the_shared_initialization_and_the_active_step_fraction(tmp_path):
+def test_figure4_adds_the_shared_initialization_the_sft_reference_and_the_active_step_fraction(tmp_path):
     rows = snapshot_rows("wdjt_only_lam0.5", "ck50", 50, 0.670, 0.860)
     rows += snapshot_rows("wdjt_only_lam0.5", "final", 218, 0.694, 0.873)
     rows += snapshot_rows("wmss_lam0.5", "ck50", 50, 0.690, 0.866)
     rows += snapshot_rows("wmss_lam0.5", "final", 123, 0.714, 0.876)
     snaps = load_snapshot_scores(write_csvs(tmp_path, rows))
-    init = load_scores([score_record(tmp_path, "m1", "MATH500", 0.658), score_record(tmp_path, "m1", "GSM8K", 0.852)])
-    wide = build_figure4(snaps, init, ["wdjt_only", "wmss"], ["MATH500", "GSM8K"])
-    assert list(wide.row) == ["shared initialization", "w/ WD-DS ck-50", "w/o WD-DS ck-50", "w/ WD-DS", "w/o WD-DS"]
-    assert list(wide.steps) == [0, 50, 50, 123, 218]
+    scores = load_scores([score_record(tmp_path, run, bench, acc) for run, bench, acc in (
+        ("m1", "MATH500", 0.658), ("m1", "GSM8K", 0.852), ("sft", "MATH500", 0.680), ("sft", "GSM8K", 0.861))])
+    spec = {"methods": ["wdjt_only", "wmss"], "benchmarks": ["MATH500", "GSM8K"]}
+    wide = build_figure4(snaps, scores, spec["methods"], spec["benchmarks"])
+    assert list(wide.row) == ["shared initialization", "w/ WD-DS ck-50", "w/o WD-DS ck-50", "w/ WD-DS", "w/o WD-DS",
+                              "SFT"]
+    assert list(wide.steps[:5]) == [0, 50, 50, 123, 218] and np.isnan(wide.steps.iloc[5])  # SFT: a reference line
+    assert wide.set_index("row").loc["SFT", "Avg."] == pytest.approx((0.680 + 0.861) / 2, abs=1e-3)
     final = wide.set_index("row").loc["w/ WD-DS"]
     assert final["active fraction (%)"] == pytest.approx(100 * 123 / 218, abs=0.05)
     assert final["Avg."] == pytest.approx((0.714 + 0.876) / 2, abs=1e-3)
-    diff = diff_against_paper("figure4", wide, comparable=True)
+    cells = TABLES["figure4"].cells(Inputs(scores=scores, snapshots=snaps), spec)
+    diff = diff_against_paper("figure4", wide, comparable=True, cells=cells)
     compared = diff[diff.status == "compared"].set_index(["row", "column"])
     assert len(compared) == len(reported_numbers("figure4"))  # every reported cell is matched
-    assert compared.loc[("w/ WD-DS", "active fraction (%)"), "delta"] == pytest.approx(0.4, abs=0.05)  # paper: 56
+    fraction = compared.loc[("w/ WD-DS", "active fraction (%)")]
+    assert fraction.delta == pytest.approx(0.4, abs=0.05) and fraction.interval_method == "exact"
+    assert fraction.verdict == "reproduced"  # the paper prints "56": 56.4 rounds to it
     assert compared.drop(("w/ WD-DS", "active fraction (%)")).delta.abs().max() < 1e-9
+    assert set(compared.verdict) == {"reproduced"}
+    # a fraction's interval is in fractions: Wilson's for 71.4 % of the snapshot's 500 problems
+    lo, hi = proportion_interval(0.714 * 500, 500)
+    assert tuple(compared.loc[("w/ WD-DS", "MATH500"), ["interval_low", "interval_high"]]) == pytest.approx((lo, hi))
 
 
 def test_figure5_pairs_entropy_separation_with_accuracy(tmp_path):

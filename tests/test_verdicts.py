@@ -15,7 +15,9 @@ from weakdriven.tables.verdicts import (
     average_interval,
     gain_interval,
     mcnemar_pvalue,
+    pass_at_k_interval,
     proportion_interval,
+    rounding,
     seeds_interval,
     verdict,
 )
@@ -103,6 +105,64 @@ def test_verdict_allows_the_papers_rounding():
     assert verdict(16.7, (10.0, 16.65)) == "reproduced"     # 16.7 printed may be 16.65
     assert verdict(16.7, (10.0, 16.6)) == "not reproduced"
     assert verdict(4.9, (1.0, 4.8), rounding=0.1) == "reproduced"  # a printed gain: two rounded values apart
+
+
+def test_a_printed_value_stands_for_half_a_unit_of_its_last_digit():
+    assert rounding(1) == pytest.approx(0.05) and rounding(3) == pytest.approx(0.0005) and rounding(0) == 0.5
+    assert rounding(1, gain=True) == pytest.approx(0.1)
+    assert verdict(0.658, (0.60, 0.6574), rounding(3)) == "not reproduced"  # Figure 4's fractions: 3 decimals
+    assert verdict(0.658, (0.60, 0.6576), rounding(3)) == "reproduced"
+
+
+def test_pass_at_k_interval_bootstraps_the_problems():
+    # 10 of 30 problems always right (64/64), 20 never: each problem's estimate is 1 or 0 for every k, so the
+    # interval is the bootstrap of a 10/30 proportion: near its normal interval 1/3 -+ 1.96 sqrt(2/9/30)
+    counts = [[64] * 10 + [0] * 20]
+    for k in (1, 8, 64):
+        lo, hi = pass_at_k_interval(counts, 64, k)
+        half = Z * math.sqrt((1 / 3) * (2 / 3) / 30)
+        assert lo == pytest.approx(1 / 3 - half, abs=0.03) and hi == pytest.approx(1 / 3 + half, abs=0.03)
+    # every problem half right: pass@1 is exactly 0.5 on each, no spread; pass@64 is 1
+    assert pass_at_k_interval([[32] * 30], 64, 1) == pytest.approx((0.5, 0.5))
+    assert pass_at_k_interval([[32] * 30], 64, 64) == pytest.approx((1.0, 1.0))
+    # two seeds: a problem's estimate is its mean over them (1 right of 4, then 3 of 4: pass@2 = 1/2 and 1 -> 0.75)
+    assert pass_at_k_interval([[1] * 5, [3] * 5], 4, 2) == pytest.approx((0.75, 0.75))
+
+
+def test_table10_cells_get_a_bootstrap_interval_per_k_and_count_cells_are_exact(tmp_path):
+    from weakdriven import pass_at_k
+
+    counts = [64] * 5 + [4] * 20 + [0] * 5  # AIME2025: 30 problems
+    record = {"backbone": "qwen3-4b-base", "seed": 42, "run": "wmss_lam0.5", "method": "wmss", "lam": 0.5,
+              "benchmark": "AIME2025", "protocol": "passk", "n": 64 * 30, "correct": sum(counts),
+              "accuracy": sum(counts) / (64 * 30), "samples_per_prompt": 64,
+              "outcomes": {f"p{i}": c for i, c in enumerate(counts)},
+              "pass_at_k": {str(k): float(np.mean([pass_at_k(64, c, k) for c in counts])) for k in (1, 4, 64)}}
+    scores = pd.DataFrame([record])
+    spec = {"benchmarks": ["AIME2025"], "label_lambda": False}
+    table = TABLES["table10"]
+    cells = table.cells(Inputs(scores=scores), spec)
+    assert sorted(set(cells.statistic)) == ["pass@1", "pass@4", "pass@64"]
+    diff = diff_against_paper("table10", table.build(Inputs(scores=scores), spec), True, cells)
+    wmss = diff[(diff.column == "WMSS") & (diff.status == "compared")].set_index("row")
+    assert set(wmss.interval_method) == {"bootstrap over problems"} and len(wmss) == 3
+    one = wmss.loc["1"]  # measured (5 + 20 x 4/64) / 30 = 20.8 %: the paper's 17.97 lies inside 30 problems' interval
+    assert one.measured == pytest.approx(100 * (5 + 20 / 16) / 30, abs=0.01)
+    assert one.interval_low < 17.97 < one.interval_high and one.verdict == "reproduced"
+    top = wmss.loc["64"]  # 25 of 30 problems solved at least once: 83.3 %; the paper prints 33.33
+    assert top.measured == pytest.approx(83.33) and top.interval_low > 33.33 and top.verdict == "not reproduced"
+    # Table 12's counts: exact, reproduced only when equal
+    summaries = []
+    for domain, kept in (("math", 111657), ("code", 19457), ("logic", 14880)):
+        path = tmp_path / f"{domain}.summary.json"
+        path.write_text(json.dumps({"domain": domain, "kept": kept}))
+        summaries.append(str(path))
+    t12 = TABLES["table12"]
+    data = Inputs(files=summaries)
+    d12 = diff_against_paper("table12", t12.build(data, {}), True, t12.cells(data, {})).set_index("row")
+    assert d12.loc["Math", "verdict"] == "reproduced" and d12.loc["Math", "interval_method"] == "exact"
+    assert d12.loc["Logic", "verdict"] == "not reproduced"  # 14880 printed as 14,882
+    assert d12.loc["Logic", "interval_low"] == d12.loc["Logic", "interval_high"] == 14880
 
 
 def records(method: str, run: str, outcomes: dict[str, list[int]], lam=None, seed=42):

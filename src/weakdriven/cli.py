@@ -160,9 +160,11 @@ def main(argv: list[str] | None = None) -> None:
                                                "--backbone", "--run", "--out", seed])
     # ---- diagnostics and tables ----
     stage("logit-stats", "Table 6/7 logit statistics of M0, M1, WMSS and SFT", ".diagnostics:logit_stats_stage",
-          lambda a: ((a.stage_settings, a.weak, a.strong_pre, a.strong_post, a.sft, a.data, a.out_dir), {}),
+          lambda a: ((a.stage_settings, a.weak, a.strong_pre, a.strong_post, a.sft, a.data, a.out_dir),
+                     {"wmss": a.wmss}),
           settings=stages.DiagnosticsStage,
-          required=["--weak", "--strong-pre", "--strong-post", "--sft", "--data", "--out-dir"])
+          required=["--weak", "--strong-pre", "--strong-post", "--sft", "--data", "--out-dir"],
+          optional=[("--wmss", {"help": "Table 6's WMSS model (default: --strong-post)"})])
     stage("entropy-gap", "Figure 5: entropy separation of a weak/strong pair", ".methods.wdds:entropy_gap",
           lambda a: ((a.weak, a.strong, a.backbone, a.seed, a.weak_label, a.out), {}),
           required=["--weak", "--strong", "--backbone", "--weak-label", "--out", seed])

@@ -109,8 +109,11 @@ def crossover_from_stats(strong: dict[str, float], weak: dict[str, float]) -> fl
     return lambda_crossover(strong["centered_norm"], weak["centered_norm"])
 
 
-def logit_stats_stage(stage, weak: str, strong_pre: str, strong_post: str, sft: str, data: str, out_dir: str) -> None:
-    """Tables 6 and 7 and the λ crossover of one backbone and seed (a DiagnosticsStage) from M0, M1, WMSS and SFT."""
+def logit_stats_stage(stage, weak: str, strong_pre: str, strong_post: str, sft: str, data: str, out_dir: str,
+                      wmss: str | None = None) -> None:
+    """Tables 6 and 7 and the λ crossover of one backbone and seed (a DiagnosticsStage): Table 7 from M0 (the weak
+    init), M1 (strong pre) and ``strong_post`` (after WD-JT, ``stage.table7_run``), Table 6 from SFT and ``wmss``
+    (``stage.table6_run``; default: ``strong_post``). A model given twice is read once."""
     import json
     import logging
     from pathlib import Path
@@ -119,20 +122,27 @@ def logit_stats_stage(stage, weak: str, strong_pre: str, strong_post: str, sft: 
     log = logging.getLogger(__name__)
     examples = sample_examples(training_examples(data, stage.prompt.family), stage.n_examples, stage.seed)
     device = device_rule.job_device(stage.gpus)
-    stats = {}
-    for name, path in (("weak_init", weak), ("strong_pre", strong_pre), ("strong_post", strong_post), ("sft", sft)):
-        model, tokenizer = load_causal_lm(path, bf16=stage.bf16, device=device)
-        stats[name] = model_logit_statistics(model, tokenizer, examples, stage.prompt.system_prompt, stage.max_length)
+    stats, by_path = {}, {}
+    models = (("weak_init", weak), ("strong_pre", strong_pre), ("strong_post", strong_post), ("sft", sft),
+              ("wmss", wmss or strong_post))
+    for name, path in models:
+        if str(path) not in by_path:
+            model, tokenizer = load_causal_lm(path, bf16=stage.bf16, device=device)
+            by_path[str(path)] = model_logit_statistics(model, tokenizer, examples, stage.prompt.system_prompt,
+                                                        stage.max_length)
+        stats[name] = by_path[str(path)]
         log.info("logit statistics of %s (%s): %s", name, path, stats[name])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table6(stats["sft"], stats["strong_post"]).to_csv(out / "table6.csv", index=False)
+    table6(stats["sft"], stats["wmss"]).to_csv(out / "table6.csv", index=False)
     table7(stats["weak_init"], stats["strong_pre"], stats["strong_post"]).to_csv(out / "table7.csv", index=False)
     stats["lambda_crossover"] = crossover_from_stats(stats["strong_pre"], stats["weak_init"])
     stats["n_examples"] = stage.n_examples
+    stats["runs"] = {"table6_wmss": stage.table6_run, "table7_strong_post": stage.table7_run}
     stats["provenance"] = record(stage.to_json(), seed=stage.seed)
     (out / "logit_stats.json").write_text(json.dumps(stats, indent=1))
-    summaries = [str(Path(p) / "train_summary.json") for p in (weak, strong_pre, strong_post, sft)
+    summaries = [str(Path(p) / "train_summary.json") for p in dict.fromkeys((weak, strong_pre, strong_post, sft,
+                                                                              wmss or strong_post))
                  if (Path(p) / "train_summary.json").is_file()]  # M0 and M1 carry none: M1 is inside the SFT run
     for table in ("table6.csv", "table7.csv"):
         cite(out / table, summaries, stage.to_json())

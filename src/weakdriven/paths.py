@@ -34,8 +34,12 @@ results/<experiment>/
   eval/<backbone>/<domain>/seed<s>/<run>/<protocol>/<bench>.scores.json          one per benchmark
   eval/<backbone>/<domain>/seed<s>/<run>/snapshots/<bench>.csv                   scores of the run's snapshots
   diagnostics/<backbone>/<domain>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
-  tables/<table>.csv, tables/<table>.diff.csv   a table and its own diff against the paper
-  tables/diff.csv, tables/diff.md        every table's diff, and the report
+  tables/<table>.csv, tables/<table>.diff.csv   a table and its own diff against the paper (intervals, verdicts)
+  tables/<table>.cells.csv               the records behind each of the table's cells (tables/verdicts.py)
+  tables/diff.csv, gains.csv, models.csv, paper_consistency.csv, diff.md   every table's diff, the gains over SFT
+                                         with their paired tests, the models several tables show, the paper's own
+                                         averages re-computed, and all of it rendered
+  report/<table>.html, <table>.svg, scatter.svg   the parts of Snakemake's report (workflow/rules/report.smk)
   logs/, timings/                        rule logs and Snakemake benchmark records (training time)
 """
 

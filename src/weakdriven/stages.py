@@ -19,7 +19,7 @@ from . import paths
 from .benchmarks import BENCHMARKS
 from .cluster import job_gpus
 from .config import MIX, CodeData, Evaluation, Experiment, LogicData
-from .methods import BASE, DEFAULT_SELECTION, Run, trajectory_run
+from .methods import BASE, DEFAULT_SELECTION, METHODS, Run, table_run, trajectory_run
 from .settings import TrainSettings
 
 
@@ -277,12 +277,25 @@ class DiagnosticsStage(Stage):
     seed: int
     prompt: Prompt
     max_length: int
+    table6_run: str = ""  # Table 6's WMSS model (diagnostics.table6_wmss), beside the SFT baseline
+    table7_run: str = ""  # Table 7's strong branch after WD-JT (diagnostics.table7_update)
 
     @classmethod
     def build(cls, exp: Experiment, backbone: str, domain: str) -> DiagnosticsStage:
         d = exp.raw["diagnostics"]
         return cls(job_gpus(exp, "logit_stats"), exp.training.bf16, d["n_examples"], d["seed"],
-                   Prompt.build(exp, backbone, domain), exp.training.max_length)
+                   Prompt.build(exp, backbone, domain), exp.training.max_length, *diagnostics_runs(exp))
+
+
+def diagnostics_runs(exp: Experiment) -> tuple[str, str]:
+    """The runs of Tables 6 and 7: Table 6's WMSS (``budget``: Table 1's, after the two-epoch budget; ``epoch3``:
+    after two outer iterations, epoch 3 of Figure 3's extended schedule, as Table 6's caption says) and Table 7's
+    strong branch after WD-JT (``joint``: Table 1's WMSS, both branches trained unless wmss.freeze_weak;
+    ``strong_only``: WD-JT with the weak branch M0 frozen, Table 3's Frozen base, as Table 7's caption says)."""
+    d, lam = exp.raw["diagnostics"], exp.wmss.lam
+    table6 = table_run(exp, "wmss", lam) if d["table6_wmss"] == "budget" else Run(METHODS["wmss"], lam, 2).name
+    table7 = table_run(exp, "wmss", lam) if d["table7_update"] == "joint" else Run(METHODS["wdjt_frozen"], lam).name
+    return table6, table7
 
 
 @dataclass(frozen=True)

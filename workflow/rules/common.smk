@@ -30,6 +30,7 @@ ROOT = paths.root(NAME)
 PAPER_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is not None]
 SYNTH_BENCHMARKS = [b for b, spec in BENCHMARKS.items() if spec.file is None]
 PROTOCOL = EXP.evaluation.protocol  # the default protocol; a score table may name its own
+DIAGNOSTICS_RUNS = stages.diagnostics_runs(EXP)  # Table 6's WMSS run, Table 7's post-WD-JT run
 TABLE_NAMES = [t.name for t in configured_tables(EXP)]
 PLOT_NAMES = [t.name for t in configured_tables(EXP) if t.has_plot]  # tables with a figure in the report
 GENERATIONS = generation_plan(EXP)  # (backbone, domain, seed, run, protocol) -> its benchmarks: one generate job each

@@ -89,7 +89,8 @@ rule logit_stats:
     input:
         weak=paths.base_model(NAME, "{backbone}"),
         strong_pre=paths.m1(NAME, "{backbone}", "{domain}", "{seed}"),
-        strong_post=paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", METHODS["wmss"].run_name(EXP.wmss.lam)),
+        strong_post=paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", DIAGNOSTICS_RUNS[1]),
+        wmss=paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", DIAGNOSTICS_RUNS[0]),
         sft=paths.final_model(NAME, "{backbone}", "{domain}", "{seed}", "sft"),
         data=paths.train_data(NAME, "{domain}"),
     output:
@@ -113,5 +114,6 @@ rule logit_stats:
         out_dir=output_parent("stats"),
     shell:
         "weakdriven logit-stats --settings {params.settings:q} --weak {input.weak} --strong-pre {input.strong_pre}"
-        " --strong-post {input.strong_post} --sft {input.sft} --data {input.data} --out-dir {params.out_dir}"
+        " --strong-post {input.strong_post} --wmss {input.wmss} --sft {input.sft} --data {input.data}"
+        " --out-dir {params.out_dir}"
         " > {log} 2>&1"

@@ -149,12 +149,15 @@ def sorted_by_checkpoint(wide: pd.DataFrame) -> pd.DataFrame:
 
 # ---- the records behind a table's cells (tables/verdicts.py) -----------------------------------------------------
 CELL_COLUMNS = ["group", "row", "column", "side", "backbone", "run", "checkpoint", "protocol", "benchmark", "seed",
-                "problems", "accuracy", "samples_per_prompt", "outcomes", "scale"]
+                "problems", "accuracy", "samples_per_prompt", "outcomes", "scale", "statistic"]
 
 
-def record_cells(labelled: pd.DataFrame, side: str = "measured", scale: float = 100.0) -> pd.DataFrame:
+def record_cells(labelled: pd.DataFrame, side: str = "measured", scale: float = 100.0,
+                 statistic: str = "accuracy") -> pd.DataFrame:
     """Score or snapshot records labelled with the (group, row, column) cell they feed, as :meth:`Table.cells` rows:
-    ``side`` measured, or baseline (the row a gain column subtracts); ``scale`` 100 for a percent cell."""
+    ``side`` measured, or baseline (the row a gain column subtracts); ``scale`` 100 for a percent cell, 1 for a
+    fraction; ``statistic`` what the cell estimates from them (tables/verdicts.py: accuracy, or pass@<k>; a
+    ``statistic`` column of ``labelled`` wins)."""
     frame = labelled.copy()
     per = frame["samples_per_prompt"] if "samples_per_prompt" in frame else pd.Series(1, index=frame.index)
     frame["samples_per_prompt"] = per.fillna(1).astype(int)
@@ -165,7 +168,19 @@ def record_cells(labelled: pd.DataFrame, side: str = "measured", scale: float = 
         frame["protocol"] = ""
     if "checkpoint" not in frame:  # score records: the run's final model
         frame["checkpoint"] = "final"
+    if "statistic" not in frame:
+        frame["statistic"] = statistic
     return frame.assign(side=side, scale=scale)[CELL_COLUMNS]
+
+
+def exact_cells(wide: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Cells of ``wide`` (the built layout) whose values are exact (counts, without sampling error): the diff takes
+    each measured value as its own interval, so the verdict says whether the paper's number is the same."""
+    long = wide.melt(id_vars=["group", "row"], value_vars=columns, var_name="column", value_name="value")
+    long = long[long["value"].notna() & (long["value"].astype(str) != "")]
+    long = pd.DataFrame({"group": long["group"], "row": long["row"], "column": long["column"], "side": "measured",
+                         "scale": 1.0, "statistic": "exact"}).reindex(columns=CELL_COLUMNS)
+    return long.astype(object).where(long.notna(), "")
 
 
 # ---- the one build path -------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from ..checks import write_atomic
 from ..paths import table_cells_of
 from ..provenance import read_provenance
 from .paper import REPORTED_TABLES, average_consistency, reported_numbers
-from .verdicts import CELL, GAIN_ROUNDING, ROUNDING, intervals, verdict
+from .verdicts import CELL, intervals, rounding, verdict
 
 PAPER_ABLATION_BACKBONE = "Qwen3-4B-Base"  # the one backbone of the paper's Table 2/3 and Figures 4/5
 NO_BACKBONE_BLOCK = ("table2", "table3", "table9", "table11", "figure3", "figure4", "figure5")
@@ -34,9 +34,10 @@ def diff_against_paper(table: str, measured_wide: pd.DataFrame, comparable: bool
     measured = measured_wide.melt(id_vars=["group", "row"], var_name="column", value_name="measured")
     measured["group"] = paper_group(table, measured["group"])
     if table in REPORTED_TABLES:
-        reported = reported_numbers(table)[["group", "row", "column", "value"]].rename(columns={"value": "reported"})
+        reported = reported_numbers(table)[["group", "row", "column", "value", "decimals"]].rename(
+            columns={"value": "reported"})
     else:  # e.g. Figure 3: the paper prints no number of it
-        reported = pd.DataFrame({"group": [], "row": [], "column": [], "reported": []}, dtype=object)
+        reported = pd.DataFrame({"group": [], "row": [], "column": [], "reported": [], "decimals": []}, dtype=object)
     merged = measured.merge(reported, on=["group", "row", "column"], how="outer")
     empty = merged["measured"].isna() | (merged["measured"].astype(str) == "")
     merged = merged[~empty | merged["reported"].notna()]  # a cell in neither (SFT's own Δ) is no cell
@@ -51,10 +52,15 @@ def diff_against_paper(table: str, measured_wide: pd.DataFrame, comparable: bool
         merged["delta"] = np.nan
     spans = cell_intervals(table, cells, interval)
     merged = merged.merge(spans, on=["group", "row", "column"], how="left")
-    inside = [verdict(rep, (lo, hi), GAIN_ROUNDING if col.endswith("Δ") else ROUNDING)
+    exact = (merged["interval_method"] == "exact").to_numpy()  # a count: the measured value is its own interval
+    value = pd.to_numeric(merged["measured"].replace("", np.nan), errors="coerce")
+    merged.loc[exact, "interval_low"] = value[exact]
+    merged.loc[exact, "interval_high"] = value[exact]
+    inside = [verdict(rep, (lo, hi), rounding(int(dec), gain=col.endswith("Δ")))
               if status == "compared" and lo == lo else ("no interval" if status == "compared" else "")
-              for rep, lo, hi, status, col in zip(merged["reported"], merged["interval_low"], merged["interval_high"],
-                                                  merged["status"], merged["column"].astype(str), strict=True)]
+              for rep, dec, lo, hi, status, col in zip(merged["reported"], merged["decimals"], merged["interval_low"],
+                                                       merged["interval_high"], merged["status"],
+                                                       merged["column"].astype(str), strict=True)]
     merged["verdict"] = inside
     return merged[DIFF_COLUMNS]
 
@@ -98,7 +104,8 @@ def shared_models(diff: pd.DataFrame, cells: dict[str, pd.DataFrame | None]) -> 
             continue
         # a gain (a cell with a baseline side) is two models' difference, not one model's value
         single = frame.groupby(CELL, sort=False).filter(
-            lambda c: (c["side"] == "measured").all() and c["run"].nunique() == 1 and c["benchmark"].nunique() == 1)
+            lambda c: (c["side"] == "measured").all() and c["run"].nunique() == 1 and c["benchmark"].nunique() == 1
+            and (c["statistic"] == "accuracy").all())
         for (group, row, column), c in single.groupby(CELL, sort=False):
             rows.append({"backbone": c["backbone"].iloc[0], "run": c["run"].iloc[0],
                          "checkpoint": c["checkpoint"].iloc[0],
@@ -121,7 +128,9 @@ def read_cells(table_csv: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the table job writes the records behind its cells beside {table_csv}")
     cells = pd.read_csv(path, keep_default_na=False, dtype={"group": str, "row": str, "column": str,
-                                                             "outcomes": str})
+                                                             "outcomes": str, "statistic": str})
+    if "statistic" not in cells:  # written before cells named their statistic: score records' accuracies
+        cells["statistic"] = "accuracy"
     return None if cells.empty else cells
 
 

@@ -8,37 +8,48 @@ import numpy as np
 import pandas as pd
 
 from ..methods import M1
-from .base import Inputs, Needs
+from .base import Inputs, Needs, exact_cells, record_cells
 from .paper import BACKBONE_LABELS
 from .table3 import TrajectoryTable
 
 LABELS = {"wdjt_only": "w/o WD-DS", "wmss": "w/ WD-DS"}   # Sec. 6.5
+INIT, SFT = "shared initialization", "SFT"               # step 0 (M1), and the figure's SFT reference line
 
 
-def build_figure4(snaps: pd.DataFrame, init: pd.DataFrame, methods: list[str], benchmarks: list[str]) -> pd.DataFrame:
-    """Figure 4 data: accuracy (fraction, as the paper's text) along optimizer steps from the shared initialization
-    (M1, step 0) for each variant, their Avg., and the active-step fraction of the WD-DS variant (123 / 218 there)."""
-    labels = LABELS
-    rows = []
-    for backbone, block in init[init.benchmark.isin(benchmarks)].groupby("backbone"):
-        rows.append({"backbone": backbone, "row": "shared initialization", "step": 0,
-                     **dict(zip(block.benchmark, block.accuracy, strict=True))})
+def labelled_figure4(snaps: pd.DataFrame, scores: pd.DataFrame, methods: list[str],
+                     benchmarks: list[str]) -> pd.DataFrame:
+    """The records behind Figure 4 with their cell: group = backbone, row = the shared initialization (M1's scores,
+    step 0), the SFT reference (the SFT run's final model) or a variant's checkpoint, column = benchmark."""
+    scores = scores[scores.benchmark.isin(benchmarks)]
+    init = scores[scores.run == M1].assign(row=INIT, steps=0)
+    sft = scores[scores.run == "sft"].assign(row=SFT, steps=np.nan)  # its steps are not on the variants' axis
     df = snaps[snaps.method.isin(methods) & snaps.benchmark.isin(benchmarks)]
-    for (backbone, method, checkpoint), block in df.groupby(["backbone", "method", "checkpoint"]):
-        label = labels[method] if checkpoint == "final" else f"{labels[method]} ck-{checkpoint.removeprefix('ck')}"
-        rows.append({"backbone": backbone, "row": label, "step": int(block.step.iloc[0]),
-                     **dict(zip(block.benchmark, block.accuracy, strict=True))})
-    wide = pd.DataFrame(rows).groupby(["backbone", "row"], as_index=False).first()
+    rows = [LABELS[m] if c == "final" else f"{LABELS[m]} ck-{c.removeprefix('ck')}"
+            for m, c in zip(df.method, df.checkpoint, strict=True)]
+    df = df.assign(row=rows, steps=df.step)
+    out = pd.concat([init, sft, df], ignore_index=True)
+    return out.assign(group=out.backbone.map(lambda b: BACKBONE_LABELS.get(b, b)), column=out.benchmark)
+
+
+def build_figure4(snaps: pd.DataFrame, scores: pd.DataFrame, methods: list[str], benchmarks: list[str]
+                  ) -> pd.DataFrame:
+    """Figure 4 data: accuracy (fraction, as the paper's text) along optimizer steps from the shared initialization
+    (M1, step 0) for each variant, the SFT reference, their Avg. (the figure's y axis), and the active-step fraction
+    of the WD-DS variant (123 / 218 there); each a mean over the seeds."""
+    df = labelled_figure4(snaps, scores, methods, benchmarks)
+    wide = df.pivot_table(index=["group", "row"], columns="column", values="accuracy", aggfunc="mean")
+    wide = wide.reindex(columns=benchmarks)
     wide["Avg."] = wide[benchmarks].mean(axis=1)
-    wide = wide.rename(columns={"step": "steps"})
-    finals = wide.set_index(["backbone", "row"])["steps"]
+    wide.insert(0, "steps", df.groupby(["group", "row"])["steps"].mean())
+    wide = wide.reset_index()
+    wide.columns.name = None
     if {"wdjt_only", "wmss"} <= set(methods):
-        fraction = {b: 100 * finals.get((b, labels["wmss"]), np.nan) / finals.get((b, labels["wdjt_only"]), np.nan)
-                    for b in wide.backbone.unique()}
-        is_final = wide.row == labels["wmss"]
-        wide.loc[is_final, "active fraction (%)"] = wide.loc[is_final, "backbone"].map(fraction)
-    wide.insert(0, "group", wide.pop("backbone").map(lambda b: BACKBONE_LABELS.get(b, b)))
-    wide = wide.sort_values(["group", "steps", "row"]).reset_index(drop=True)
+        finals = wide.set_index(["group", "row"])["steps"]
+        fraction = {g: 100 * finals.get((g, LABELS["wmss"]), np.nan) / finals.get((g, LABELS["wdjt_only"]), np.nan)
+                    for g in wide.group.unique()}
+        is_final = wide.row == LABELS["wmss"]
+        wide.loc[is_final, "active fraction (%)"] = wide.loc[is_final, "group"].map(fraction)
+    wide = wide.sort_values(["group", "steps", "row"], na_position="last").reset_index(drop=True)
     return wide.round({b: 3 for b in benchmarks} | {"Avg.": 3, "active fraction (%)": 1})
 
 
@@ -46,26 +57,45 @@ class Figure4(TrajectoryTable):
     def needs(self, exp) -> Needs:
         spec = exp.trajectory_tables[self.name]
         protocol = exp.evaluation.protocol  # step 0: the shared initialization M1's scores
-        init = tuple((b, s, M1, bench, protocol)
-                     for b in spec.backbones for s in exp.seeds for bench in spec.benchmarks)
-        return Needs(scores=init, snapshots=super().needs(exp).snapshots)
+        # step 0: the shared initialization M1's scores; the SFT reference: the SFT run's final model's
+        scored = tuple((b, s, run, bench, protocol) for run in (M1, "sft")
+                       for b in spec.backbones for s in exp.seeds for bench in spec.benchmarks)
+        return Needs(scores=scored, snapshots=super().needs(exp).snapshots)
+
+    def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        """Every accuracy cell (fractions) and each row's Avg. from the records behind them; the steps and the active
+        fraction are the runs' own counts."""
+        df = labelled_figure4(data.snapshots, data.scores, spec["methods"], spec["benchmarks"])
+        wide = self.build(data, spec)
+        counts = exact_cells(wide, [c for c in ("steps", "active fraction (%)") if c in wide])  # of the runs, exact
+        return pd.concat([record_cells(df, scale=1.0), record_cells(df.assign(column="Avg."), scale=1.0), counts],
+                         ignore_index=True)
 
     def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
-        """Accuracy along optimizer steps, one panel per benchmark, a line per variant from the shared initialization;
-        the paper's stated points (Sec. 6.5) as open markers at its own steps."""
+        """Accuracy along optimizer steps, one panel per benchmark and one for their Avg. (the paper's y axis), a line
+        per variant from the shared initialization, the SFT reference dashed; the paper's stated points (Sec. 6.5)
+        as open markers at its own steps."""
         benchmarks = [c for c in wide.columns if c not in ("group", "row", "steps", "Avg.", "active fraction (%)")]
-        axes = fig.subplots(1, len(benchmarks), squeeze=False)[0]
+        panels = [*benchmarks, "Avg."]
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
         paper = reported.pivot_table(index="row", columns="column", values="value", aggfunc="first")
-        for ax, bench in zip(axes, benchmarks, strict=True):
+        if set(benchmarks) <= set(paper.columns):
+            paper["Avg."] = paper[benchmarks].mean(axis=1)
+        for ax, column in zip(axes, panels, strict=True):
+            for group, block in wide.groupby("group", sort=False):
+                start = block[block.row == INIT]
+                for label in LABELS.values():
+                    line = pd.concat([start, block[block.row.str.startswith(label)]]).sort_values("steps")
+                    if len(line) > len(start):
+                        ax.plot(line["steps"], line[column], marker="o", label=f"{group} {label}".strip())
+                sft = block[block.row == SFT]
+                if len(sft):
+                    ax.axhline(sft[column].iloc[0], ls="--", color="grey", label=f"{group} {SFT}".strip())
             for label in LABELS.values():
-                rows = wide[(wide.row == "shared initialization") | wide.row.str.startswith(label)]
-                rows = rows[~rows.row.str.startswith("w/o") | label.startswith("w/o")] if label == "w/ WD-DS" else rows
-                ax.plot(rows["steps"], rows[bench], marker="o", label=f"{label} (measured)")
-                if label in paper.index and bench in paper.columns:
-                    steps = [0, paper.loc[label, "steps"]]
-                    values = [paper.loc["shared initialization", bench], paper.loc[label, bench]]
-                    ax.plot(steps, values, ls=":", marker="s", mfc="none", label=f"{label} (paper)")
-            ax.set_title(bench)
+                if label in paper.index and column in paper.columns and INIT in paper.index:
+                    ax.plot([0, paper.loc[label, "steps"]], [paper.loc[INIT, column], paper.loc[label, column]],
+                            ls=":", marker="s", mfc="none", label=f"{label} (paper)")
+            ax.set_title(column)
             ax.set_xlabel("optimizer steps")
             ax.set_ylabel("accuracy")
             ax.legend(fontsize=7)

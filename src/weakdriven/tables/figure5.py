@@ -7,8 +7,13 @@ from typing import Any
 import pandas as pd
 
 from ..methods import METHODS, Run
-from .base import Inputs, Needs, Table, sorted_by_checkpoint
+from .base import Inputs, Needs, Table, record_cells, sorted_by_checkpoint
 from .paper import BACKBONE_LABELS
+
+
+def weak_label(weak: str) -> str:
+    """The paper's label of a weak side: "base" or "ck-<step>"."""
+    return weak if weak == "base" else f"ck-{weak.removeprefix('ck')}"
 
 
 def build_figure5(gaps: pd.DataFrame, scores: pd.DataFrame, benchmarks: list[str]) -> pd.DataFrame:
@@ -20,7 +25,7 @@ def build_figure5(gaps: pd.DataFrame, scores: pd.DataFrame, benchmarks: list[str
     gap = gaps.groupby(["backbone", "weak"])["delta_h_mean"].mean().rename("ΔH (weak − strong)")
     wide = pd.concat([gap, wide.reindex(columns=benchmarks)], axis=1).reset_index()
     wide.insert(0, "group", wide.pop("backbone").map(lambda b: BACKBONE_LABELS.get(b, b)))
-    wide.insert(1, "row", wide.pop("weak").map(lambda w: w if w == "base" else f"ck-{w.removeprefix('ck')}"))
+    wide.insert(1, "row", wide.pop("weak").map(weak_label))
     return sorted_by_checkpoint(wide).round(4)
 
 
@@ -76,6 +81,13 @@ class Figure5(Table):
 
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         return build_figure5(data.gaps, data.scores, spec["benchmarks"])
+
+    def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        """The accuracy cells (fractions) from their score records; the entropy separation has no interval."""
+        scores = data.scores[data.scores.benchmark.isin(spec["benchmarks"])]
+        weak = scores["run"].map(lambda r: Run.parse(r).weak)
+        return record_cells(scores.assign(group=scores.backbone.map(lambda b: BACKBONE_LABELS.get(b, b)),
+                                          row=weak.map(weak_label), column=scores.benchmark), scale=1.0)
 
 
 TABLE = Figure5("figure5", "weak-side sweep: entropy separation and accuracy")

@@ -24,13 +24,16 @@ CODE_TABLE1 = ("HE+", "MBPP+", "BCB", "LCB")
 def reported_numbers(table: str) -> pd.DataFrame:
     """The paper's reported values of ``table`` ("table1" ... "table12", "figure4", "figure5"): one value per row.
 
-    Columns: table, group (the backbone block or benchmark block, "" if none), row, column, value, source.
+    Columns: table, group (the backbone block or benchmark block, "" if none), row, column, value, decimals (the
+    digits printed after the point), source.
     Labels are as the paper prints them. Cells printed as "-" (no value) are absent.
     """
     if table not in REPORTED_TABLES:
         raise ValueError(f"unknown table {table!r}; expected one of {REPORTED_TABLES}")
     with resources.files(__package__).joinpath("reported", f"{table}.csv").open() as fh:
-        df = pd.read_csv(fh, dtype={"group": str, "row": str, "column": str}, keep_default_na=False)
+        df = pd.read_csv(fh, dtype={"group": str, "row": str, "column": str, "value": str}, keep_default_na=False)
+    # the digits the paper prints after the point: a printed value stands for +- half a unit of its last digit
+    df["decimals"] = [len(v.partition(".")[2]) for v in df["value"]]
     df["value"] = df["value"].astype(float)
     df.insert(0, "table", table)
     df["source"] = f"{SOURCE} {table.replace('table', 'Table ').replace('figure', 'Figure ')}"

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from ..methods import METHODS
-from .base import Inputs, row_labels
+from .base import Inputs, record_cells, row_labels
 from .score_table import ScoreTable
 
 TABLE10_GROUPS = {"AIME2025": "AIME 2025"}  # Table 10 prints "AIME 2025"
@@ -70,6 +70,15 @@ class Table10(ScoreTable):
 
     def build(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         return build_table10(data.scores, spec["benchmarks"], spec["label_lambda"])
+
+    def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        """Each (benchmark, k, method) cell from its records' per-problem counts: pass@k bootstrapped over problems."""
+        scores = data.scores
+        labels = row_labels(scores, {}, spec["label_lambda"])
+        parts = [record_cells(pd.DataFrame([row]).assign(group=TABLE10_GROUPS.get(row["benchmark"], row["benchmark"]),
+                                                          row=str(k), column=label), statistic=f"pass@{k}")
+                 for (_, row), label in zip(scores.iterrows(), labels, strict=True) for k in row["pass_at_k"]]
+        return pd.concat(parts, ignore_index=True)
 
 
 TABLE = Table10("table10", "pass@k (%)")

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .. import paths
-from .base import Inputs, Needs, Table
+from .base import Inputs, Needs, Table, exact_cells
 
 DOMAINS = {"math": "Math", "code": "Code", "logic": "Logic"}  # the paper's row labels
 
@@ -41,6 +41,10 @@ class DataTable(Table):
             rows.append({"group": "", "row": DOMAINS[domain], "#Samples": summary.get("written", summary["kept"])})
         order = list(DOMAINS.values())
         return pd.DataFrame(rows).sort_values("row", key=lambda s: s.map(order.index)).reset_index(drop=True)
+
+    def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
+        """Counts: the verdict says whether the paper's count and the prepared set's are the same."""
+        return exact_cells(self.build(data, spec), ["#Samples"])
 
 
 TABLE = DataTable("table12", "training data across the three domains")

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..methods import METHODS, Run
-from .base import Inputs, Needs, Table
+from .base import Inputs, Needs, Table, exact_cells
 from .paper import BACKBONE_LABELS
 from .score_table import score_cells
 
@@ -99,7 +99,9 @@ class Table8(Table):
         return out.assign(_k=key).sort_values(["_k", "group"]).drop(columns="_k").reset_index(drop=True)
 
     def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
-        return score_cells(self.labelled(data.scores, spec), {})
+        # the α/β/γ columns echo each configuration's shares: settings, exact
+        shares = exact_cells(self.build(data, spec), ["α", "β", "γ"])
+        return pd.concat([score_cells(self.labelled(data.scores, spec), {}), shares], ignore_index=True)
 
 
 TABLE = Table8("table8", "sensitivity to the WD-DS shares α, β, γ (pass@1, %)")

@@ -14,10 +14,20 @@ A table's builder says which score records each of its cells comes from (``Table
 * a **gain over a baseline row** (Math Avg. Δ: method − SFT on the same backbone): a paired bootstrap over the
   problems of each benchmark (stratified by benchmark; with several seeds a problem's outcome is its mean over the
   seeds), scipy's ``bootstrap`` (:func:`gain_interval`); for one benchmark and one seed the exact McNemar test of the
-  paired outcomes (statsmodels) says whether the gain is significant (:func:`mcnemar_pvalue`).
+  paired outcomes (statsmodels) says whether the gain is significant (:func:`mcnemar_pvalue`);
+* a **pass@k cell** (``statistic`` "pass@<k>", Table 10): the percentile bootstrap over problems of the mean of the
+  per-problem unbiased estimates 1 − C(n − c, k)/C(n, k) (each problem's mean over the seeds), scipy's ``bootstrap``
+  (:func:`pass_at_k_interval`): the problems are the sampling unit, the n samples per problem only sharpen each
+  problem's estimate;
+* an **exact cell** (``statistic`` "exact": a count, Table 12): no sampling error, the interval is the measured value
+  itself, so the verdict says whether the two numbers agree.
 
-The verdict is ``reproduced`` when the reported value lies inside the measured interval (widened by the half unit the
-paper rounds to, 0.05; 0.1 for a printed gain, the difference of two rounded values), ``not reproduced`` otherwise.
+Cells of values that are neither proportions nor counts (Table 11's wall-clock minutes, which depend on the hardware;
+Tables 6/7's logit statistics) carry no interval: their verdict is "no interval".
+
+The verdict is ``reproduced`` when the reported value lies inside the measured interval (widened by the half unit of
+the last digit the paper prints: 0.05 for 71.4, 0.0005 for 0.658; twice that for a printed gain, the difference of
+two rounded values), ``not reproduced`` otherwise.
 """
 
 from __future__ import annotations
@@ -32,12 +42,14 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
+from ..methods.equations import pass_at_k
+
 LEVEL = 0.95
 INTERVALS = ("wilson", "beta")  # statistics.interval: Wilson score or Clopper-Pearson (exact Beta) for one run
-ROUNDING = 0.05                 # the paper prints one decimal: a printed value stands for +- 0.05
-GAIN_ROUNDING = 0.1             # a printed gain is the difference of two rounded values: +- 0.1
+ROUNDING = 0.05                 # one printed decimal: the value stands for +- 0.05 (rounding() in general)
 BOOTSTRAP_RESAMPLES = 2000
 CELL = ["group", "row", "column"]
+STATISTICS = ("accuracy", "pass@<k>", "exact")  # what a cell's records estimate (Table.cells' ``statistic``)
 
 
 def z_value(level: float = LEVEL) -> float:
@@ -91,17 +103,16 @@ def mcnemar_pvalue(measured: Sequence[float], baseline: Sequence[float]) -> floa
     return float(mcnemar(table, exact=True).pvalue)
 
 
-def gain_interval(differences: Sequence[Sequence[float]], level: float = LEVEL, seed: int = 0,
-                  resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
-    """The percentile bootstrap interval of the mean over benchmarks of the mean per-problem difference (method −
-    baseline, fractions), the problems of each benchmark resampled on their own (scipy.stats.bootstrap, unpaired
-    samples = strata; the pairing is inside each difference)."""
-    samples = [np.asarray(d, dtype=float) for d in differences]
+def bootstrap_interval(strata: Sequence[Sequence[float]], level: float = LEVEL, seed: int = 0,
+                       resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean over strata of each stratum's mean, the values of each stratum
+    resampled on their own (scipy.stats.bootstrap, unpaired samples = strata)."""
+    samples = [np.asarray(d, dtype=float) for d in strata]
     if any(len(d) == 0 for d in samples):
-        raise ValueError("a benchmark without problems has no gain")
-    # a one-problem benchmark has no spread to resample (scipy needs two observations): its difference is fixed
+        raise ValueError("a stratum without values has no mean")
+    # a one-value stratum has no spread to resample (scipy needs two observations): its mean is fixed
     samples = [np.repeat(d, 2) if len(d) == 1 else d for d in samples]
-    if all(np.ptp(d) == 0 for d in samples):  # every problem the same difference: the gain is exact
+    if all(np.ptp(d) == 0 for d in samples):  # every value of each stratum the same: the mean is exact
         value = float(np.mean([d[0] for d in samples]))
         return value, value
 
@@ -111,6 +122,31 @@ def gain_interval(differences: Sequence[Sequence[float]], level: float = LEVEL, 
     result = stats.bootstrap(samples, statistic, n_resamples=resamples, confidence_level=level, method="percentile",
                              paired=False, vectorized=True, rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def gain_interval(differences: Sequence[Sequence[float]], level: float = LEVEL, seed: int = 0,
+                  resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """The interval of the mean over benchmarks of the mean per-problem difference (method − baseline, fractions),
+    the problems of each benchmark resampled on their own (the pairing is inside each difference)."""
+    if any(len(d) == 0 for d in differences):
+        raise ValueError("a benchmark without problems has no gain")
+    return bootstrap_interval(differences, level, seed, resamples)
+
+
+def pass_at_k_interval(counts: Sequence[Sequence[int]], n: int, k: int, level: float = LEVEL, seed: int = 0,
+                       resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """The interval of pass@k (fraction) of one benchmark from ``counts[s][i]``, the right samples of problem i out of
+    ``n`` in seed s: each problem's unbiased estimate averaged over the seeds, bootstrapped over problems."""
+    per_seed = np.array([[pass_at_k(n, int(c), k) for c in seed_counts] for seed_counts in counts], dtype=float)
+    if per_seed.ndim != 2 or per_seed.shape[1] == 0:
+        raise ValueError("pass@k needs the same problems' counts in every seed")
+    return bootstrap_interval([per_seed.mean(axis=0)], level, seed, resamples)
+
+
+def rounding(decimals: int, gain: bool = False) -> float:
+    """What a printed value stands for: +- half a unit of its last printed digit (0.05 for 71.4, 0.0005 for 0.658,
+    0.5 for 111657); a printed gain is the difference of two rounded values: twice that."""
+    return (2 if gain else 1) * 0.5 * 10.0 ** -decimals
 
 
 def verdict(reported: float, interval: tuple[float, float], rounding: float = ROUNDING) -> str:
@@ -141,11 +177,44 @@ def _problem_means(records: pd.DataFrame) -> dict[str, float] | None:
     return {pid: float(np.mean([o[pid] for o in per_seed])) for pid in ids}
 
 
+def _pass_at_k_cell(measured: pd.DataFrame, k: int) -> tuple[float, float] | None:
+    """pass@k interval of one benchmark's records (its seeds); None if a record has no per-problem outcomes."""
+    if measured["benchmark"].nunique() != 1:
+        raise ValueError(f"a pass@{k} cell is one benchmark's, not {sorted(set(measured.benchmark))}")
+    raw = [r.get("outcomes") for _, r in measured.iterrows()]
+    if any(not isinstance(o, (str, dict)) or o == "" for o in raw):
+        return None
+    counts = [json.loads(o) if isinstance(o, str) else o for o in raw]
+    ids = sorted(counts[0])
+    if any(sorted(c) != ids for c in counts):
+        raise ValueError(f"records of {measured['benchmark'].iloc[0]} score different problems")
+    sizes = set(measured["samples_per_prompt"].astype(int))
+    if len(sizes) != 1:
+        raise ValueError(f"pass@{k} cell: records with different samples per problem {sorted(sizes)}")
+    return pass_at_k_interval([[c[p] for p in ids] for c in counts], sizes.pop(), k)
+
+
 def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
     """The interval (in the cell's unit), and for a gain its McNemar p-value, of one table cell from its records."""
     scale = float(cell["scale"].iloc[0])
     measured, baseline = cell[cell.side == "measured"], cell[cell.side == "baseline"]
     out: dict = {"interval_low": np.nan, "interval_high": np.nan, "p_value": np.nan, "interval_method": ""}
+    statistic = str(cell["statistic"].iloc[0]) if "statistic" in cell else "accuracy"
+    if statistic == "exact":  # the diff takes the measured value as its own interval
+        out["interval_method"] = "exact"
+        return out
+    if statistic.startswith("pass@"):
+        k = int(statistic.removeprefix("pass@"))
+        span = _pass_at_k_cell(measured, k)
+        if span is None:
+            out["interval_method"] = "none: score records without per-problem outcomes"
+            return out
+        out.update(interval_low=span[0] * scale, interval_high=span[1] * scale,
+                   interval_method="bootstrap over problems")
+        return out
+    if statistic != "accuracy":
+        raise ValueError(f"cell {cell[CELL].iloc[0].tolist()}: unknown statistic {statistic!r}; expected one of "
+                         f"{STATISTICS}")
     if len(baseline):
         missing = sorted(set(measured.benchmark) ^ set(baseline.benchmark))
         if missing:
