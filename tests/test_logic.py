@@ -118,6 +118,13 @@ def test_score_records_reports_unbiased_pass_at_k_per_prompt():
     with pytest.raises(ValueError, match=r"records of protocol \['paper-greedy'\] with 4 samples per prompt; "
                        r"protocol 'paper-greedy' \(evaluation.protocols\) draws 1"):
         score_records("GSM8K", rows, [{**g, "protocol": "paper-greedy"} for g in gens], eval_stage().evaluation, "g")
+    # the same name and count, sampled otherwise (the protocol redefined since): refused too
+    hotter = [{**g, "temperature": 0.7, "top_p": 1.0, "top_k": 0} for g in gens]
+    with pytest.raises(ValueError, match=r"gens: records sampled with \(temperature, top_p, top_k\) "
+                       r"\[\(0.7, 1.0, 0\)\]; protocol 'four' \(evaluation.protocols\) samples with \(1.0, 1.0, 0\)"):
+        score_records("GSM8K", rows, hotter, ev, "gens")
+    assert score_records("GSM8K", rows, [{**g, "temperature": 1.0, "top_p": 1.0, "top_k": 0} for g in gens], ev,
+                         "gens")["accuracy"] == 3 / 8
 
 
 HAS_AQUA = (BENCHMARK_DATA / "aqua.json").is_file()

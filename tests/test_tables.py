@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -76,7 +75,7 @@ def test_figure4_adds_the_shared_initialization_the_sft_reference_and_the_active
     wide = build_figure4(snaps, scores, spec["methods"], spec["benchmarks"])
     assert list(wide.row) == ["shared initialization", "w/ WD-DS ck-50", "w/o WD-DS ck-50", "w/ WD-DS", "w/o WD-DS",
                               "SFT"]
-    assert list(wide.steps[:5]) == [0, 50, 50, 123, 218] and np.isnan(wide.steps.iloc[5])  # SFT: a reference line
+    assert list(wide.steps[:5]) == [0, 50, 50, 123, 218] and pd.isna(wide.steps.iloc[5])  # SFT: a reference line
     assert wide.set_index("row").loc["SFT", "Avg."] == pytest.approx((0.680 + 0.861) / 2, abs=1e-3)
     final = wide.set_index("row").loc["w/ WD-DS"]
     assert final["active fraction (%)"] == pytest.approx(100 * 123 / 218, abs=0.05)

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from weakdriven.tables import TABLES
-from weakdriven.tables.base import Inputs
-from weakdriven.tables.diff import diff_against_paper, gains
+from weakdriven.tables.base import Inputs, exact_cells
+from weakdriven.tables.diff import diff_against_paper, gains, read_cells
 from weakdriven.tables.verdicts import (
     average_interval,
     gain_interval,
+    intervals,
     mcnemar_pvalue,
     pass_at_k_interval,
     proportion_interval,
@@ -211,6 +212,23 @@ def test_table1_cells_carry_intervals_verdicts_and_paired_gains(tmp_path):
     assert not g.loc[("WMSS", "AIME2025 Δ"), "significant"]
     assert g.loc[("WMSS", "MATH500 Δ"), "p_value"] < 1e-10 and g.loc[("WMSS", "MATH500 Δ"), "significant"]
     assert g.loc[("WMSS", "MATH500 Δ"), "gain"] == pytest.approx(100 * (np.mean(wmss_math) - np.mean(sft_math)))
+
+
+def test_cells_read_back_from_their_csv_give_the_same_intervals(tmp_path):
+    """A table's cells file mixes score-record cells with exact ones (Table 8's shares, Figure 4's steps), whose
+    numeric fields are empty: read back, the numbers are numbers again and every interval is the in-memory one."""
+    rows = records("sft", "sft", {"AIME2025": [1] * 5 + [0] * 25, "MATH500": [1, 0] * 50})
+    scores = pd.DataFrame(rows)
+    spec = {"benchmarks": ["AIME2025", "MATH500"], "label_lambda": False}
+    wide = TABLES["table1"].build(Inputs(scores=scores), spec)
+    cells = pd.concat([TABLES["table1"].cells(Inputs(scores=scores), spec),
+                       exact_cells(wide.assign(steps=218), ["steps"])], ignore_index=True)
+    (tmp_path / "t.csv").write_text("")
+    cells.to_csv(tmp_path / "t.cells.csv", index=False)
+    again = read_cells(tmp_path / "t.csv")
+    assert again["accuracy"].dtype.kind == "f" and again["samples_per_prompt"].dtype.kind == "f"
+    pd.testing.assert_frame_equal(intervals(again), intervals(cells))
+    assert set(intervals(again).interval_method) == {"wilson", "average of benchmarks (normal)", "exact"}
 
 
 def test_records_without_outcomes_give_no_gain_interval_and_a_named_verdict():

@@ -32,6 +32,7 @@ def _records(prompt_ids, outputs, protocol: Protocol, checkpoint: str) -> list[d
     return [
         {"prompt_id": pid, "sample_index": i, "text": text, "prompt_tokens": n_prompt,
          "completion_tokens": n_out, "finish_reason": reason, "protocol": protocol.name,
+         "temperature": protocol.temperature, "top_p": protocol.top_p, "top_k": protocol.top_k,
          "checkpoint_sha256": checkpoint}
         for pid, samples in zip(prompt_ids, outputs, strict=True)
         for i, (text, n_prompt, n_out, reason) in enumerate(samples)

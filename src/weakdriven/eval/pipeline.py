@@ -130,6 +130,11 @@ def score_records(benchmark: str, rows: list[dict], gens: list[dict], evaluation
     if other or sizes[0] != protocol.n:
         raise ValueError(f"{source}: records of protocol {other or [protocol.name]} with {sizes[0]} samples per "
                          f"prompt; protocol {protocol.name!r} (evaluation.protocols) draws {protocol.n}")
+    drawn = {(g.get("temperature"), g.get("top_p"), g.get("top_k")) for g in gens} - {(None, None, None)}
+    if drawn - {(protocol.temperature, protocol.top_p, protocol.top_k)}:
+        raise ValueError(f"{source}: records sampled with (temperature, top_p, top_k) {sorted(drawn)}; protocol "
+                         f"{protocol.name!r} (evaluation.protocols) samples with "
+                         f"{(protocol.temperature, protocol.top_p, protocol.top_k)}")
     pass_k = {str(k): sum(pass_at_k(n, c, k) for n, c in per_prompt.values()) / len(per_prompt)
               for k in PASS_KS if k <= sizes[0]}
     return {

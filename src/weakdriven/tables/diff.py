@@ -131,6 +131,9 @@ def read_cells(table_csv: str | Path) -> pd.DataFrame | None:
                                                              "outcomes": str, "statistic": str})
     if "statistic" not in cells:  # written before cells named their statistic: score records' accuracies
         cells["statistic"] = "accuracy"
+    # an exact cell has no record: its numeric fields are empty, which keep_default_na reads as "" (a string column)
+    for column in ("seed", "problems", "accuracy", "samples_per_prompt", "scale"):
+        cells[column] = pd.to_numeric(cells[column].replace("", np.nan))
     return None if cells.empty else cells
 
 

@@ -21,8 +21,8 @@ def labelled_figure4(snaps: pd.DataFrame, scores: pd.DataFrame, methods: list[st
     """The records behind Figure 4 with their cell: group = backbone, row = the shared initialization (M1's scores,
     step 0), the SFT reference (the SFT run's final model) or a variant's checkpoint, column = benchmark."""
     scores = scores[scores.benchmark.isin(benchmarks)]
-    init = scores[scores.run == M1].assign(row=INIT, steps=0)
-    sft = scores[scores.run == "sft"].assign(row=SFT, steps=np.nan)  # its steps are not on the variants' axis
+    init = scores[scores.run == M1].assign(row=INIT, steps=0, checkpoint="final")
+    sft = scores[scores.run == "sft"].assign(row=SFT, steps=np.nan, checkpoint="final")  # not on the variants' axis
     df = snaps[snaps.method.isin(methods) & snaps.benchmark.isin(benchmarks)]
     rows = [LABELS[m] if c == "final" else f"{LABELS[m]} ck-{c.removeprefix('ck')}"
             for m, c in zip(df.method, df.checkpoint, strict=True)]
@@ -50,6 +50,8 @@ def build_figure4(snaps: pd.DataFrame, scores: pd.DataFrame, methods: list[str],
         is_final = wide.row == LABELS["wmss"]
         wide.loc[is_final, "active fraction (%)"] = wide.loc[is_final, "group"].map(fraction)
     wide = wide.sort_values(["group", "steps", "row"], na_position="last").reset_index(drop=True)
+    if (wide["steps"].dropna() % 1 == 0).all():  # counts print as counts (a mean over seeds may not be one)
+        wide["steps"] = wide["steps"].astype("Int64")
     return wide.round({b: 3 for b in benchmarks} | {"Avg.": 3, "active fraction (%)": 1})
 
 
@@ -67,7 +69,9 @@ class Figure4(TrajectoryTable):
         fraction are the runs' own counts."""
         df = labelled_figure4(data.snapshots, data.scores, spec["methods"], spec["benchmarks"])
         wide = self.build(data, spec)
-        counts = exact_cells(wide, [c for c in ("steps", "active fraction (%)") if c in wide])  # of the runs, exact
+        # the runs' own step counts and their ratio: exact for one seed (with several, a mean: no interval)
+        one_seed = df.groupby(["group", "row"])["seed"].nunique().max() == 1
+        counts = exact_cells(wide, [c for c in ("steps", "active fraction (%)") if c in wide and one_seed])
         return pd.concat([record_cells(df, scale=1.0), record_cells(df.assign(column="Avg."), scale=1.0), counts],
                          ignore_index=True)
 
