@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -15,6 +17,8 @@ from weakdriven.diagnostics import (
     table6,
     table7,
 )
+from weakdriven.tables.diagnostics import logit_cells, logit_table
+from weakdriven.tables.verdicts import intervals, logit_interval
 
 
 def test_position_statistics_hand_computed():
@@ -59,3 +63,50 @@ def test_table_formulas_reproduce_the_papers_derived_columns():
         assert ours6.loc[row, col] == pytest.approx(value, abs=0.051), (row, col)
     # Eq. (17) from the paper's Table 7 centered norms
     assert crossover_from_stats(as_stats["Strong Pre"], as_stats["Weak init"]) == pytest.approx(0.490, abs=5e-4)
+
+
+def test_logit_intervals_bootstrap_the_examples_paired_across_models():
+    """A mean over positions is Σ sums / Σ positions of the resampled examples; a Δ or % column resamples the same
+    examples of both models, so a constant per-position shift has a zero-width interval."""
+    rng = np.random.default_rng(0)
+    positions = rng.integers(5, 50, size=40)
+    per_position = rng.normal(3.0, 1.0, size=40)
+    post = {str(i): [float(m * p), int(p)] for i, (m, p) in enumerate(zip(per_position, positions))}
+    pre = {i: [s - 0.5 * p, p] for i, (s, p) in post.items()}  # every position 0.5 lower
+    point = sum(s for s, _ in post.values()) / positions.sum()
+    lo, hi = logit_interval(post, None, "mean", "value")
+    assert lo < point < hi and hi - lo < 1.0
+    assert logit_interval(post, pre, "mean", "difference") == pytest.approx((0.5, 0.5))
+    doubled = {i: [2 * s, p] for i, (s, p) in pre.items()}
+    assert logit_interval(doubled, pre, "mean", "relative") == pytest.approx((100.0, 100.0))
+    # z_max: the largest of the examples' maxima; a resample that drops the top example lowers it
+    maxima = {str(i): float(v) for i, v in enumerate([1.0] * 39 + [9.0])}
+    lo, hi = logit_interval(maxima, None, "max", "value")
+    assert hi == 9.0 and lo == 1.0
+    with pytest.raises(ValueError, match="different examples"):
+        logit_interval(post, {"0": [1.0, 1]}, "mean", "difference")
+
+
+def test_table6_and_7_cells_hold_each_examples_share_and_the_diff_gives_their_intervals():
+    rng = np.random.default_rng(1)
+    rows = []
+    for model in ("weak_init", "strong_pre", "strong_post", "sft", "wmss"):
+        for e in range(30):
+            p = int(rng.integers(10, 40))
+            rows.append({"model": model, "example": e, "positions": p, "max": float(rng.normal(40, 5)),
+                         "min": float(rng.normal(-25, 3)),
+                         **{k: float(rng.normal(2, 0.5) * p) for k in ("target", "distractor_mean", "gap", "mean",
+                                                                       "std", "centered_norm", "l2_norm", "entropy",
+                                                                       "max_prob")}})
+    examples = pd.DataFrame(rows)
+    for table, layout in (("table6", TABLE6_ROWS), ("table7", TABLE7_ROWS)):
+        cells = logit_cells(table, examples)
+        spans = intervals(cells).set_index(["row", "column"])
+        assert set(spans.interval_method) == {"bootstrap over examples"} and len(spans) == len(layout) * (
+            3 if table == "table6" else 5)
+        # the table's own value of each cell lies inside its interval
+        stats = {m: {k: (g[k].max() if k == "max" else g[k].min() if k == "min" else g[k].sum() / g.positions.sum())
+                     for k in layout} for m, g in examples.groupby("model")}
+        wide = logit_table(table, stats).set_index("row")
+        for (row, column), span in spans.iterrows():
+            assert span.interval_low - 0.06 <= wide.loc[row, column] <= span.interval_high + 0.06, (table, row, column)

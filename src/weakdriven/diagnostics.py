@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import pandas as pd
 import torch
 
 from . import device as device_rule
@@ -16,6 +17,7 @@ from .data.chat import Example, encode_example
 from .data.gemma import training_examples
 from .methods.equations import lambda_crossover, token_entropy
 from .provenance import cite, record
+from .tables.diagnostics import TABLE6_ROWS, TABLE7_ROWS, table6, table7  # noqa: F401 (the layout)
 from .training import load_causal_lm
 
 STAT_ORDER = ("target", "distractor_mean", "gap", "mean", "std", "centered_norm", "max", "min", "l2_norm", "entropy",
@@ -61,47 +63,33 @@ def sample_examples(examples: list[Example], n: int, seed: int) -> list[Example]
 
 @torch.no_grad()
 def model_logit_statistics(model, tokenizer, examples: list[Example], system_prompt: str | None,
-                           max_length: int) -> dict[str, float]:
-    """Table 6/7 statistics of one model over the completion positions of ``examples``."""
+                           max_length: int) -> tuple[dict[str, float], list[dict]]:
+    """Table 6/7 statistics of one model over the completion positions of ``examples``, and each example's share:
+    its positions and, per statistic, its sum over them (a mean's numerator) or its extreme (z_max, z_min). An
+    example without a completion position (truncated away) has no share."""
     model.eval()
     device = next(model.parameters()).device  # placed by the stage (weakdriven.device.job_device)
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in STAT_ORDER}
-    for ex in examples:
+    shares = []
+    for i, ex in enumerate(examples):
         enc = encode_example(tokenizer, ex, system_prompt, max_length, "completion")
         ids = torch.tensor([enc["input_ids"]], device=device)
         logits = model(input_ids=ids).logits[0, :-1]
         targets = ids[0, 1:]
         keep = torch.tensor(enc["completion_mask"][1:], dtype=torch.bool, device=device)
+        if not keep.any():
+            continue
         stats = position_statistics(logits[keep], targets[keep])
+        share = {"example": i, "positions": int(keep.sum())}
         for k in STAT_ORDER:
             parts[k].append(stats[k].cpu())
-    return aggregate({k: torch.cat(v) for k, v in parts.items()})
-
-
-TABLE6_ROWS = {"target": "Target Strength (z_target)", "distractor_mean": "Distractors Mean (z_bg)",
-               "gap": "Target-to-Background Gap (Δ_gap)", "std": "Logit Std. (σ)"}
-TABLE7_ROWS = {"mean": "Mean logit z_mean", "std": "Std σ", "centered_norm": "Centered norm ‖z̃‖₂",
-               "max": "Max logit z_max", "min": "Min logit z_min", "l2_norm": "L2 norm ‖z‖₂", "entropy": "Entropy H",
-               "max_prob": "Max prob p_max"}
-
-
-def table6(sft: dict[str, float], wmss: dict[str, float]):
-    """Table 6 layout: SFT vs WMSS, with WMSS's relative change in percent."""
-    import pandas as pd
-
-    return pd.DataFrame([{"group": "", "row": label, "SFT": round(sft[k], 2), "WMSS": round(wmss[k], 2),
-                          "WMSS vs SFT (%)": round(100 * (wmss[k] - sft[k]) / abs(sft[k]), 1)}
-                         for k, label in TABLE6_ROWS.items()])
-
-
-def table7(weak: dict[str, float], pre: dict[str, float], post: dict[str, float]):
-    """Table 7 layout: weak init, strong pre/post WD-JT, Delta = post - pre and Delta / pre in percent."""
-    import pandas as pd
-
-    return pd.DataFrame([{"group": "", "row": label, "Weak init": round(weak[k], 2), "Strong Pre": round(pre[k], 2),
-                          "Strong Post": round(post[k], 2), "Δ": round(post[k] - pre[k], 2),
-                          "Δ (%)": round(100 * (post[k] - pre[k]) / pre[k], 1)}
-                         for k, label in TABLE7_ROWS.items()])
+            t = stats[k]
+            share[k] = float(t.max() if k == "max" else t.min() if k == "min" else t.sum())
+        shares.append(share)
+    if not shares:
+        raise ValueError(f"none of the {len(examples)} diagnostic examples has a completion position within "
+                         f"max_length {max_length}")
+    return aggregate({k: torch.cat(v) for k, v in parts.items()}), shares
 
 
 def crossover_from_stats(strong: dict[str, float], weak: dict[str, float]) -> float:
@@ -122,7 +110,7 @@ def logit_stats_stage(stage, weak: str, strong_pre: str, strong_post: str, sft: 
     log = logging.getLogger(__name__)
     examples = sample_examples(training_examples(data, stage.prompt.family), stage.n_examples, stage.seed)
     device = device_rule.job_device(stage.gpus)
-    stats, by_path = {}, {}
+    stats, shares, by_path = {}, [], {}
     models = (("weak_init", weak), ("strong_pre", strong_pre), ("strong_post", strong_post), ("sft", sft),
               ("wmss", wmss or strong_post))
     for name, path in models:
@@ -130,12 +118,15 @@ def logit_stats_stage(stage, weak: str, strong_pre: str, strong_post: str, sft: 
             model, tokenizer = load_causal_lm(path, bf16=stage.bf16, device=device)
             by_path[str(path)] = model_logit_statistics(model, tokenizer, examples, stage.prompt.system_prompt,
                                                         stage.max_length)
-        stats[name] = by_path[str(path)]
+        stats[name], per_example = by_path[str(path)]
+        shares += [{"model": name, **share} for share in per_example]
         log.info("logit statistics of %s (%s): %s", name, path, stats[name])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table6(stats["sft"], stats["wmss"]).to_csv(out / "table6.csv", index=False)
     table7(stats["weak_init"], stats["strong_pre"], stats["strong_post"]).to_csv(out / "table7.csv", index=False)
+    # each example's share of every statistic: the tables' intervals bootstrap the examples (tables/verdicts.py)
+    pd.DataFrame(shares).to_csv(out / "logit_examples.csv", index=False)
     stats["lambda_crossover"] = crossover_from_stats(stats["strong_pre"], stats["weak_init"])
     stats["n_examples"] = stage.n_examples
     stats["runs"] = {"table6_wmss": stage.table6_run, "table7_strong_post": stage.table7_run}

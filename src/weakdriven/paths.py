@@ -33,7 +33,8 @@ results/<experiment>/
                                          protocol: a name of evaluation.protocols)
   eval/<backbone>/<domain>/seed<s>/<run>/<protocol>/<bench>.scores.json          one per benchmark
   eval/<backbone>/<domain>/seed<s>/<run>/snapshots/<bench>.csv                   scores of the run's snapshots
-  diagnostics/<backbone>/<domain>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics
+  diagnostics/<backbone>/<domain>/seed<s>/table6.csv, table7.csv, logit_stats.json   Tables 6/7 logit statistics;
+                                         logit_examples.csv: each example's share of them (their intervals)
   tables/<table>.csv, tables/<table>.diff.csv   a table and its own diff against the paper (intervals, verdicts)
   tables/<table>.cells.csv               the records behind each of the table's cells (tables/verdicts.py)
   tables/diff.csv, gains.csv, models.csv, paper_consistency.csv, diff.md   every table's diff, the gains over SFT

@@ -97,6 +97,7 @@ rule logit_stats:
         table6=paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "table6.csv"),
         table7=paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "table7.csv"),
         stats=paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "logit_stats.json"),
+        examples=paths.diagnostics(NAME, "{backbone}", "{domain}", "{seed}", "logit_examples.csv"),
     log:
         paths.log(NAME, "diagnostics/{backbone}/{domain}/seed{seed}/logit_stats"),
     benchmark:

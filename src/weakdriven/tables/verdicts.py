@@ -20,10 +20,13 @@ A table's builder says which score records each of its cells comes from (``Table
   (:func:`pass_at_k_interval`): the problems are the sampling unit, the n samples per problem only sharpen each
   problem's estimate;
 * an **exact cell** (``statistic`` "exact": a count, Table 12): no sampling error, the interval is the measured value
-  itself, so the verdict says whether the two numbers agree.
+  itself, so the verdict says whether the two numbers agree;
+* a **logit statistic** (``statistic`` "logit <mean|max|min> <how>", Tables 6 and 7): the percentile bootstrap over
+  the diagnostic examples (each example's positions resampled together; a mean is Σ sums / Σ positions, z_max and
+  z_min the extreme of the examples' extremes), paired across the models of a Δ or % column, which see the same
+  examples (:func:`logit_interval`).
 
-Cells of values that are neither proportions nor counts (Table 11's wall-clock minutes, which depend on the hardware;
-Tables 6/7's logit statistics) carry no interval: their verdict is "no interval".
+Table 11's wall-clock minutes (they depend on the hardware, no sampling model) carry no interval: "no interval".
 
 The verdict is ``reproduced`` when the reported value lies inside the measured interval (widened by the half unit of
 the last digit the paper prints: 0.05 for 71.4, 0.0005 for 0.658; twice that for a printed gain, the difference of
@@ -43,13 +46,15 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
 from ..methods.equations import pass_at_k
+from .diagnostics import combine
 
 LEVEL = 0.95
 INTERVALS = ("wilson", "beta")  # statistics.interval: Wilson score or Clopper-Pearson (exact Beta) for one run
 ROUNDING = 0.05                 # one printed decimal: the value stands for +- 0.05 (rounding() in general)
 BOOTSTRAP_RESAMPLES = 2000
 CELL = ["group", "row", "column"]
-STATISTICS = ("accuracy", "pass@<k>", "exact")  # what a cell's records estimate (Table.cells' ``statistic``)
+# what a cell's records estimate (Table.cells' ``statistic``)
+STATISTICS = ("accuracy", "pass@<k>", "exact", "logit <mean|max|min> <value|difference|relative|relative_abs>")
 
 
 def z_value(level: float = LEVEL) -> float:
@@ -177,6 +182,39 @@ def _problem_means(records: pd.DataFrame) -> dict[str, float] | None:
     return {pid: float(np.mean([o[pid] for o in per_seed])) for pid in ids}
 
 
+def logit_interval(measured: dict, baseline: dict | None, agg: str, how: str, level: float = LEVEL, seed: int = 0,
+                   resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """The interval of a Table 6/7 cell from each example's share (``{example: [sum, positions]}`` for a mean over
+    positions, ``{example: extreme}`` for z_max / z_min) of the column's model and, for a Δ or % column, of its
+    baseline model on the same examples: a paired percentile bootstrap over the examples (scipy.stats.bootstrap)."""
+    ids = sorted(measured)
+    if baseline is not None and sorted(baseline) != ids:
+        raise ValueError("a logit statistic's two models were measured on different examples")
+
+    def arrays(parts: dict) -> list[np.ndarray]:
+        if agg == "mean":
+            return [np.array([parts[i][0] for i in ids], float), np.array([parts[i][1] for i in ids], float)]
+        return [np.array([parts[i] for i in ids], float)]
+
+    data = arrays(measured) + (arrays(baseline) if baseline is not None else [])
+    width = 2 if agg == "mean" else 1
+
+    def value(parts, axis):
+        if agg == "mean":
+            return parts[0].sum(axis=axis) / parts[1].sum(axis=axis)
+        return parts[0].max(axis=axis) if agg == "max" else parts[0].min(axis=axis)
+
+    def statistic(*parts, axis=-1):
+        return combine(value(parts[:width], axis), value(parts[width:], axis) if baseline is not None else None, how)
+
+    if len(ids) < 2:  # one example: nothing to resample
+        point = float(statistic(*data))
+        return point, point
+    result = stats.bootstrap(data, statistic, n_resamples=resamples, confidence_level=level, method="percentile",
+                             paired=True, vectorized=True, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def _pass_at_k_cell(measured: pd.DataFrame, k: int) -> tuple[float, float] | None:
     """pass@k interval of one benchmark's records (its seeds); None if a record has no per-problem outcomes."""
     if measured["benchmark"].nunique() != 1:
@@ -211,6 +249,15 @@ def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
             return out
         out.update(interval_low=span[0] * scale, interval_high=span[1] * scale,
                    interval_method="bootstrap over problems")
+        return out
+    if statistic.startswith("logit "):
+        _, agg, how = statistic.split()
+        parts = [json.loads(c["outcomes"].iloc[0]) if len(c) == 1 else None for c in (measured, baseline)]
+        if parts[0] is None or (len(baseline) and parts[1] is None):
+            raise ValueError(f"cell {cell[CELL].iloc[0].tolist()}: a logit statistic is one model's (and its "
+                             "baseline's) examples")
+        lo, hi = logit_interval(parts[0], parts[1], agg, how)
+        out.update(interval_low=lo * scale, interval_high=hi * scale, interval_method="bootstrap over examples")
         return out
     if statistic != "accuracy":
         raise ValueError(f"cell {cell[CELL].iloc[0].tolist()}: unknown statistic {statistic!r}; expected one of "
