@@ -53,7 +53,8 @@ def test_a_table_renders_each_cell_in_its_verdicts_colour(tmp_path):
 
 
 def test_the_plotting_tables_draw_their_figure_with_the_papers_points(tmp_path):
-    assert {name for name, t in TABLES.items() if t.has_plot} == {"figure3", "figure4", "figure5", "table9", "table10"}
+    assert {name for name, t in TABLES.items() if t.has_plot} == {"figure3", "figure4", "figure5", "table8", "table9",
+                                                                   "table10"}
     t10 = pd.DataFrame({"group": ["AIME 2025"] * 3, "row": ["1", "4", "64"], "SFT": [10.0, 20.0, 40.0],
                         "WMSS": [18.0, 25.0, 50.0]})
     path = tmp_path / "table10.csv"
@@ -64,6 +65,15 @@ def test_the_plotting_tables_draw_their_figure_with_the_papers_points(tmp_path):
     assert svg.tag.endswith("svg")
     text = out.read_text()
     assert "WMSS (paper)" in text and "SFT (measured)" in text and "DPO" not in text  # no DPO column measured
+    # Table 8's sweep: a panel per backbone and benchmark, a bar per configuration labelled with its shares
+    t8 = pd.DataFrame({"group": ["", "Qwen3-4B-Base", "", "Qwen3-4B-Base"], "row": ["Config A"] * 2 + ["Default"] * 2,
+                       "α": [0.2, None, 0.1, None], "β": [0.7, None, 0.8, None], "γ": [0.1, None, 0.1, None],
+                       "AIME 2025": [None, 12.0, None, 15.0], "MATH 500": [None, 70.0, None, 69.0]})
+    t8.to_csv(tmp_path / "table8.csv", index=False)
+    table_plot(str(tmp_path / "table8.csv"), str(tmp_path / "table8.svg"))
+    text = (tmp_path / "table8.svg").read_text()
+    assert "Qwen3-4B-Base AIME 2025" in text and "Qwen3-4B-Base MATH 500" in text and "0.2/0.7/0.1" in text
+    assert text.count("paper") >= 2  # the paper's values marked in each panel
     with pytest.raises(ValueError, match="draws no figure"):
         pd.DataFrame({"group": [""], "row": ["SFT"], "x": [1.0]}).to_csv(tmp_path / "table2.csv", index=False)
         table_plot(str(tmp_path / "table2.csv"), str(tmp_path / "table2.svg"))
@@ -118,5 +128,5 @@ def test_the_embedded_report_opens_in_chromium(embedded_local, tmp_path):
     assert len(tables) == 15
     for name in [t.removesuffix(".diff") for t in tables]:
         assert f"{name}.html" in source, name
-    for figure in ("figure3.svg", "figure4.svg", "figure5.svg", "table10.svg", "scatter.svg"):
+    for figure in ("figure3.svg", "figure4.svg", "figure5.svg", "table8.svg", "table10.svg", "scatter.svg"):
         assert figure in source, figure

@@ -98,6 +98,34 @@ class Table8(Table):
         key = out["row"].map(order.index) * 1000 + (out["group"] != "").astype(int)
         return out.assign(_k=key).sort_values(["_k", "group"]).drop(columns="_k").reset_index(drop=True)
 
+    def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
+        """The configurations side by side, one panel per backbone and benchmark (the sweep's bars, labelled with
+        their shares); the paper's values as open markers."""
+        values = [c for c in wide.columns if c not in ("group", "row")]  # a read-back CSV: "" where no value
+        wide = wide.assign(**{c: pd.to_numeric(wide[c], errors="coerce") for c in values})
+        scores = wide[wide["group"] != ""]
+        shares = wide[wide["group"] == ""].set_index("row")
+        benchmarks = [c for c in wide.columns if c not in ("group", "row", *SHARES)]
+        panels = [(g, b) for g in dict.fromkeys(scores["group"]) for b in benchmarks
+                  if scores.loc[scores["group"] == g, b].notna().any()]
+        if not panels:
+            return False
+        order = list(dict.fromkeys(wide["row"]))
+        ticks = [f"{r}\n" + "/".join(f"{shares.loc[r, s]:g}" for s in SHARES) if r in shares.index else r
+                 for r in order]
+        for ax, (group, bench) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+            block = scores[scores["group"] == group].set_index("row").reindex(order)
+            x = list(range(len(order)))
+            ax.bar(x, block[bench], color="#8fb3d9", label="measured")
+            paper = reported[(reported["group"] == group) & (reported["column"] == bench)].set_index("row")
+            ax.plot(x, paper["value"].reindex(order), ls="none", marker="s", mfc="none", color="black",
+                    label="paper")
+            ax.set_xticks(x, ticks, rotation=45, ha="right", fontsize=6)
+            ax.set_title(f"{group} {bench}", fontsize=9)
+            ax.set_ylabel("pass@1 (%)")
+            ax.legend(fontsize=7)
+        return True
+
     def cells(self, data: Inputs, spec: dict[str, Any]) -> pd.DataFrame:
         # the α/β/γ columns echo each configuration's shares: settings, exact
         shares = exact_cells(self.build(data, spec), ["α", "β", "γ"])
