@@ -67,9 +67,9 @@ def test_paper_dry_run_lists_the_full_grid():
     assert counts["generate"] == (18 + 1 + 2 + 1 + 4 + 2 + 2 + 6) + 4 * 6 + 4 * 6 + sweeps
     assert counts["eval_snapshots"] == 3 * 2  # wdjt_only, wdjt_frozen, wmss on MATH500 and GSM8K
     # every artifact (Tables 1-12, Figures 3, 4, 5): one table job, one diff job and one report page each; a figure
-    # for Figures 3-5 and Tables 9 and 10
+    # for Figures 3-5 and Tables 8, 9 and 10
     assert counts["table"] == 15 and counts["table_diff"] == 15 and counts["diff"] == 1 and counts["entropy_gap"] == 5
-    assert counts["report_table"] == 15 and counts["report_plot"] == 5 and counts["report_scatter"] == 1
+    assert counts["report_table"] == 15 and counts["report_plot"] == 6 and counts["report_scatter"] == 1
     # the 7 math and 4 code test sets, and LogiQA2 and ReClor, which the logic candidates are checked against
     assert counts["prepare_benchmark"] == 13
     assert counts["logit_stats"] == 1
