@@ -182,3 +182,11 @@ def test_several_nodes_need_the_srun_launcher(paper_raw):
     with pytest.raises(ConfigError, match=r"'cluster.train_nodes': 2 nodes need 'cluster.launcher: srun-torchrun'"):
         Experiment.from_dict(two)
     Experiment.from_dict(mutate(two, "cluster.launcher", "srun-torchrun"))
+
+
+def test_a_seed_that_is_another_seeds_replicate_seed_is_refused(paper_raw):
+    """Table 9 trains three runs per lambda: replicate 3 of seed 42 trains with seed 2042."""
+    assert Experiment.from_dict(mutate(paper_raw, "seeds", [42, 3042])).seeds == (42, 3042)
+    with pytest.raises(ConfigError, match=r"'seeds': replicate 3 of seed 42 trains with seed 2042, as seed 2042's own "
+                       r"run does \(replicates: 3\)"):
+        Experiment.from_dict(mutate(paper_raw, "seeds", [42, 2042]))

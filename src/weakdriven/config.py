@@ -16,6 +16,7 @@ from .benchmarks import BENCHMARKS
 from .cluster import LAUNCHERS
 from .eval.generation import Protocol
 from .methods import METHODS
+from .methods.base import REPLICATE_SEED_STRIDE
 from .tables import TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -298,6 +299,18 @@ def check_protocols(raw: dict[str, Any]) -> None:
                               f"{sorted(defined)}")
 
 
+def check_replicate_seeds(raw: dict[str, Any]) -> None:
+    """Replicate r of seed s trains (and draws its WD-DS selection) with seed s + 1000 (r - 1): no configured seed may
+    be another's replicate seed, or two "independent" training runs would share every random draw."""
+    replicates = max([spec.get("replicates", 1) for spec in raw["tables"].values()], default=1)
+    for a in raw["seeds"]:
+        for b in raw["seeds"]:
+            k, rest = divmod(b - a, REPLICATE_SEED_STRIDE)
+            if b > a and rest == 0 and k < replicates:
+                raise ConfigError(f"config key 'seeds': replicate {k + 1} of seed {a} trains with seed {b}, as seed "
+                                  f"{b}'s own run does (replicates: {replicates}); the runs would not be independent")
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -339,6 +352,7 @@ class Experiment:
             raise ConfigError(f"config key 'train_data.path': {td['path']} does not exist (a JSONL file, or a "
                               "directory in the hub dataset's layout)")
         check_protocols(raw)
+        check_replicate_seeds(raw)
         tables, trajectory_tables, figure5, figure3 = {}, {}, None, None
         trajectory = Trajectory(tuple(raw["trajectory"]["checkpoints"]), raw["trajectory"]["reference_epoch_steps"])
         for table, spec in raw["tables"].items():
