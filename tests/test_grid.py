@@ -141,7 +141,7 @@ def test_every_compared_cell_has_an_interval_and_a_verdict_but_the_named_kinds(p
     assert methods["table10"] == ["bootstrap over problems"] and methods["table12"] == ["exact"]
     assert methods["table6"] == methods["table7"] == ["bootstrap over examples"]
     assert methods["figure4"] == ["exact", "wilson"]  # steps and their fraction; a benchmark's accuracy, one seed
-    assert set(methods["table1"]) == {"wilson", "average of benchmarks (normal)", "paired bootstrap"}
+    assert set(methods["table1"]) == {"wilson", "average of benchmarks", "paired bootstrap"}
     figure4 = spans[(spans.table == "figure4") & (spans.interval_method == "wilson")]
     assert figure4.interval_high.max() <= 1.0 and len(figure4) == 6  # fractions, as the paper prints them
 

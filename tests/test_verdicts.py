@@ -48,33 +48,49 @@ def test_clopper_pearson_interval_of_zero_successes():
         proportion_interval(31, 30)
 
 
-def problems_variance(p: float, n: int) -> float:
-    """Agresti-Coull's variance of a proportion p of n problems: n~ = n + z^2, p~ = (pn + z^2/2) / n~."""
-    n_tilde = n + Z**2
-    p_tilde = (p * n + Z**2 / 2) / n_tilde
-    return p_tilde * (1 - p_tilde) / n_tilde
+def wilson(correct: float, n: int) -> tuple[float, float]:
+    """Wilson's score interval by its closed form."""
+    p = correct / n
+    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
+    half = Z * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2)) / (1 + Z**2 / n)
+    return centre - half, centre + half
 
 
-def test_seeds_interval_adds_the_seed_spread_to_the_shared_problem_sampling():
-    # seeds 0.5, 0.6, 0.7 on 100 problems: s^2/S = 0.01/3; problems: n~ = 103.84, p~ = 0.5963 -> 0.0023182
-    assert problems_variance(0.6, 100) == pytest.approx(0.0023182, abs=1e-7)
+T2 = 4.302652729911275  # Student's t 97.5 % quantile, 2 degrees of freedom
+
+
+def test_seeds_interval_widens_the_shared_problems_interval_by_the_runs_spread():
+    # seeds 0.5, 0.6, 0.7 on 100 problems: Wilson(60, 100) = 0.5020..0.6906 around 0.6, and the runs' spread
+    # t2 * s / sqrt(3) = 4.3027 * 0.1 / 1.7321 = 0.2484, each side in quadrature
+    wlo, whi = wilson(60, 100)
+    assert (wlo, whi) == pytest.approx((0.5020, 0.6906), abs=1e-4)
+    spread = T2 * 0.1 / math.sqrt(3)
     lo, hi = seeds_interval([0.5, 0.6, 0.7], 100)
-    half = Z * math.sqrt(0.01 / 3 + problems_variance(0.6, 100))
-    assert (lo, hi) == pytest.approx((0.6 - half, 0.6 + half), abs=1e-12)
-    assert (lo, hi) == pytest.approx((0.4527, 0.7473), abs=1e-4)
-    # more seeds shrink the seed part only: the problems' part stays
-    many = seeds_interval([0.6] * 50, 100)
-    half = Z * math.sqrt(problems_variance(0.6, 100))
-    assert many == pytest.approx((0.6 - half, 0.6 + half))
-    # two seeds that both solve none of AIME's 30 problems: not a zero-width interval (0 to 7.8 %)
-    assert seeds_interval([0.0, 0.0], 30) == pytest.approx((0.0, 0.07795), abs=1e-5)
+    assert (lo, hi) == pytest.approx((0.6 - math.hypot(0.6 - wlo, spread), 0.6 + math.hypot(whi - 0.6, spread)))
+    assert (lo, hi) == pytest.approx((0.3330, 0.8644), abs=1e-4)
+    # identical runs add nothing: the interval of one run, however many (the problems' part does not shrink)
+    assert seeds_interval([0.6] * 50, 100) == pytest.approx(wilson(60, 100))
+    assert seeds_interval([0.6], 100, "beta") == pytest.approx(proportion_interval(60, 100, "beta"))
+    # two runs that both solve none of AIME's 30 problems: as wide as one such run (0 to 11.35 %), not narrower
+    assert seeds_interval([0.0, 0.0], 30) == pytest.approx((0.0, 0.11351), abs=1e-5)
+    assert seeds_interval([0.0, 0.0], 30) == pytest.approx(seeds_interval([0.0], 30))
 
 
-def test_average_interval_adds_the_benchmarks_variances():
-    # AIME-sized 0.3 and MATH500-sized 0.8: var = (var(0.3, 30) + var(0.8, 500)) / 4
-    lo, hi = average_interval([([0.3], 30), ([0.8], 500)])
-    half = Z * math.sqrt((problems_variance(0.3, 30) + problems_variance(0.8, 500)) / 4)
-    assert (lo, hi) == pytest.approx((0.55 - half, 0.55 + half)) and half == pytest.approx(0.08069, abs=1e-5)
+def test_average_interval_reads_each_benchmark_from_its_interval_and_the_runs_from_their_own_averages():
+    # one run, AIME-sized 0.3 and MATH500-sized 0.8: each benchmark's variance from its Wilson width / (2z),
+    # the average's half-width z * sqrt(var_1 + var_2) / 2
+    var = sum(((hi - lo) / (2 * Z)) ** 2 for lo, hi in (wilson(9, 30), wilson(400, 500)))
+    half = Z * math.sqrt(var) / 2
+    lo, hi = average_interval([[0.3, 0.8]], [30, 500])
+    assert (lo, hi) == pytest.approx((0.55 - half, 0.55 + half)) and half == pytest.approx(0.07997, abs=1e-5)
+    # three runs whose averages agree (each better on one benchmark, worse on the other): no runs' spread
+    assert average_interval([[0.2, 0.9], [0.3, 0.8], [0.4, 0.7]], [30, 500]) == pytest.approx((lo, hi))
+    # three runs good or bad on both benchmarks together: averages 0.45, 0.55, 0.65, spread t2 * 0.1 / sqrt(3)
+    together = average_interval([[0.2, 0.7], [0.3, 0.8], [0.4, 0.9]], [30, 500])
+    spread = T2 * 0.1 / math.sqrt(3)
+    assert together == pytest.approx((0.55 - math.hypot(half, spread), 0.55 + math.hypot(half, spread)))
+    with pytest.raises(ValueError, match="each of the 2 benchmarks"):
+        average_interval([[0.3]], [30, 500])
 
 
 def test_exact_mcnemar_counts_only_the_discordant_problems():
@@ -99,6 +115,13 @@ def test_paired_bootstrap_of_a_gain_matches_its_normal_approximation():
     # a one-problem benchmark has no spread: its difference is fixed, the others are resampled
     lo3, hi3 = gain_interval([diffs, [1.0]])
     assert lo3 == pytest.approx((lo + 1) / 2, abs=0.02) and hi3 == pytest.approx((hi + 1) / 2, abs=0.02)
+    # the same resamples every call: a diff is reproducible byte for byte
+    assert gain_interval([diffs]) == (lo, hi)
+    # several seeds: their own gains' spread widens the problems' interval (t2 * 0.05 / sqrt(3) with 0.15, 0.2, 0.25)
+    spread = T2 * 0.05 / math.sqrt(3)
+    wide = gain_interval([diffs], [0.15, 0.2, 0.25])
+    assert wide == pytest.approx((0.2 - math.hypot(0.2 - lo, spread), 0.2 + math.hypot(hi - 0.2, spread)))
+    assert gain_interval([diffs], [0.2, 0.2, 0.2]) == pytest.approx((lo, hi))
 
 
 def test_verdict_allows_the_papers_rounding():
@@ -199,7 +222,7 @@ def test_table1_cells_carry_intervals_verdicts_and_paired_gains(tmp_path):
     assert (aime.interval_low, aime.interval_high) == pytest.approx((100 * lo, 100 * hi))
     assert aime.reported == 13.3 and aime.verdict == "reproduced" and aime.interval_method == "wilson"
     avg = diff.loc[("Qwen3-4B-Base", "SFT", "Math Avg.")]
-    assert avg.interval_method == "average of benchmarks (normal)"
+    assert avg.interval_method == "average of benchmarks"
     assert avg.interval_low < avg.measured < avg.interval_high
     gain = diff.loc[("Qwen3-4B-Base", "WMSS", "Math Avg. Δ")]
     assert gain.interval_method == "paired bootstrap" and gain.interval_low > 0  # a real gain: the interval excludes 0
@@ -228,7 +251,7 @@ def test_cells_read_back_from_their_csv_give_the_same_intervals(tmp_path):
     again = read_cells(tmp_path / "t.csv")
     assert again["accuracy"].dtype.kind == "f" and again["samples_per_prompt"].dtype.kind == "f"
     pd.testing.assert_frame_equal(intervals(again), intervals(cells))
-    assert set(intervals(again).interval_method) == {"wilson", "average of benchmarks (normal)", "exact"}
+    assert set(intervals(again).interval_method) == {"wilson", "average of benchmarks", "exact"}
 
 
 def test_records_without_outcomes_give_no_gain_interval_and_a_named_verdict():
@@ -255,3 +278,39 @@ def test_a_gain_whose_baseline_lacks_a_benchmark_is_an_error_naming_it():
                                                                        "label_lambda": False})
     with pytest.raises(ValueError, match=r"benchmarks \['MAWPS'\] are scored on one side only"):
         diff_against_paper("table1", pd.DataFrame({"group": [], "row": []}), True, cells)
+
+
+def test_a_one_run_gain_is_significant_by_mcnemar_not_by_its_bootstrap_interval():
+    # AIME: 5 problems gained, none lost. Every resample keeps a gain > 0 with probability 1 - (25/30)^30 ~ 0.996,
+    # so the bootstrap interval excludes 0; the exact McNemar test gives p = 2 * (1/2)^5 = 0.0625: not significant
+    sft = [0] * 5 + [1] * 10 + [0] * 15
+    rows = (records("sft", "sft", {"AIME2025": sft})
+            + records("wmss", "wmss_lam0.5", {"AIME2025": [1] * 5 + sft[5:]}, lam=0.5))
+    cells = TABLES["table1"].cells(Inputs(scores=pd.DataFrame(rows)), {"benchmarks": ["AIME2025"],
+                                                                       "label_lambda": False})
+    g = gains("table1", cells).set_index(["row", "column"]).loc[("WMSS", "AIME2025 Δ")]
+    assert g.interval_low > 0 and g.p_value == pytest.approx(0.0625) and not g.significant
+    assert g.gain == pytest.approx(100 * 5 / 30)
+
+
+def test_a_gain_over_several_seeds_pairs_each_seed_with_the_baseline_of_the_same_seed():
+    # two seeds on 40 problems: seed 1 gains 4 problems, seed 2 gains 8; the per-seed gains 0.1 and 0.2 add their
+    # spread t1 * 0.0707 / sqrt(2) = 0.635 to the problems' interval (two runs say little about training noise)
+    base = [1] * 20 + [0] * 20
+    rows = (records("sft", "sft", {"AMC23": base}, seed=1) + records("sft", "sft", {"AMC23": base}, seed=2)
+            + records("wmss", "wmss_lam0.5", {"AMC23": [1] * 24 + [0] * 16}, lam=0.5, seed=1)
+            + records("wmss", "wmss_lam0.5", {"AMC23": [1] * 28 + [0] * 12}, lam=0.5, seed=2))
+    spec = {"benchmarks": ["AMC23"], "label_lambda": False}
+    cells = TABLES["table1"].cells(Inputs(scores=pd.DataFrame(rows)), spec)
+    span = intervals(cells).set_index(["row", "column"]).loc[("WMSS", "Math Avg. Δ")]
+    # each problem's mean over the two seeds, in the cells' order of problem ids
+    mean = {f"AMC23-{i}": 1.0 if 20 <= i < 24 else 0.5 if 24 <= i < 28 else 0.0 for i in range(40)}
+    problems = gain_interval([[mean[p] for p in sorted(mean)]])
+    spread = 12.706204736174698 * math.sqrt(0.005) / math.sqrt(2)
+    assert span.interval_low == pytest.approx(100 * (0.15 - math.hypot(0.15 - problems[0], spread)))
+    assert span.interval_high == pytest.approx(100 * (0.15 + math.hypot(problems[1] - 0.15, spread)))
+    assert np.isnan(span.p_value)  # two runs a side: no McNemar
+    # a method seed without its baseline seed cannot be paired
+    lone = pd.DataFrame(rows[:1] + rows[2:])
+    with pytest.raises(ValueError, match=r"seeds \[1, 2\] and the baseline's \[1\]"):
+        intervals(TABLES["table1"].cells(Inputs(scores=lone), spec))

@@ -84,10 +84,13 @@ def gains(table: str, cells: pd.DataFrame | None, interval: str = "wilson") -> p
     spans = intervals(gain_cells, interval)
     measured = gain_cells[gain_cells.side == "measured"].groupby(["group", "row", "column"], sort=False)
     base = gain_cells[gain_cells.side == "baseline"].groupby(["group", "row", "column"], sort=False)
-    spans["gain"] = [100 * (measured.get_group(k).groupby("benchmark").accuracy.mean().mean()
-                            - base.get_group(k).groupby("benchmark").accuracy.mean().mean())
-                     for k in zip(spans["group"], spans["row"], spans["column"], strict=True)]
-    spans["significant"] = (spans["interval_low"] > 0) | (spans["interval_high"] < 0)
+    keys = list(zip(spans["group"], spans["row"], spans["column"], strict=True))
+    spans["gain"] = [float(measured.get_group(k)["scale"].iloc[0])
+                     * (measured.get_group(k).groupby("benchmark").accuracy.mean().mean()
+                        - base.get_group(k).groupby("benchmark").accuracy.mean().mean()) for k in keys]
+    # one run on one benchmark: the exact McNemar test decides; otherwise whether the paired interval excludes 0
+    excludes_zero = (spans["interval_low"] > 0) | (spans["interval_high"] < 0)
+    spans["significant"] = np.where(spans["p_value"].notna(), spans["p_value"] < 0.05, excludes_zero)
     spans["group"] = paper_group(table, spans["group"])
     spans.insert(0, "table", table)
     return spans

@@ -5,16 +5,17 @@ A table's builder says which score records each of its cells comes from (``Table
 
 * a **benchmark cell** (one benchmark, one seed): the interval of a proportion of ``n`` problems, Wilson's score
   interval or Clopper-Pearson's ("beta"), from statsmodels (:func:`proportion_interval`);
-* a benchmark cell over **several training seeds**: the seeds' mean ± z·sqrt(s²/S + p̃(1 − p̃)/ñ): the seed spread
-  of the mean plus the sampling of the problems, which all seeds share and so does not shrink with S; the problems'
-  part in Agresti-Coull's form (ñ = n + z², p̃ = (p̄n + z²/2)/ñ), which stays positive at p̄ = 0 or 1
-  (:func:`seeds_interval`);
-* an **average over benchmarks** (Math Avg.): the mean of independent benchmark estimates, variance Σ var_b / B²
-  (:func:`average_interval`);
+* a benchmark cell over **several training runs** (seeds or replicates): the proportion's interval of their mean
+  (the problems, which every run shares: it does not shrink with S) widened in quadrature by the runs' spread
+  t·s/sqrt(S), Student's t with S − 1 degrees of freedom (:func:`seeds_interval`);
+* an **average over benchmarks** (Math Avg.): each benchmark's problem variance read from its proportion interval's
+  width, the benchmarks' problems independent, plus the spread of each run's own average over the benchmarks (one
+  seed moves every benchmark together) (:func:`average_interval`);
 * a **gain over a baseline row** (Math Avg. Δ: method − SFT on the same backbone): a paired bootstrap over the
   problems of each benchmark (stratified by benchmark; with several seeds a problem's outcome is its mean over the
-  seeds), scipy's ``bootstrap`` (:func:`gain_interval`); for one benchmark and one seed the exact McNemar test of the
-  paired outcomes (statsmodels) says whether the gain is significant (:func:`mcnemar_pvalue`);
+  seeds), scipy's ``bootstrap``, widened by the spread of the seeds' own gains (:func:`gain_interval`); for one
+  benchmark and one run a side the exact McNemar test of the paired outcomes (statsmodels) says whether the gain is
+  significant (:func:`mcnemar_pvalue`);
 * a **pass@k cell** (``statistic`` "pass@<k>", Table 10): the percentile bootstrap over problems of the mean of the
   per-problem unbiased estimates 1 − C(n − c, k)/C(n, k) (each problem's mean over the seeds), scipy's ``bootstrap``
   (:func:`pass_at_k_interval`): the problems are the sampling unit, the n samples per problem only sharpen each
@@ -72,29 +73,46 @@ def proportion_interval(correct: float, n: int, method: str = "wilson", level: f
     return float(lo), float(hi)
 
 
-def seed_variance(accuracies: Sequence[float], n: int, level: float = LEVEL) -> float:
-    """The variance of the mean of S seeds' accuracies (fractions) on the same ``n`` problems: s²/S (training seeds)
-    + p̃(1 − p̃)/ñ (the problems, shared by every seed; Agresti-Coull's ñ = n + z², p̃ = (p̄n + z²/2)/ñ)."""
-    acc = np.asarray(accuracies, dtype=float)
-    z2 = z_value(level) ** 2
-    n_tilde = n + z2
-    p_tilde = (float(acc.mean()) * n + z2 / 2) / n_tilde
-    spread = float(acc.var(ddof=1)) / len(acc) if len(acc) > 1 else 0.0
-    return spread + p_tilde * (1 - p_tilde) / n_tilde
+def seed_half_width(values: Sequence[float], level: float = LEVEL) -> float:
+    """The half-width t·s/sqrt(S) of the mean of S training runs' values (Student's t, S − 1 degrees of freedom: the
+    spread is estimated from the runs themselves); 0 for one run."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return 0.0
+    return float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
 
-def seeds_interval(accuracies: Sequence[float], n: int, level: float = LEVEL) -> tuple[float, float]:
-    """The normal interval of the seeds' mean accuracy (fractions), clipped to [0, 1]."""
-    p, half = float(np.mean(accuracies)), z_value(level) * math.sqrt(seed_variance(accuracies, n))
-    return max(0.0, p - half), min(1.0, p + half)
+def widen(point: float, interval: tuple[float, float], half: float) -> tuple[float, float]:
+    """``interval`` around ``point`` widened by a second, independent half-width: each side in quadrature."""
+    lo, hi = interval
+    return point - math.hypot(point - lo, half), point + math.hypot(hi - point, half)
 
 
-def average_interval(parts: Sequence[tuple[Sequence[float], int]], level: float = LEVEL) -> tuple[float, float]:
-    """The interval of the mean over benchmarks of their seeds' mean accuracy; ``parts`` = (accuracies per seed, n
-    problems) per benchmark, independent of each other."""
-    means = [float(np.mean(acc)) for acc, _ in parts]
-    var = sum(seed_variance(acc, n) for acc, n in parts) / len(parts) ** 2
-    mean, half = float(np.mean(means)), z_value(level) * math.sqrt(var)
+def seeds_interval(accuracies: Sequence[float], n: int, method: str = "wilson",
+                   level: float = LEVEL) -> tuple[float, float]:
+    """The interval of the mean accuracy (fractions) of S training runs on the same ``n`` problems: the proportion's
+    interval of the mean (the problems, which every run shares: it does not shrink with S, and stays open at 0 and 1)
+    widened in quadrature by the runs' spread t·s/sqrt(S); one run: the proportion's interval itself."""
+    p = float(np.mean(accuracies))
+    lo, hi = widen(p, proportion_interval(p * n, n, method, level), seed_half_width(accuracies, level))
+    return max(0.0, lo), min(1.0, hi)
+
+
+def average_interval(runs: Sequence[Sequence[float]], sizes: Sequence[int], method: str = "wilson",
+                     level: float = LEVEL) -> tuple[float, float]:
+    """The interval of the mean over B benchmarks of the mean accuracy of S training runs; ``runs[s][b]`` = run s's
+    accuracy on benchmark b of ``sizes[b]`` problems. The problems' part: each benchmark's variance read from its
+    proportion interval's width (positive at 0 and 1), the benchmarks' problems independent, Σ var_b / B². The runs'
+    part: the spread of each run's own average over the benchmarks (a run good on one benchmark tends to be good on
+    all), t·s/sqrt(S). The two in quadrature."""
+    acc = np.asarray(runs, dtype=float)
+    if acc.ndim != 2 or acc.shape[1] != len(sizes) or acc.size == 0:
+        raise ValueError(f"an average needs every run's accuracy on each of the {len(sizes)} benchmarks")
+    means, z = acc.mean(axis=0), z_value(level)
+    var = sum(((hi - lo) / (2 * z)) ** 2 for lo, hi in
+              (proportion_interval(m * n, n, method, level) for m, n in zip(means, sizes, strict=True)))
+    mean = float(means.mean())
+    half = math.hypot(z * math.sqrt(var) / len(sizes), seed_half_width(acc.mean(axis=1), level))
     return max(0.0, mean - half), min(1.0, mean + half)
 
 
@@ -129,13 +147,16 @@ def bootstrap_interval(strata: Sequence[Sequence[float]], level: float = LEVEL, 
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def gain_interval(differences: Sequence[Sequence[float]], level: float = LEVEL, seed: int = 0,
-                  resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
-    """The interval of the mean over benchmarks of the mean per-problem difference (method − baseline, fractions),
-    the problems of each benchmark resampled on their own (the pairing is inside each difference)."""
+def gain_interval(differences: Sequence[Sequence[float]], run_gains: Sequence[float] = (), level: float = LEVEL,
+                  seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """The interval of the mean over benchmarks of the mean per-problem difference (method − baseline, fractions):
+    the problems of each benchmark resampled on their own (the pairing is inside each difference), widened in
+    quadrature by the spread of ``run_gains`` (each training seed's gain over the baseline of the same seed,
+    t·s/sqrt(S)) when there are several."""
     if any(len(d) == 0 for d in differences):
         raise ValueError("a benchmark without problems has no gain")
-    return bootstrap_interval(differences, level, seed, resamples)
+    point = float(np.mean([np.mean(d) for d in differences]))
+    return widen(point, bootstrap_interval(differences, level, seed, resamples), seed_half_width(run_gains, level))
 
 
 def pass_at_k_interval(counts: Sequence[Sequence[int]], n: int, k: int, level: float = LEVEL, seed: int = 0,
@@ -232,6 +253,27 @@ def _pass_at_k_cell(measured: pd.DataFrame, k: int) -> tuple[float, float] | Non
     return pass_at_k_interval([[c[p] for p in ids] for c in counts], sizes.pop(), k)
 
 
+def _runs_by_benchmark(cell: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy of every training run (run, seed: a replicate is a run of its own) on every benchmark of a cell,
+    one row per training run; an error naming the cell if a run lacks a benchmark or has it twice."""
+    counts = records.groupby(["run", "seed", "benchmark"]).size()
+    wide = records.pivot_table(index=["run", "seed"], columns="benchmark", values="accuracy", aggfunc="mean")
+    if (counts > 1).any() or wide.isna().any().any():
+        raise ValueError(f"cell {cell[CELL].iloc[0].tolist()}: every training run needs one record of each of its "
+                         f"benchmarks {sorted(set(records.benchmark))}")
+    return wide.sort_index(axis=1)
+
+
+def _seed_gains(cell: pd.DataFrame, measured: pd.DataFrame, baseline: pd.DataFrame) -> list[float]:
+    """Each training seed's gain of a gain cell: its average over the benchmarks minus the baseline's of the same seed
+    (the method's run of seed s starts from the M1 of seed s, as the baseline's does)."""
+    mine, base = (_runs_by_benchmark(cell, side).droplevel("run") for side in (measured, baseline))
+    if sorted(mine.index) != sorted(base.index) or not mine.index.is_unique:
+        raise ValueError(f"gain cell {cell[CELL].iloc[0].tolist()}: the method's seeds {sorted(mine.index)} and the "
+                         f"baseline's {sorted(base.index)} are not one run each of the same seeds")
+    return list((mine.mean(axis=1) - base.loc[mine.index].mean(axis=1)).to_numpy())
+
+
 def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
     """The interval (in the cell's unit), and for a gain its McNemar p-value, of one table cell from its records."""
     scale = float(cell["scale"].iloc[0])
@@ -276,27 +318,29 @@ def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
             if set(mine) != set(base):
                 raise ValueError(f"{bench}: the method's and the baseline's records score different problems")
             diffs.append([mine[p] - base[p] for p in sorted(mine)])
-        lo, hi = gain_interval(diffs)
+        lo, hi = gain_interval(diffs, _seed_gains(cell, measured, baseline))
         out.update(interval_low=lo * scale, interval_high=hi * scale, interval_method="paired bootstrap")
-        one_run = all(side.seed.nunique() == 1 and side.samples_per_prompt.max() == 1 for side in (measured, baseline))
-        if len(diffs) == 1 and one_run:  # paired 0/1 outcomes: the exact McNemar test
-            bench = measured.benchmark.iloc[0]
-            mine, base = _problem_means(measured), _problem_means(baseline[baseline.benchmark == bench])
+        one_run = all(len(side) == 1 and side.samples_per_prompt.max() == 1 for side in (measured, baseline))
+        if one_run:  # one benchmark, one record a side, paired 0/1 outcomes: the exact McNemar test
+            mine, base = _problem_means(measured), _problem_means(baseline)
             ids = sorted(mine)
             out["p_value"] = mcnemar_pvalue([mine[p] for p in ids], [base[p] for p in ids])
         return out
-    parts = [(list(recs["accuracy"]), int(recs["problems"].iloc[0]))
-             for _, recs in measured.groupby("benchmark", sort=True)]
-    if len(parts) == 1 and len(parts[0][0]) == 1:
-        acc, n = parts[0][0][0], parts[0][1]
-        lo, hi = proportion_interval(acc * n, n, method)
+    runs = _runs_by_benchmark(cell, measured)
+    sizes = [int(n) for n in measured.groupby("benchmark", sort=True)["problems"].first()]
+    if runs.shape == (1, 1):
+        acc, n = float(runs.iloc[0, 0]), sizes[0]
+        correct = acc * n
+        if (measured["samples_per_prompt"].fillna(1) == 1).all():  # greedy: a whole number of problems
+            correct = float(round(correct))
+        lo, hi = proportion_interval(correct, n, method)
         out["interval_method"] = method
-    elif len(parts) == 1:
-        lo, hi = seeds_interval(*parts[0])
-        out["interval_method"] = "seeds + problems (normal)"
+    elif runs.shape[1] == 1:
+        lo, hi = seeds_interval(list(runs.iloc[:, 0]), sizes[0], method)
+        out["interval_method"] = "runs + problems"
     else:
-        lo, hi = average_interval(parts)
-        out["interval_method"] = "average of benchmarks (normal)"
+        lo, hi = average_interval(runs.to_numpy().tolist(), sizes, method)
+        out["interval_method"] = "average of benchmarks"
     out.update(interval_low=lo * scale, interval_high=hi * scale)
     return out
 
