@@ -71,7 +71,8 @@ def test_figure4_adds_the_shared_initialization_the_sft_reference_and_the_active
     snaps = load_snapshot_scores(write_csvs(tmp_path, rows))
     scores = load_scores([score_record(tmp_path, run, bench, acc) for run, bench, acc in (
         ("m1", "MATH500", 0.658), ("m1", "GSM8K", 0.852), ("sft", "MATH500", 0.680), ("sft", "GSM8K", 0.861))])
-    spec = {"methods": ["wdjt_only", "wmss"], "benchmarks": ["MATH500", "GSM8K"]}
+    spec = {"methods": ["wdjt_only", "wmss"], "benchmarks": ["MATH500", "GSM8K"], "global_batch_size": 512,
+            "dedup": True}  # the paper's schedule
     wide = build_figure4(snaps, scores, spec["methods"], spec["benchmarks"])
     assert list(wide.row) == ["shared initialization", "w/ WD-DS ck-50", "w/o WD-DS ck-50", "w/ WD-DS", "w/o WD-DS",
                               "SFT"]
@@ -92,6 +93,19 @@ def test_figure4_adds_the_shared_initialization_the_sft_reference_and_the_active
     # a fraction's interval is in fractions: Wilson's for 71.4 % of the snapshot's 500 problems
     lo, hi = proportion_interval(0.714 * 500, 500)
     assert tuple(compared.loc[("w/ WD-DS", "MATH500"), ["interval_low", "interval_high"]]) == pytest.approx((lo, hi))
+    # the code's schedule (batch 256, duplicate draws kept): its step counts are other quantities than the paper's,
+    # "not comparable" with the reason, while the accuracies stay compared
+    code = TABLES["figure4"].cells(Inputs(scores=scores, snapshots=snaps), spec | {"global_batch_size": 256,
+                                                                                     "dedup": False})
+    other = diff_against_paper("figure4", wide, comparable=True, cells=code).set_index(["row", "column"])
+    steps, wdds, fraction = (other.loc[k] for k in (("w/o WD-DS", "steps"), ("w/ WD-DS", "steps"),
+                                                    ("w/ WD-DS", "active fraction (%)")))
+    assert {steps.status, wdds.status, fraction.status} == {"not comparable"} and steps.verdict == ""
+    assert "training.global_batch_size" in steps.interval_method and "dedup" not in steps.interval_method
+    assert "training.global_batch_size" in wdds.interval_method and "wmss.dedup" in wdds.interval_method
+    assert "wmss.dedup" in fraction.interval_method and "batch" not in fraction.interval_method
+    assert pd.isna(steps.delta) and other.loc[("w/ WD-DS", "MATH500"), "verdict"] == "reproduced"
+    assert (other.status == "compared").sum() == len(reported_numbers("figure4")) - 3
 
 
 def test_figure5_pairs_entropy_separation_with_accuracy(tmp_path):

@@ -11,7 +11,7 @@ from ..checks import write_atomic
 from ..paths import table_cells_of
 from ..provenance import read_provenance
 from .paper import REPORTED_TABLES, average_consistency, reported_numbers
-from .verdicts import CELL, intervals, rounding, verdict
+from .verdicts import CELL, NOT_COMPARABLE, intervals, rounding, verdict
 
 PAPER_ABLATION_BACKBONE = "Qwen3-4B-Base"  # the one backbone of the paper's Table 2/3 and Figures 4/5
 NO_BACKBONE_BLOCK = ("table2", "table3", "table9", "table11", "figure3", "figure4", "figure5")
@@ -52,6 +52,10 @@ def diff_against_paper(table: str, measured_wide: pd.DataFrame, comparable: bool
         merged["delta"] = np.nan
     spans = cell_intervals(table, cells, interval)
     merged = merged.merge(spans, on=["group", "row", "column"], how="left")
+    # a cell the table says measures another quantity under this config (its interval_method says why)
+    other = merged["interval_method"].fillna("").str.startswith(NOT_COMPARABLE) & (merged["status"] == "compared")
+    merged.loc[other, "status"] = "not comparable"
+    merged.loc[other, "delta"] = np.nan
     exact = (merged["interval_method"] == "exact").to_numpy()  # a count: the measured value is its own interval
     value = pd.to_numeric(merged["measured"].replace("", np.nan), errors="coerce")
     merged.loc[exact, "interval_low"] = value[exact]

@@ -14,6 +14,21 @@ from .table3 import TrajectoryTable
 
 LABELS = {"wdjt_only": "w/o WD-DS", "wmss": "w/ WD-DS"}   # Sec. 6.5
 INIT, SFT = "shared initialization", "SFT"               # step 0 (M1), and the figure's SFT reference line
+PAPER_BATCH = 512  # App. E.5: the paper's steps are batches of 512 (218 = one epoch of 111,657 rows)
+FRACTION = "active fraction (%)"
+
+
+def schedule_differences(global_batch_size: int, dedup: bool) -> dict[str, str]:
+    """Why this config's step counts are not the paper's quantities, by the cells they concern ("steps", the WD-DS
+    variant's steps and the active fraction); empty under the paper's schedule (batch 512, duplicate draws removed)."""
+    out = {}
+    if global_batch_size != PAPER_BATCH:
+        out["steps"] = (f"steps of {global_batch_size} rows (training.global_batch_size); the paper counts batches "
+                        f"of {PAPER_BATCH} (App. E.5)")
+    if not dedup:
+        out["dedup"] = ("the WD-DS schedule keeps duplicate draws (wmss.dedup: false); the paper's 123 steps and 56 % "
+                        "drop them (Sec. 6.5)")
+    return out
 
 
 def labelled_figure4(snaps: pd.DataFrame, scores: pd.DataFrame, methods: list[str],
@@ -48,14 +63,17 @@ def build_figure4(snaps: pd.DataFrame, scores: pd.DataFrame, methods: list[str],
         fraction = {g: 100 * finals.get((g, LABELS["wmss"]), np.nan) / finals.get((g, LABELS["wdjt_only"]), np.nan)
                     for g in wide.group.unique()}
         is_final = wide.row == LABELS["wmss"]
-        wide.loc[is_final, "active fraction (%)"] = wide.loc[is_final, "group"].map(fraction)
+        wide.loc[is_final, FRACTION] = wide.loc[is_final, "group"].map(fraction)
     wide = wide.sort_values(["group", "steps", "row"], na_position="last").reset_index(drop=True)
     if (wide["steps"].dropna() % 1 == 0).all():  # counts print as counts (a mean over seeds may not be one)
         wide["steps"] = wide["steps"].astype("Int64")
-    return wide.round({b: 3 for b in benchmarks} | {"Avg.": 3, "active fraction (%)": 1})
+    return wide.round({b: 3 for b in benchmarks} | {"Avg.": 3, FRACTION: 1})
 
 
 class Figure4(TrajectoryTable):
+    def spec(self, exp) -> dict[str, Any]:
+        return super().spec(exp) | {"global_batch_size": exp.training.global_batch_size, "dedup": exp.wmss.dedup}
+
     def needs(self, exp) -> Needs:
         spec = exp.trajectory_tables[self.name]
         protocol = exp.evaluation.protocol  # step 0: the shared initialization M1's scores
@@ -69,17 +87,27 @@ class Figure4(TrajectoryTable):
         fraction are the runs' own counts."""
         df = labelled_figure4(data.snapshots, data.scores, spec["methods"], spec["benchmarks"])
         wide = self.build(data, spec)
-        # the runs' own step counts and their ratio: exact for one seed (with several, a mean: no interval)
+        # the runs' own step counts and their ratio: exact for one seed (with several, a mean: no interval); a count
+        # of another schedule than the paper's is another quantity (schedule_differences)
         one_seed = df.groupby(["group", "row"])["seed"].nunique().max() == 1
-        counts = exact_cells(wide, [c for c in ("steps", "active fraction (%)") if c in wide and one_seed])
-        return pd.concat([record_cells(df, scale=1.0), record_cells(df.assign(column="Avg."), scale=1.0), counts],
-                         ignore_index=True)
+        differ = schedule_differences(spec["global_batch_size"], spec["dedup"])
+        wdds = wide["row"] == LABELS["wmss"]
+        parts = [record_cells(df, scale=1.0), record_cells(df.assign(column="Avg."), scale=1.0)]
+        if one_seed and "steps" in wide:
+            why = differ.get("steps")
+            why_wdds = "; ".join(w for w in (why, differ.get("dedup")) if w)
+            parts += [exact_cells(wide[~wdds], ["steps"], f"not comparable: {why}" if why else "exact"),
+                      exact_cells(wide[wdds], ["steps"], f"not comparable: {why_wdds}" if why_wdds else "exact")]
+        if one_seed and FRACTION in wide:
+            why = differ.get("dedup")
+            parts.append(exact_cells(wide, [FRACTION], f"not comparable: {why}" if why else "exact"))
+        return pd.concat(parts, ignore_index=True)
 
     def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
         """Accuracy along optimizer steps, one panel per benchmark and one for their Avg. (the paper's y axis), a line
         per variant from the shared initialization, the SFT reference dashed; the paper's stated points (Sec. 6.5)
         as open markers at its own steps."""
-        benchmarks = [c for c in wide.columns if c not in ("group", "row", "steps", "Avg.", "active fraction (%)")]
+        benchmarks = [c for c in wide.columns if c not in ("group", "row", "steps", "Avg.", FRACTION)]
         panels = [*benchmarks, "Avg."]
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         paper = reported.pivot_table(index="row", columns="column", values="value", aggfunc="first")
@@ -98,7 +126,7 @@ class Figure4(TrajectoryTable):
             for label in LABELS.values():
                 if label in paper.index and column in paper.columns and INIT in paper.index:
                     ax.plot([0, paper.loc[label, "steps"]], [paper.loc[INIT, column], paper.loc[label, column]],
-                            ls=":", marker="s", mfc="none", label=f"{label} (paper)")
+                            ls=":", marker="s", mfc="none", label=f"{label} (paper, batch {PAPER_BATCH})")
             ax.set_title(column)
             ax.set_xlabel("optimizer steps")
             ax.set_ylabel("accuracy")

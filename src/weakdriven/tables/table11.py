@@ -1,4 +1,4 @@
-"""Table 11 (App. B.8): measured wall-clock training time per method after the shared SFT warm start, on one backbone
+"""Table 11 (App. B.10): measured wall-clock training time per method after the shared SFT warm start, on one backbone
 (the paper: Qwen3-4B-Base), beside its Math-Avg gain over SFT in Table 1.
 
 The times are the jobs' own ``benchmark:`` records (``timings/…tsv``, Snakemake's wall-clock seconds), summed over

@@ -1,4 +1,4 @@
-"""Table 8 (App. B.6): the WD-DS mixture shares (α, β, γ) of WMSS swept on two backbones, pass@1 (%).
+"""Table 8 (App. B.7): the WD-DS mixture shares (α, β, γ) of WMSS swept on two backbones, pass@1 (%).
 
 Each named configuration is a run of its own whose name carries the shares (``wmss_lam0.5_abg0.2-0.7-0.1``): it reuses
 SFT, M1 and the pair's entropies and makes its own WD-DS selection. The configuration equal to ``wmss.alpha/beta/gamma``

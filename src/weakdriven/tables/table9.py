@@ -1,4 +1,4 @@
-"""Table 9 (App. B.7): the mixing coefficient λ swept, greedy pass@1 (%) of WMSS per λ, each the mean of
+"""Table 9 (App. B.8): the mixing coefficient λ swept, greedy pass@1 (%) of WMSS per λ, each the mean of
 ``replicates`` independent training runs (the paper: three), on one backbone (the paper: Qwen3-4B-Base).
 
 Rows are the benchmarks and their "Avg." (the paper's Table 9 has no AMC23 row), columns the λ values. A λ's replicate

@@ -27,7 +27,9 @@ A table's builder says which score records each of its cells comes from (``Table
   z_min the extreme of the examples' extremes), paired across the models of a Δ or % column, which see the same
   examples (:func:`logit_interval`).
 
-Table 11's wall-clock minutes (they depend on the hardware, no sampling model) carry no interval: "no interval".
+Table 11's wall-clock minutes (they depend on the hardware, no sampling model) carry no interval: "no interval". A
+cell whose statistic is "not comparable: <why>" measures another quantity than the paper's under this config (Figure
+4's step counts at another batch size or without dedup): the diff marks it "not comparable", with the reason.
 
 The verdict is ``reproduced`` when the reported value lies inside the measured interval (widened by the half unit of
 the last digit the paper prints: 0.05 for 71.4, 0.0005 for 0.658; twice that for a printed gain, the difference of
@@ -55,7 +57,9 @@ ROUNDING = 0.05                 # one printed decimal: the value stands for +- 0
 BOOTSTRAP_RESAMPLES = 2000
 CELL = ["group", "row", "column"]
 # what a cell's records estimate (Table.cells' ``statistic``)
-STATISTICS = ("accuracy", "pass@<k>", "exact", "logit <mean|max|min> <value|difference|relative|relative_abs>")
+STATISTICS = ("accuracy", "pass@<k>", "exact", "logit <mean|max|min> <value|difference|relative|relative_abs>",
+              "not comparable: <why>")
+NOT_COMPARABLE = "not comparable"
 
 
 def z_value(level: float = LEVEL) -> float:
@@ -282,6 +286,9 @@ def cell_interval(cell: pd.DataFrame, method: str = "wilson") -> dict:
     statistic = str(cell["statistic"].iloc[0]) if "statistic" in cell else "accuracy"
     if statistic == "exact":  # the diff takes the measured value as its own interval
         out["interval_method"] = "exact"
+        return out
+    if statistic.startswith(NOT_COMPARABLE):  # another quantity than the paper's under this config: the diff says why
+        out["interval_method"] = statistic
         return out
     if statistic.startswith("pass@"):
         k = int(statistic.removeprefix("pass@"))
