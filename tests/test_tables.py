@@ -7,7 +7,7 @@ import pytest
 
 from weakdriven import reported_numbers
 from weakdriven.tables import TABLES
-from weakdriven.tables.base import Inputs
+from weakdriven.tables.base import Inputs, record_cells
 from weakdriven.tables.diff import diff_against_paper
 from weakdriven.tables.figure3 import build_figure3
 from weakdriven.tables.figure4 import build_figure4
@@ -15,7 +15,7 @@ from weakdriven.tables.figure5 import build_figure5
 from weakdriven.tables.scores import load_scores, load_snapshot_scores
 from weakdriven.tables.table3 import build_table3
 from weakdriven.tables.table10 import build_table10
-from weakdriven.tables.verdicts import proportion_interval
+from weakdriven.tables.verdicts import intervals, proportion_interval
 
 TABLE3 = {  # App. B.1 Table 3, MATH500 / GSM8K: WD-JT only, frozen base
     "ck50": ((66.6, 86.2), (62.0, 79.6)), "ck100": ((69.0, 86.4), (62.2, 82.9)),
@@ -106,6 +106,38 @@ def test_figure4_adds_the_shared_initialization_the_sft_reference_and_the_active
     assert "wmss.dedup" in fraction.interval_method and "batch" not in fraction.interval_method
     assert pd.isna(steps.delta) and other.loc[("w/ WD-DS", "MATH500"), "verdict"] == "reproduced"
     assert (other.status == "compared").sum() == len(reported_numbers("figure4")) - 3
+    # with two seeds the counts are means (no exact cell), but another schedule's counts are still not comparable
+    (tmp_path / "seed43").mkdir()
+    two = load_snapshot_scores(write_csvs(tmp_path, rows) + write_csvs(tmp_path / "seed43",
+                                                                        [dict(r, seed=43) for r in rows]))
+    scores2 = pd.concat([scores, scores.assign(seed=43)], ignore_index=True)
+    wide2 = build_figure4(two, scores2, spec["methods"], spec["benchmarks"])
+    for schedule, status in (({"global_batch_size": 256, "dedup": False}, "not comparable"), ({}, "compared")):
+        cells2 = TABLES["figure4"].cells(Inputs(scores=scores2, snapshots=two), spec | schedule)
+        d2 = diff_against_paper("figure4", wide2, comparable=True, cells=cells2).set_index(["row", "column"])
+        assert d2.loc[("w/o WD-DS", "steps"), "status"] == status
+        assert d2.loc[("w/ WD-DS", "active fraction (%)"), "status"] == status
+    assert d2.loc[("w/o WD-DS", "steps"), "verdict"] == "no interval"  # a mean over seeds under the paper's schedule
+
+
+def test_snapshot_scores_keep_their_samples_per_problem_and_outcomes(tmp_path):
+    """A sampled protocol's snapshot row counts samples in n: its cells count problems (n / samples per problem),
+    and its per-problem outcomes come back as a mapping."""
+    rows = [{"backbone": "qwen3-4b-base", "seed": 42, "run": "wdjt_only_lam0.5", "benchmark": "AIME2025",
+             "checkpoint": c, "step": st, "n": 90, "correct": 30, "accuracy": 1 / 3, "samples_per_prompt": 3,
+             "outcomes": json.dumps({f"p{i}": 3 if i < 10 else 0 for i in range(30)})}
+            for c, st in (("ck50", 50), ("final", 218))]
+    snaps = load_snapshot_scores(write_csvs(tmp_path, rows))
+    assert snaps.outcomes.iloc[0] == {f"p{i}": 3 if i < 10 else 0 for i in range(30)}
+    cells = record_cells(snaps.assign(group="", row=snaps.checkpoint, column=snaps.benchmark), scale=1.0)
+    assert list(cells.problems) == [30, 30] and list(cells.samples_per_prompt) == [3, 3]
+    span = intervals(cells).set_index("row").loc["final"]
+    assert (span.interval_low, span.interval_high) == pytest.approx(proportion_interval(10, 30))
+    # files written without those columns read as one sample per problem, no outcomes
+    bare = load_snapshot_scores(write_csvs(tmp_path, [{k: v for k, v in r.items() if k not in (
+        "samples_per_prompt", "outcomes")} for r in rows]))
+    assert "outcomes" not in bare
+    assert list(record_cells(bare.assign(group="", row="r", column="c")).problems) == [90, 90]
 
 
 def test_figure5_pairs_entropy_separation_with_accuracy(tmp_path):

@@ -294,22 +294,31 @@ def test_a_one_run_gain_is_significant_by_mcnemar_not_by_its_bootstrap_interval(
 
 
 def test_a_gain_over_several_seeds_pairs_each_seed_with_the_baseline_of_the_same_seed():
-    # two seeds on 40 problems: seed 1 gains 4 problems, seed 2 gains 8; the per-seed gains 0.1 and 0.2 add their
-    # spread t1 * 0.0707 / sqrt(2) = 0.635 to the problems' interval (two runs say little about training noise)
-    base = [1] * 20 + [0] * 20
-    rows = (records("sft", "sft", {"AMC23": base}, seed=1) + records("sft", "sft", {"AMC23": base}, seed=2)
-            + records("wmss", "wmss_lam0.5", {"AMC23": [1] * 24 + [0] * 16}, lam=0.5, seed=1)
-            + records("wmss", "wmss_lam0.5", {"AMC23": [1] * 28 + [0] * 12}, lam=0.5, seed=2))
+    # 40 problems. Seed 1: SFT 20 right, WMSS 24; seed 2: SFT 24, WMSS 28. Paired by seed both gain 0.1: no spread,
+    # the interval is the problems' bootstrap alone (a mix-up of seeds, 24 - 24 and 28 - 20, would add t1 * s / sqrt 2)
+    def right(k):
+        return [1] * k + [0] * (40 - k)
+
+    rows = (records("sft", "sft", {"AMC23": right(20)}, seed=1) + records("sft", "sft", {"AMC23": right(24)}, seed=2)
+            + records("wmss", "wmss_lam0.5", {"AMC23": right(24)}, lam=0.5, seed=1)
+            + records("wmss", "wmss_lam0.5", {"AMC23": right(28)}, lam=0.5, seed=2))
     spec = {"benchmarks": ["AMC23"], "label_lambda": False}
     cells = TABLES["table1"].cells(Inputs(scores=pd.DataFrame(rows)), spec)
     span = intervals(cells).set_index(["row", "column"]).loc[("WMSS", "Math Avg. Δ")]
-    # each problem's mean over the two seeds, in the cells' order of problem ids
-    mean = {f"AMC23-{i}": 1.0 if 20 <= i < 24 else 0.5 if 24 <= i < 28 else 0.0 for i in range(40)}
+    # each problem's difference of its means over the two seeds, in the cells' order of problem ids
+    mean = {f"AMC23-{i}": 0.5 if 20 <= i < 28 else 0.0 for i in range(40)}
+    problems = gain_interval([[mean[p] for p in sorted(mean)]])
+    assert (span.interval_low, span.interval_high) == pytest.approx((100 * problems[0], 100 * problems[1]))
+    assert np.isnan(span.p_value)  # two runs a side: no McNemar
+    # seed 2 gains 8 problems instead: per-seed gains 0.1 and 0.2 add their spread t1 * 0.0707 / sqrt(2) = 0.635
+    rows[3] = records("wmss", "wmss_lam0.5", {"AMC23": right(32)}, lam=0.5, seed=2)[0]
+    wide = intervals(TABLES["table1"].cells(Inputs(scores=pd.DataFrame(rows)), spec)).set_index(
+        ["row", "column"]).loc[("WMSS", "Math Avg. Δ")]
+    mean = {f"AMC23-{i}": 0.5 if 20 <= i < 32 else 0.0 for i in range(40)}
     problems = gain_interval([[mean[p] for p in sorted(mean)]])
     spread = 12.706204736174698 * math.sqrt(0.005) / math.sqrt(2)
-    assert span.interval_low == pytest.approx(100 * (0.15 - math.hypot(0.15 - problems[0], spread)))
-    assert span.interval_high == pytest.approx(100 * (0.15 + math.hypot(problems[1] - 0.15, spread)))
-    assert np.isnan(span.p_value)  # two runs a side: no McNemar
+    assert wide.interval_low == pytest.approx(100 * (0.15 - math.hypot(0.15 - problems[0], spread)))
+    assert wide.interval_high == pytest.approx(100 * (0.15 + math.hypot(problems[1] - 0.15, spread)))
     # a method seed without its baseline seed cannot be paired
     lone = pd.DataFrame(rows[:1] + rows[2:])
     with pytest.raises(ValueError, match=r"seeds \[1, 2\] and the baseline's \[1\]"):

@@ -197,11 +197,15 @@ def eval_snapshots_stage(stage, snapshots: str, final_scores: str, benchmark: st
         gens = generate_records(Path(snapshots) / label, benchmark, rows, stage, seed, benchmark_file)
         out_rows.append({"checkpoint": label, "step": info["step"],
                          **score_records(benchmark, rows, gens, stage.evaluation, f"{run} {label}")})
-    scored = ["n", "correct", "accuracy", "truncated", "grader_errors", "protocol", "checkpoint_sha256"]
+    # n counts samples: samples_per_prompt and the per-problem outcomes give the cells' intervals their problems
+    scored = ["n", "correct", "accuracy", "truncated", "grader_errors", "protocol", "checkpoint_sha256",
+              "samples_per_prompt", "outcomes"]
     final = read_json(final_scores)
     if (final["run"], final["benchmark"]) != (run, benchmark):
         raise ValueError(f"{final_scores} scores {final['run']} on {final['benchmark']}, not {run} on {benchmark}")
     out_rows.append({"checkpoint": "final", "step": manifest["total_steps"], **{k: final[k] for k in scored}})
+    for row in out_rows:
+        row["outcomes"] = json.dumps(row["outcomes"], sort_keys=True)
     frame = pd.DataFrame(out_rows).assign(backbone=backbone, seed=seed, run=run, benchmark=benchmark)
     frame[["backbone", "seed", "run", "benchmark", "checkpoint", "step", *scored]].to_csv(out, index=False)
     sidecar(out).write_text(json.dumps(record(stage.to_json(), seed), indent=1))

@@ -177,7 +177,7 @@ def exact_cells(wide: pd.DataFrame, columns: list[str], statistic: str = "exact"
     """Cells of ``wide`` (the built layout) whose values are exact (counts, without sampling error): the diff takes
     each measured value as its own interval, so the verdict says whether the paper's number is the same. With
     ``statistic`` "not comparable: <why>", cells that measure another quantity than the paper's under this config
-    (Figure 4's steps at another batch size): the diff marks them so and gives no verdict."""
+    (Figure 4's steps at another batch size or without dedup): the diff marks them so and gives no verdict."""
     long = wide.melt(id_vars=["group", "row"], value_vars=columns, var_name="column", value_name="value")
     long = long[long["value"].notna() & (long["value"].astype(str) != "")]
     long = pd.DataFrame({"group": long["group"], "row": long["row"], "column": long["column"], "side": "measured",

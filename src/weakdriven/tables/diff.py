@@ -94,7 +94,10 @@ def gains(table: str, cells: pd.DataFrame | None, interval: str = "wilson") -> p
                         - base.get_group(k).groupby("benchmark").accuracy.mean().mean()) for k in keys]
     # one run on one benchmark: the exact McNemar test decides; otherwise whether the paired interval excludes 0
     excludes_zero = (spans["interval_low"] > 0) | (spans["interval_high"] < 0)
-    spans["significant"] = np.where(spans["p_value"].notna(), spans["p_value"] < 0.05, excludes_zero)
+    significant = np.where(spans["p_value"].notna(), spans["p_value"] < 0.05, excludes_zero)
+    # no interval (records without per-problem outcomes): unknown, not "no"
+    spans["significant"] = pd.Series(significant, index=spans.index, dtype=object).where(
+        spans["interval_low"].notna() | spans["p_value"].notna(), None)
     spans["group"] = paper_group(table, spans["group"])
     spans.insert(0, "table", table)
     return spans

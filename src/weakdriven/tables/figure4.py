@@ -88,20 +88,23 @@ class Figure4(TrajectoryTable):
         df = labelled_figure4(data.snapshots, data.scores, spec["methods"], spec["benchmarks"])
         wide = self.build(data, spec)
         # the runs' own step counts and their ratio: exact for one seed (with several, a mean: no interval); a count
-        # of another schedule than the paper's is another quantity (schedule_differences)
+        # of another schedule than the paper's is another quantity, whatever the seeds (schedule_differences)
         one_seed = df.groupby(["group", "row"])["seed"].nunique().max() == 1
         differ = schedule_differences(spec["global_batch_size"], spec["dedup"])
-        wdds = wide["row"] == LABELS["wmss"]
+        wdds = wide["row"].str.startswith(LABELS["wmss"])
         parts = [record_cells(df, scale=1.0), record_cells(df.assign(column="Avg."), scale=1.0)]
-        if one_seed and "steps" in wide:
-            why = differ.get("steps")
-            why_wdds = "; ".join(w for w in (why, differ.get("dedup")) if w)
-            parts += [exact_cells(wide[~wdds], ["steps"], f"not comparable: {why}" if why else "exact"),
-                      exact_cells(wide[wdds], ["steps"], f"not comparable: {why_wdds}" if why_wdds else "exact")]
-        if one_seed and FRACTION in wide:
-            why = differ.get("dedup")
-            parts.append(exact_cells(wide, [FRACTION], f"not comparable: {why}" if why else "exact"))
-        return pd.concat(parts, ignore_index=True)
+
+        def counts(rows: pd.Series, column: str, reasons: tuple[str, ...]) -> pd.DataFrame | None:
+            why = "; ".join(differ[r] for r in reasons if r in differ)
+            if why:
+                return exact_cells(wide[rows], [column], f"not comparable: {why}")
+            return exact_cells(wide[rows], [column]) if one_seed else None
+
+        if "steps" in wide:
+            parts += [counts(~wdds, "steps", ("steps",)), counts(wdds, "steps", ("steps", "dedup"))]
+        if FRACTION in wide:
+            parts.append(counts(wdds, FRACTION, ("dedup",)))
+        return pd.concat([p for p in parts if p is not None], ignore_index=True)
 
     def plot(self, wide: pd.DataFrame, reported: pd.DataFrame, fig) -> bool:
         """Accuracy along optimizer steps, one panel per benchmark and one for their Avg. (the paper's y axis), a line

@@ -6,6 +6,7 @@ that is not the cell its path names, and a cell that is missing or given twice, 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
@@ -77,6 +78,8 @@ def load_snapshot_scores(files: list[str]) -> pd.DataFrame:
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
     df["method"] = df["run"].map(lambda r: Run.parse(r).method.name)
+    if "outcomes" in df:  # per-problem right samples, as JSON text (files written without them: none)
+        df["outcomes"] = [json.loads(o) if isinstance(o, str) and o else None for o in df["outcomes"]]
     return df
 
 

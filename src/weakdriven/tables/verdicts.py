@@ -260,6 +260,9 @@ def _pass_at_k_cell(measured: pd.DataFrame, k: int) -> tuple[float, float] | Non
 def _runs_by_benchmark(cell: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """The accuracy of every training run (run, seed: a replicate is a run of its own) on every benchmark of a cell,
     one row per training run; an error naming the cell if a run lacks a benchmark or has it twice."""
+    keys = ["run", "seed", "benchmark", "accuracy"]
+    if records[keys].isna().any().any():  # pivot_table and groupby would drop such a record silently
+        raise ValueError(f"cell {cell[CELL].iloc[0].tolist()}: a record without {keys}")
     counts = records.groupby(["run", "seed", "benchmark"]).size()
     wide = records.pivot_table(index=["run", "seed"], columns="benchmark", values="accuracy", aggfunc="mean")
     if (counts > 1).any() or wide.isna().any().any():
