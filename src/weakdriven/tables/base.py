@@ -173,11 +173,15 @@ def record_cells(labelled: pd.DataFrame, side: str = "measured", scale: float = 
     return frame.assign(side=side, scale=scale)[CELL_COLUMNS]
 
 
-def exact_cells(wide: pd.DataFrame, columns: list[str], statistic: str = "exact") -> pd.DataFrame:
+NOT_COMPARABLE = "not comparable"  # the statistic of a cell of another quantity than the paper's: "<this>: <why>"
+
+
+def exact_cells(wide: pd.DataFrame, columns: list[str], why_not_comparable: str | None = None) -> pd.DataFrame:
     """Cells of ``wide`` (the built layout) whose values are exact (counts, without sampling error): the diff takes
     each measured value as its own interval, so the verdict says whether the paper's number is the same. With
-    ``statistic`` "not comparable: <why>", cells that measure another quantity than the paper's under this config
-    (Figure 4's steps at another batch size or without dedup): the diff marks them so and gives no verdict."""
+    ``why_not_comparable``, cells that measure another quantity than the paper's under this config (Figure 4's steps
+    at another batch size or without dedup): the diff marks them so, with the reason, and gives no verdict."""
+    statistic = f"{NOT_COMPARABLE}: {why_not_comparable}" if why_not_comparable else "exact"
     long = wide.melt(id_vars=["group", "row"], value_vars=columns, var_name="column", value_name="value")
     long = long[long["value"].notna() & (long["value"].astype(str) != "")]
     long = pd.DataFrame({"group": long["group"], "row": long["row"], "column": long["column"], "side": "measured",

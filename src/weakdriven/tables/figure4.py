@@ -96,9 +96,7 @@ class Figure4(TrajectoryTable):
 
         def counts(rows: pd.Series, column: str, reasons: tuple[str, ...]) -> pd.DataFrame | None:
             why = "; ".join(differ[r] for r in reasons if r in differ)
-            if why:
-                return exact_cells(wide[rows], [column], f"not comparable: {why}")
-            return exact_cells(wide[rows], [column]) if one_seed else None
+            return exact_cells(wide[rows], [column], why) if why or one_seed else None
 
         if "steps" in wide:
             parts += [counts(~wdds, "steps", ("steps",)), counts(wdds, "steps", ("steps", "dedup"))]

@@ -49,6 +49,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
 from ..methods.equations import pass_at_k
+from .base import NOT_COMPARABLE
 from .diagnostics import combine
 
 LEVEL = 0.95
@@ -58,8 +59,7 @@ BOOTSTRAP_RESAMPLES = 2000
 CELL = ["group", "row", "column"]
 # what a cell's records estimate (Table.cells' ``statistic``)
 STATISTICS = ("accuracy", "pass@<k>", "exact", "logit <mean|max|min> <value|difference|relative|relative_abs>",
-              "not comparable: <why>")
-NOT_COMPARABLE = "not comparable"
+              f"{NOT_COMPARABLE}: <why>")
 
 
 def z_value(level: float = LEVEL) -> float:
