@@ -114,7 +114,7 @@ def embedded_local(tmp_path_factory):
     reductions of the SLURM run it is compared with are then identical); returns the workflow copy it ran in."""
     work = workflow_copy(tmp_path_factory.mktemp("embedded-local"))
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    run = snakemake(work, "--profile", "profiles/local", "--configfile", "config/embedded.yaml", timeout=1800,
+    run = snakemake(work, "--profile", "profiles/local", "--configfile", "config/embedded.yaml", timeout=3000,
                     env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     return work

@@ -8,6 +8,7 @@ import pytest
 import zstandard
 from test_isolation import failing_bwrap  # noqa: F401  (a fixture: a bwrap that cannot create namespaces)
 
+from weakdriven.checks import LowYield
 from weakdriven.data.am import am_files, iter_am_rows
 from weakdriven.data.am_code import code_candidates, entry_point, final_program, parse_tests, verify_shard
 from weakdriven.eval.sandbox import SandboxUnavailable
@@ -179,3 +180,9 @@ def test_the_jobs_write_the_set_in_candidate_order_and_refuse_a_missing_shard_or
     with pytest.raises(ValueError, match=r"kept 3 rows, config key 'code_data.expected_rows' says 19,457"):
         merge_stage(other, cand, shards, str(tmp_path / "t2.jsonl"), str(tmp_path / "s2.json"))
     assert not (tmp_path / "t2.jsonl").exists()
+    # a floor above what survived fails the merge job with every reason's count, even with expected_rows null
+    floor = CodeDataStage(stage.rows, CodeData(shards=2, expected_rows=None, min_rows=4))
+    with pytest.raises(LowYield, match=r"kept 3, fewer than the minimum of 4 \(config key 'code_data.min_rows'\)\. "
+                                       r"Per reason: kept 3, .*failed 4"):
+        merge_stage(floor, cand, shards, str(tmp_path / "t3.jsonl"), str(tmp_path / "s3.json"))
+    assert not (tmp_path / "t3.jsonl").exists() and not (tmp_path / "s3.json").exists()

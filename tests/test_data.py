@@ -12,7 +12,7 @@ from conftest import BENCHMARK_DATA, BIN
 from weakdriven.benchmarks import BENCHMARKS, load_benchmark
 from weakdriven.data.am import FORMAT, filter_math_rows
 from weakdriven.data.chat import load_examples, read_jsonl
-from weakdriven.data.embedded import TASKS, make_embedded_data
+from weakdriven.data.embedded import CORPUS_SEPARATOR, TASKS, make_embedded_data
 from weakdriven.eval.grading import extract_choice, grade_many, grade_math, grade_one
 
 
@@ -31,7 +31,11 @@ def test_embedded_data_is_disjoint_well_formed_and_deterministic(tmp_path):
         assert len(rows) == 20
         test_questions |= {r["question"] for r in rows}
     assert not test_questions & {ex.question for ex in train}
-    assert len((tmp_path / "a" / "data" / "pretrain.txt").read_text().splitlines()) == 30
+    documents = (tmp_path / "a" / "data" / "pretrain.txt").read_text().split(CORPUS_SEPARATOR)
+    assert len(documents) == 30 and all(d.strip() for d in documents)
+    program = next(d for d in documents if "```python" in d)  # a program spans lines inside its document
+    assert program.startswith("Question: Write a Python program") and program.count("\n") == 3
+    assert sum(d.count("\nA. ") for d in documents) == 6  # copy questions with four options, one document each
 
 
 def am_row(user, assistant, reference):

@@ -221,7 +221,8 @@ def test_the_embedded_code_benchmark_is_judged_as_livecodebench_stdio_problems()
 
     rows = code_test_set(3, 0)
     k = int(rows[0]["question"].split("adds ")[1].split()[0])
-    assert rows[0]["question"].endswith(f"(stdio task {N_CODE}).")  # numbered past every training row
+    assert f"(stdio task {N_CODE})" in rows[0]["question"]  # numbered past every training row
+    assert rows[0]["question"].endswith(f"adds {k} to a number.")  # the number to copy next to the answer
     task = unpack_task(rows[0]["task"], "synth-code")
     right, _ = run_judge(task, f"x = int(input())\nprint(x + {k})", timeout_s=10, memory_mb=512, isolation="bwrap",
                          test_timeout_s=5)

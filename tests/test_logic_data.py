@@ -7,6 +7,7 @@ import pytest
 from conftest import BENCHMARK_DATA
 
 from weakdriven.benchmarks import load_benchmark
+from weakdriven.checks import LowYield
 from weakdriven.data.logic import (
     assert_no_evaluation_items,
     check_counts,
@@ -212,6 +213,24 @@ def test_the_jobs_merge_the_teacher_shards_into_the_set_and_table_12_counts_it(t
     merge_stage(stage, str(cand), shards, str(tmp_path / "train.jsonl"), str(tmp_path / "logic.summary.json"))
     summary = json.loads((tmp_path / "logic.summary.json").read_text())
     assert summary["kept"] == 11 and summary["counts"]["held-out content"] == 1 and summary["paper"]["kept"] == 14882
+    # A teacher that answers no candidate on its option fails the merge job itself, naming each reason's count
+    wrong = []
+    for i in range(2):
+        bad = tmp_path / f"wrong.shard{i}-of-2.jsonl"
+        bad.write_text("".join(json.dumps({"id": it["id"], "text": text, "finish_reason": reason}) + "\n"
+                               for k, it in enumerate(items[i::2]) for text, reason in
+                               [("The answer is (E)." if k % 2 else "I am not sure", "stop" if k < 3 else "length")]))
+        wrong.append(str(bad))
+    floor = LogicDataStage(stage.raw_dir, LogicData(**{**stage.logic.__dict__, "min_kept": 1}), "transformers", 4, 0,
+                           False)
+    with pytest.raises(LowYield, match=r"kept 0, fewer than the minimum of 1 \(config key 'logic_data.min_kept'\)\. "
+                                       r"Per reason: kept 0, truncated 5, no option 4, wrong option 2, no thinking 0"):
+        merge_stage(floor, str(cand), wrong, str(tmp_path / "empty.jsonl"), str(tmp_path / "empty.summary.json"))
+    assert not (tmp_path / "empty.jsonl").exists() and not (tmp_path / "empty.summary.json").exists()
+    floor = LogicDataStage(stage.raw_dir, LogicData(**{**stage.logic.__dict__, "min_kept": 12}), "transformers", 4, 0,
+                           False)
+    with pytest.raises(LowYield, match="kept 11, fewer than the minimum of 12"):
+        merge_stage(floor, str(cand), shards, str(tmp_path / "short.jsonl"), str(tmp_path / "short.summary.json"))
     math = tmp_path / "math.summary.json"
     math.write_text(json.dumps({"domain": "math", "kept": 1500}))
     code = tmp_path / "code.summary.json"

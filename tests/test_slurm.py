@@ -35,7 +35,8 @@ def cluster():
 
 EXP, BB, SEED = "embedded", "tiny-qwen3", 42
 # Outputs of the local run whose jobs the SLURM run is forced to redo, with everything downstream of them: together
-# with the roots (below) every rule of the embedded DAG runs as a SLURM job, at a fraction of the whole run's time.
+# with the roots and the training sets' own jobs (ROOTS, below) every rule of the embedded DAG runs as a SLURM job,
+# at a fraction of the whole run's time.
 SLICE = [
     paths.final_model(EXP, BB, "math", SEED, "wdjt_only_lam0.5_weakck200"),  # train -> generate -> score -> Figure 5
     # entropy_shard, merge, entropy_gap
@@ -44,9 +45,14 @@ SLICE = [
     paths.snapshot_scores(EXP, BB, "math", SEED, "wdjt_frozen_lam0.5", "synth-copy"),  # eval_snapshots -> Table 3
     paths.diagnostics(EXP, BB, "math", SEED, "logit_stats.json"),  # logit_stats -> Tables 6 and 7
     paths.subsample(EXP, "math", 64, SEED),  # subsample -> method_data (SPIN's answers) -> SPIN -> Table 1
-    paths.domain_data(EXP, "code", "candidates.jsonl"),  # code_candidates -> code_verify -> code_merge -> Table 12
-    paths.domain_data(EXP, "logic", "candidates.jsonl"),  # logic_candidates -> logic_distill -> logic_merge
+    paths.scores(EXP, BB, "code", SEED, "sft", "synth-code", "paper-greedy"),  # score_code -> Table 4
 ]
+# The roots (data, M0, SFT) and the code and logic sets' jobs, redone as targets: only these jobs, not every code
+# and logic run downstream of them (their outputs' bytes are compared with the local run's instead).
+ROOTS = {paths.train_data(EXP, "math"): ("make_embedded_data",), paths.base_model(EXP, BB): ("init_backbone",),
+         paths.final_model(EXP, BB, "math", SEED, "sft"): ("sft",),
+         paths.train_data(EXP, "code"): ("code_candidates", "code_verify", "code_merge"),
+         paths.train_data(EXP, "logic"): ("logic_candidates", "logic_teacher", "logic_distill", "logic_merge")}
 
 
 def ran_rules(log: str) -> set[str]:
@@ -62,8 +68,8 @@ def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_loc
                                                                                        tmp_path, monkeypatch):
     """A copy of the local run (outputs and Snakemake's records): the SLURM run (the shipped workflow profile: its
     resources fit a tiny model) is forced to redo a slice of its jobs and everything downstream, then the DAG's roots
-    (data, M0, SFT); every rule of the local run ran as a SLURM job, and every table, M0, M1 and the SFT model are
-    the local run's bytes."""
+    (data, M0, SFT) and the code and logic sets' jobs; every rule of the local run ran as a SLURM job, and every
+    table, the code and logic sets, M0, M1, the SFT model and the logic teacher are the local run's bytes."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as in the local run: identical float reductions
     local = embedded_local
     slurm = tmp_path / "slurm"
@@ -76,12 +82,12 @@ def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_loc
     ran = snakemake(slurm, "--profile", "profiles/slurm-test", *config, "--forcerun", *SLICE, timeout=1800)
     assert ran.returncode == 0, ran.stderr[-3000:]
     log = ran.stdout + ran.stderr
-    roots = [paths.train_data(EXP, "math"), paths.base_model(EXP, BB), paths.final_model(EXP, BB, "math", SEED, "sft")]
-    again = snakemake(slurm, *roots, "--profile", "profiles/slurm-test", *config,  # targets first: options that
-                      "--forcerun", "make_embedded_data", "init_backbone", "sft", timeout=1800)  # take lists end last
+    rules = [rule for names in ROOTS.values() for rule in names]
+    again = snakemake(slurm, *ROOTS, "--profile", "profiles/slurm-test", *config,  # targets first: options that
+                      "--forcerun", *rules, timeout=1800)  # take lists end last
     assert again.returncode == 0, again.stderr[-3000:]
     log_roots = again.stdout + again.stderr
-    assert ran_rules(log_roots) == {"make_embedded_data", "init_backbone", "sft"}
+    assert ran_rules(log_roots) == set(rules)
     local_log = "\n".join(p.read_text() for p in (local / ".snakemake" / "log").glob("*.log"))
     assert ran_rules(log) | ran_rules(log_roots) == ran_rules(local_log)  # every rule: through SLURM below
     submitted = submitted_jobs(log) + submitted_jobs(log_roots)
@@ -109,8 +115,10 @@ def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_loc
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True))
     assert (slurm / "results" / EXP / "tables" / "gains.csv").read_bytes() == (
         local / "results" / EXP / "tables" / "gains.csv").read_bytes()
+    for data in (paths.train_data(EXP, "code"), paths.train_data(EXP, "logic")):
+        assert sha256(slurm / data) == sha256(local / data), data  # the sets made again under SLURM
     for model in (paths.base_model(EXP, BB), paths.m1(EXP, BB, "math", SEED),
-                  paths.final_model(EXP, BB, "math", SEED, "sft")):
+                  paths.final_model(EXP, BB, "math", SEED, "sft"), paths.logic_teacher(EXP, BB)):
         weights = f"{model}/model.safetensors"
         assert (slurm / weights).stat().st_mtime > (local / weights).stat().st_mtime  # made again, under SLURM
         # digests, not bytes: pytest's diff of two differing multi-MB byte strings would run for hours

@@ -1,11 +1,13 @@
 """SPIN: the shared per-seed subsample, the generated answers read row by row, the preference pairs, and DPO through
 TRL's DPOTrainer on a tiny model (its sigmoid loss starts at ln 2, where the policy equals its reference)."""
 
+import dataclasses
 import json
 import math
 
 import pytest
 
+from weakdriven.checks import LowYield
 from weakdriven.config import Experiment
 from weakdriven.cost import Job, job_gpu_hours
 from weakdriven.data.chat import Example, load_examples
@@ -180,7 +182,15 @@ def test_dpo_declares_four_rollouts_of_every_row_and_refuses_an_ungraded_one(pap
     assert not (tmp_path / "r.jsonl").exists()
     monkeypatch.setattr(sampling, "grade_many", lambda *a, **k: [(True, None), (False, None), (False, None),
                                                             (True, None)])
-    assert method.make_data("rollouts", job)["correct"] == 2
+    # the preset's floor (methods.dpo.min_pairs: 4) fails the rollouts job itself, before it writes anything
+    with pytest.raises(LowYield, match=r"DPO pairs .*: kept 1, fewer than the minimum of 4 \(config key "
+                                       r"'methods.dpo.min_pairs'\)\. Per reason: prompts 1, pairs 1, skipped_all_corr"):
+        method.make_data("rollouts", job)
+    assert not (tmp_path / "r.jsonl").exists()
+    job = DataJob(run=run, model="m", examples=_examples(1), out=str(tmp_path / "r.jsonl"),
+                  stage=dataclasses.replace(stage, options={**stage.options, "min_pairs": 1}))
+    summary = method.make_data("rollouts", job)
+    assert (summary["correct"], summary["pairs"], summary["skipped_all_correct"]) == (2, 1, 0)
     from weakdriven.data.generated import read_rollouts
 
     assert [r["correct"] for r in read_rollouts(tmp_path / "r.jsonl")] == [True, False, False, True]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from weakdriven.checks import LowYield
 from weakdriven.config import Experiment
 from weakdriven.cost import Job, job_gpu_hours
 from weakdriven.data.chat import Example, load_examples
@@ -193,7 +194,8 @@ def test_ssb_declares_its_two_generation_parts_the_papers_settings_and_its_cost(
     rollouts, teacher = method.data_options(paper, "rollouts"), method.data_options(paper, "teacher")
     assert (options["top_k"], options["kd_temperature"], options["kd_weight"], options["lora_r"]) == (20, 1.5, 0.5, 32)
     assert "learning_rate" not in teacher and "tail" not in teacher and teacher["top_k"] == 20  # training knobs
-    assert set(rollouts) == {"prompts", "rollouts", "rollout_temperature", "rollout_top_k", "max_new_tokens"}
+    assert set(rollouts) == {"prompts", "rollouts", "rollout_temperature", "rollout_top_k", "max_new_tokens",
+                             "wrong_answer", "min_questions"}  # the rollouts job counts the questions it yields
     assert method.cost_factor(paper, "math") == pytest.approx(20000 / 111657)
     wc = {"backbone": "qwen3-4b-base", "seed": "42", "run": "ssb"}
     assert job_gpu_hours(Job("method_data", {**wc, "part": "rollouts"}), paper) == pytest.approx(20000 * 4 * 5.5 / 3600)
@@ -347,6 +349,12 @@ def test_the_teacher_part_keeps_only_still_correct_hinted_answers(tiny_training_
     out = tmp_path / "teacher.jsonl"
     job = DataJob(run=Run.parse("ssb"), model=str(tiny_training_inputs / "base"), examples=examples, stage=stage,
                   out=str(out), parts={"rollouts": str(rollouts)})
+    # the preset's floor (methods.ssb.min_replies: 2) fails the teacher job itself, naming every count
+    with pytest.raises(LowYield, match=r"kept 1, fewer than the minimum of 2 \(config key 'methods.ssb.min_replies'\)"
+                                       r"\. Per reason: prompts 4, questions_with_both 3, .*teacher_incorrect 1"):
+        METHODS["ssb"].make_data("teacher", job)
+    assert not out.exists()
+    job = DataJob(**{**job.__dict__, "stage": dataclasses.replace(stage, options={**stage.options, "min_replies": 1})})
     summary = METHODS["ssb"].make_data("teacher", job)
     assert [q for q, _ in seen["questions"]] == ["q0", "q3"]  # q2 had no incorrect rollout, q1's hint is too long
     assert "answer 0.0" in seen["questions"][0][1] and "answer 0.1" in seen["questions"][0][1]

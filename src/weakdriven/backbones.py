@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .data.embedded import build_tiny_model, build_tokenizer
+from .data.embedded import CORPUS_SEPARATOR, build_tiny_model, build_tokenizer
 from .data.gemma import text_only_checkpoint
 from .stages import BackboneStage
 
@@ -47,6 +47,6 @@ def init_backbone(stage: BackboneStage, out: str | Path, corpus: str | None = No
                              "training set (--corpus, --train)")
         tokenizer = build_tokenizer([corpus, train])
         model = build_tiny_model(tokenizer, b["architecture"], seed=b["pretrain"]["seed"])
-        lines = Path(corpus).read_text().splitlines()
+        documents = [d.strip() for d in Path(corpus).read_text().split(CORPUS_SEPARATOR) if d.strip()]
         settings = stage.pretrain
-        train_causal_lm(model, tokenizer, encode_corpus(tokenizer, lines, settings.max_length), settings, out)
+        train_causal_lm(model, tokenizer, encode_corpus(tokenizer, documents, settings.max_length), settings, out)

@@ -214,7 +214,10 @@ def _read_rows(path: Path) -> list[dict]:
                 except json.JSONDecodeError as err:
                     raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
         return rows
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno} column {err.colno})") from None
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of rows")
     return data
@@ -245,6 +248,9 @@ def load_benchmark(name: str, benchmark_dir: str | Path, verify_sha256: bool = T
         missing = [f for f in (*bench.question_fields, bench.gold_field) if f not in row]
         if missing:
             raise ValueError(f"{path}: row {i} lacks field(s) {missing}")
+        gold = row[bench.gold_field]
+        if gold is None or (isinstance(gold, str) and not gold.strip()):  # str(None) would be the gold "None"
+            raise ValueError(f"{path}: row {i}: field {bench.gold_field!r} is {gold!r}, not an answer")
         if bench.record is not None:
             try:
                 out.append({"id": f"{name}-{i}", **bench.record(row)})
@@ -253,7 +259,9 @@ def load_benchmark(name: str, benchmark_dir: str | Path, verify_sha256: bool = T
                 raise ValueError(f"{path}: row {i}: {reason}") from None
             continue
         question = "\n".join(str(row[f]).strip() for f in bench.question_fields if str(row[f]).strip())
-        out.append({"id": f"{name}-{i}", "question": question, "gold": str(row[bench.gold_field]).strip()})
+        if not question:
+            raise ValueError(f"{path}: row {i}: an empty question (fields {list(bench.question_fields)})")
+        out.append({"id": f"{name}-{i}", "question": question, "gold": str(gold).strip()})
     return out
 
 

@@ -85,3 +85,18 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class LowYield(ValueError):
+    """A stage that filters rows kept fewer than its configured minimum; the message names every reason's count."""
+
+
+def check_yield(what: str, kept: int, minimum: int | None, counts: dict[str, int], key: str) -> None:
+    """Fail the stage that filtered ``what`` when it kept fewer than ``minimum`` rows (config key ``key``; None: no
+    floor), naming the count of every reason, so that the job that made too few rows fails, not a later one that
+    reads them."""
+    if minimum is None or kept >= minimum:
+        return
+    detail = ", ".join(f"{reason} {n:,}" for reason, n in counts.items())
+    raise LowYield(f"{what}: kept {kept:,}, fewer than the minimum of {minimum:,} (config key '{key}'). Per reason: "
+                   f"{detail}")

@@ -100,18 +100,24 @@ class CodeData:
     shards: int = 1             # jobs the verification is split into
     workers: int = 8            # sandboxes at a time per job
     expected_rows: int | None = None  # the paper's 19,457; another count stops the merge job (null: accept)
+    min_rows: int = 1           # fewer kept rows fail the merge job, whatever expected_rows says
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", tuple(self.sources))
 
 
+LOCAL_TEACHERS = ("base", "m1", "embedded")  # teachers made by the workflow, not prefetched
+
+
 @dataclass(frozen=True)
 class LogicTeacher:
-    """The distillation teacher: a hub model at a pinned revision, ``base:<backbone>`` (that backbone's M0) or
-    ``m1:<backbone>`` (its M1 of the first seed, the embedded preset's stand-in for a strong teacher)."""
+    """The distillation teacher: a hub model at a pinned revision, ``base:<backbone>`` (that backbone's M0),
+    ``m1:<backbone>`` (its math M1 of the first seed) or ``embedded:<backbone>`` (the embedded preset's stand-in for
+    a strong teacher: M0 fine-tuned for ``epochs`` epochs on the preset's teacher set, ``logic_teacher`` rule)."""
 
     model: str
     revision: str | None = None
+    epochs: int | None = None   # embedded:<backbone> only
     tensor_parallel: int = 1
     gpus: int = 0
     params_b: float = 32.8      # its size, for the job's host memory (Qwen3-32B: 32.8B)
@@ -133,6 +139,7 @@ class LogicData:
     top_k: int = 20
     max_new_tokens: int = 16384
     max_prompt_tokens: int = 4096  # a longer teacher prompt is an error naming its item, before any generation
+    min_kept: int | None = None    # fewer kept answers fail the merge job, naming each reason's count
     require_thinking: bool = True
     shards: int = 1
     expected: dict[str, int] | None = None  # e.g. {candidates: 15133, kept: 14882}; another count stops the job
@@ -399,9 +406,15 @@ class Experiment:
                 raise ConfigError(f"config key 'logic_data.path': {logic.path} is not a directory (it holds "
                                   "logiqa2/ and reclor/ as released)")
             kind, _, backbone = logic.teacher.model.partition(":")
-            if kind in ("base", "m1") and backbone not in names:
+            if kind in LOCAL_TEACHERS and backbone not in names:
                 raise ConfigError(f"config key 'logic_data.teacher.model': {backbone!r} is not a backbone ({names})")
-            if kind not in ("base", "m1") and not logic.teacher.revision:
+            if (kind == "embedded") != (logic.teacher.epochs is not None):
+                raise ConfigError("config key 'logic_data.teacher.epochs': set for an embedded:<backbone> teacher "
+                                  "(its fine-tuning epochs), and only for it")
+            if kind == "embedded" and logic.source != "embedded":
+                raise ConfigError("config key 'logic_data.teacher.model': an embedded:<backbone> teacher is trained "
+                                  "on the embedded preset's teacher set; it needs logic_data.source: embedded")
+            if kind not in LOCAL_TEACHERS and not logic.teacher.revision:
                 raise ConfigError("config key 'logic_data.teacher.revision': a hub teacher needs its pinned commit")
             if logic.source == "embedded" and raw["train_data"]["source"] != "embedded":
                 raise ConfigError("config key 'logic_data.source': embedded items are written by the embedded "

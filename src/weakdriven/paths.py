@@ -14,9 +14,11 @@ results/<experiment>/
                                          teacher's answers (App. E.3)
   data/code/raw/, data/logic/raw/        embedded preset only: its tiny AM code rows and LogiQA 2.0 / ReClor splits
   data/subsample/<domain>/n<rows>_seed<s>.json   the ids a generation phase answers (SPIN, SSB: App. E.5's 20K)
-  data/pretrain.txt                      embedded preset only: plain-text corpus for M0
+  data/logic/teacher_train.jsonl         embedded preset only: the items its logic teacher is fine-tuned on
+  data/pretrain.txt                      embedded preset only: plain-text corpus for M0 (a blank line between documents)
   benchmarks/<bench>.jsonl               normalised test records (id, question, gold)
   models/<backbone>/base/                M0: the hub snapshot, or the pre-trained tiny model
+  models/<backbone>/logic_teacher/       embedded preset only: its logic teacher (logic_data.teacher: embedded:<b>)
   runs/<backbone>/<domain>/entropy/base.jsonl   WD-DS entropies of M0 on the domain's set (seed-independent); shards:
                                          .shard<i>-of-<n>.jsonl
   runs/<backbone>/<domain>/entropy/seed<s>/<model>.jsonl   entropies of a seed's model: m1, a run, or sft@ck50
@@ -78,6 +80,15 @@ def embedded_code_rows(exp: str) -> str:
 
 def embedded_logic_raw(exp: str) -> str:
     return domain_data(exp, "logic", "raw")
+
+
+def embedded_teacher_data(exp: str) -> str:
+    return domain_data(exp, "logic", "teacher_train.jsonl")
+
+
+def logic_teacher(exp: str, backbone: str) -> str:
+    """The embedded preset's logic teacher (``logic_data.teacher.model: embedded:<backbone>``)."""
+    return f"{root(exp)}/models/{backbone}/logic_teacher"
 
 
 def pretrain_corpus(exp: str) -> str:

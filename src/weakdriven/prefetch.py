@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .benchmarks import BENCHMARKS, fetch_benchmark
 from .checks import write_atomic
-from .config import Experiment, load_config
+from .config import LOCAL_TEACHERS, Experiment, load_config
 from .data.am import PAPER_SUBSETS, SUBSET_FILES
 from .data.logic import fetch_raw
 
@@ -49,7 +49,7 @@ def items(exp: Experiment) -> list[Item]:
     logic = exp.logic_data
     if logic is not None and logic.source == "url":
         out.append(Item("logic_data", "logic_data", "csitfun/LogiQA2.0 + ReClor", None))
-    if logic is not None and not logic.teacher.model.startswith(("base:", "m1:")):
+    if logic is not None and logic.teacher.model.partition(":")[0] not in LOCAL_TEACHERS:
         out.append(Item("teacher", logic.teacher.model, logic.teacher.model, logic.teacher.revision,
                         tuple(BACKBONE_FILES)))
     wanted = sorted({b for spec in (*exp.tables.values(), *exp.trajectory_tables.values()) for b in spec.benchmarks}

@@ -27,7 +27,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from .checks import file_sha256, write_atomic
+from .checks import file_sha256, read_json, write_atomic
 
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "deepspeed", "vllm", "math-verify", "evalplus",
             "bigcodebench", "numpy", "pandas")
@@ -145,7 +145,7 @@ def read_provenance(path: str | Path) -> dict | None:
         except (json.JSONDecodeError, AttributeError):
             return None
     side = sidecar(path)
-    return json.loads(side.read_text()) if side.is_file() else None
+    return read_json(side) if side.is_file() else None  # a damaged record is an error naming it
 
 
 def sidecar(path: str | Path) -> Path:
@@ -183,7 +183,12 @@ def stamp(path: str | Path, settings: str | dict | None, seed: int | None) -> No
 def cite(out: str | Path, inputs: list[str], settings: str | dict | None) -> None:
     """``<table>.provenance.json`` beside a table: its own record and the provenance of every input it was built
     from."""
-    sidecar(out).write_text(json.dumps(table_provenance(inputs, settings), indent=1))
+    write_sidecar(out, table_provenance(inputs, settings))
+
+
+def write_sidecar(out: str | Path, provenance: dict) -> None:
+    """``<table>.provenance.json`` beside ``out``, written atomically."""
+    write_atomic(sidecar(out), json.dumps(provenance, indent=1))
 
 
 def write_summary(path: str | Path, summary: dict, inputs: list[str | Path] = ()) -> None:

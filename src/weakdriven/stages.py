@@ -165,6 +165,13 @@ class SftStage(Stage):
         return cls(_training(exp, rule, seed, epochs), Prompt.build(exp, backbone, domain),
                    snapshot_labels(exp, backbone, domain, "sft"), exp.trajectory.reference_epoch_steps)
 
+    @classmethod
+    def logic_teacher(cls, exp: Experiment, backbone: str) -> SftStage:
+        """The embedded logic teacher: SFT of M0 on the preset's teacher set, ``logic_data.teacher.epochs`` epochs
+        with the logic domain's prompt and the first seed; no checkpoint kept on the way."""
+        return cls(_training(exp, "sft", exp.seeds[0], exp.logic_data.teacher.epochs),
+                   Prompt.build(exp, backbone, "logic"), (), exp.trajectory.reference_epoch_steps)
+
 
 @dataclass(frozen=True)
 class TrainStage(Stage):

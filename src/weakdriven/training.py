@@ -108,13 +108,13 @@ def encode_dataset(tokenizer, examples: list[Example], system_prompt: str | None
     return Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
 
 
-def encode_corpus(tokenizer, lines: list[str], max_length: int):
-    """Plain-text pre-training rows: every token supervised, each line closed by the EOS token."""
+def encode_corpus(tokenizer, documents: list[str], max_length: int):
+    """Plain-text pre-training rows: every token supervised, each document closed by the EOS token."""
     from datasets import Dataset
 
     rows = []
-    for line in lines:
-        ids = tokenizer(line + tokenizer.eos_token, add_special_tokens=False)["input_ids"][:max_length]
+    for document in documents:
+        ids = tokenizer(document + tokenizer.eos_token, add_special_tokens=False)["input_ids"][:max_length]
         rows.append({"input_ids": ids, "labels": list(ids)})
     return Dataset.from_list(rows)
 

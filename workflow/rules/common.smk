@@ -110,9 +110,11 @@ def logic_raw_input(wildcards):
 
 
 def logic_teacher_input(wildcards):
-    """The teacher's checkpoint when it is a backbone's M0 or M1 (``base:<backbone>``, ``m1:<backbone>``); a hub
-    teacher is prefetched."""
+    """The teacher's checkpoint when it is a backbone's M0, M1 or the embedded preset's teacher (``base:<backbone>``,
+    ``m1:<backbone>``, ``embedded:<backbone>``); a hub teacher is prefetched."""
     kind, _, backbone = EXP.logic_data.teacher.model.partition(":")
+    if kind == "embedded":
+        return {"teacher": paths.logic_teacher(NAME, backbone)}
     if kind == "base":
         return {"teacher": paths.base_model(NAME, backbone)}
     if kind == "m1":  # the math runs' M1: the logic set cannot depend on a model trained on it

@@ -28,6 +28,7 @@ if EXP.train_data.source == "embedded":
             benchmarks=expand(paths.benchmark(NAME, "{b}"), b=SYNTH_BENCHMARKS),
             code_rows=paths.embedded_code_rows(NAME),
             logic_raw=directory(paths.embedded_logic_raw(NAME)),
+            teacher_rows=paths.embedded_teacher_data(NAME),
         log:
             paths.log(NAME, "data/make_embedded_data"),
         conda:
@@ -173,6 +174,30 @@ if EXP.logic_data:
         shell:
             "weakdriven logic-candidates --settings {params.settings:q} --evaluation-files {params.evaluation}"
             " --out {output.candidates} > {log} 2>&1"
+
+    if EXP.logic_data.teacher.model.startswith("embedded:"):
+
+        rule logic_teacher:
+            input:
+                base=paths.base_model(NAME, "{backbone}"),
+                data=paths.embedded_teacher_data(NAME),
+            output:
+                directory(paths.logic_teacher(NAME, "{backbone}")),
+            log:
+                paths.log(NAME, "train/{backbone}/logic_teacher"),
+            benchmark:
+                paths.timing(NAME, "{backbone}/logic_teacher")
+            conda:
+                CONDA_ENVS["train"]
+            container:
+                CONTAINERS["train"]
+            resources:
+                mem_mb=job_mem_mb("sft"),
+            params:
+                settings=settings(stages.SftStage.logic_teacher, "backbone"),
+            shell:
+                "weakdriven train-sft --settings {params.settings:q} --base {input.base} --data {input.data}"
+                " --out {output} > {log} 2>&1"
 
     rule logic_distill:
         input:

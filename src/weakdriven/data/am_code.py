@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from ..checks import read_json
+from ..checks import check_yield, read_json
 from ..eval.code import FENCE, run_judge
 from ..eval.sandbox import SandboxUnavailable, check_program, resolve_isolation
 from ..provenance import write_summary
@@ -303,6 +303,8 @@ def merge_stage(stage, candidates: str, shard_files: list[str], out: str, summar
     if verified != first["counts"]["candidates"]:
         raise ValueError(f"the shards verified {verified} programs of {first['counts']['candidates']} candidates "
                          f"({shard_files}): a shard is missing or stale")
+    check_yield("the code set (programs that pass their tests)", counts["kept"], stage.code.min_rows,
+                {r: counts[r] for r in REASONS}, "code_data.min_rows")
     expected = stage.code.expected_rows
     if expected is not None and counts["kept"] != expected:
         detail = ", ".join(f"{r} {counts[r]:,}" for r in REASONS)

@@ -65,6 +65,9 @@ def _example(row: dict, path: str | Path, number: int) -> Example:
         raise ValueError(f"{path}: row {number} (id {row['id']}): 'tests' must be an object with a list 'cases'")
     if domain is not None and domain not in ("math", "code", "logic"):
         raise ValueError(f"{path}: row {number} (id {row['id']}): 'domain' {domain!r} is not math, code or logic")
+    empty = [k for k in ("question", "completion") if not row[k].strip()]
+    if empty:  # an empty completion carries no loss token: the row would train on nothing
+        raise ValueError(f"{path}: row {number} (id {row['id']}): empty {' and '.join(empty)}")
     return Example(row["id"], row["question"], row["completion"], row["answer"], tests, domain)
 
 

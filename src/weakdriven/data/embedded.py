@@ -3,6 +3,14 @@
 Three tasks of graded difficulty (copy a number < next number < two-number addition) are written in the paper's chat
 format ``<think>…</think><answer>…\\boxed{…}</answer>``. Test sets are disjoint from the training set by question.
 A plain-text corpus of the same facts (no chat template, no tags) pre-trains M0 into a real, weak base model.
+
+The code and logic domains are built on the skill a tiny model learns best, copying a number, so that every stage
+that filters keeps rows by design rather than by a tiny model's luck. A logic item asks for a number among four
+options; its teacher is the preset's stand-in for the paper's Qwen3-32B, M0 fine-tuned on a teacher set of such items
+until it answers them (``logic_data.teacher``: ``embedded:<backbone>``). A code row's program adds the number its
+question ends with; a code row's verdict is fixed by construction (a wrong program is off by one). The pre-training
+corpus (documents separated by a blank line) holds copy questions with options and the programs, as a real base
+model's corpus holds multiple-choice questions and code.
 """
 
 from __future__ import annotations
@@ -43,6 +51,16 @@ def _problem(task: str, rng: random.Random) -> tuple[str, str, str]:
     raise ValueError(f"unknown synthetic task {task!r}")
 
 
+def with_options(question: str, answer: str, rng: random.Random) -> tuple[str, list[str], int]:
+    """``question`` rendered as the logic items are (``benchmarks.multiple_choice``: the question, then four lettered
+    numeric options, one of them ``answer``); returns (text, options, index of the answer)."""
+    right = int(answer)
+    values = [right, *rng.sample([v for v in range(10, 1000) if v != right], 3)]
+    rng.shuffle(values)
+    options = [str(v) for v in values]
+    return multiple_choice("", question, options, values.index(right))["question"], options, values.index(right)
+
+
 def completion(reasoning: str, answer: str) -> str:
     return f"<think>{reasoning}</think><answer>The answer is \\boxed{{{answer}}}.</answer>"
 
@@ -76,11 +94,20 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
         train.append({"id": f"train-{len(train)}", "question": q, "completion": completion(r, a), "answer": a})
     corpus = []
     while len(corpus) < n_pretrain:
-        q, r, a = _problem(TASKS[len(corpus) % len(TASKS)], rng)
-        if q not in held_out:
-            corpus.append(f"Question: {q} {r} So the answer is {a}.")
+        kind = len(corpus) % (len(TASKS) + 2)
+        if kind == len(TASKS):  # a program of the code rows' form, as the answers write it
+            k, shape = rng.randint(1, 9), ("call", "stdio")[len(corpus) % 2]
+            program = stdio_program(k) if shape == "stdio" else function_program(k)
+            corpus.append(f"Question: {code_question(k, shape, len(corpus))}\n```python\n{program}\n```")
+            continue
+        q, r, a = _problem(TASKS[0 if kind > len(TASKS) else kind], rng)
+        if q in held_out:
+            continue
+        if kind > len(TASKS):  # a copy question with four options
+            q = with_options(q, a, rng)[0]
+        corpus.append(f"Question: {q} {r} So the answer is {a}.")
     write_jsonl(out_dir / "data" / "math" / "train.jsonl", train)
-    (out_dir / "data" / "pretrain.txt").write_text("\n".join(corpus) + "\n")
+    (out_dir / "data" / "pretrain.txt").write_text(CORPUS_SEPARATOR.join(corpus) + "\n")
     for task, rows in tests.items():
         write_jsonl(out_dir / "benchmarks" / f"{task}.jsonl", rows)
     write_jsonl(out_dir / "data" / "code" / "raw" / CODE_ROWS, code_rows(N_CODE, seed))
@@ -88,6 +115,7 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
     logic = logic_items(N_LOGIC, seed)
     write_logic_raw(out_dir / "data" / "logic" / "raw", logic)
     write_jsonl(out_dir / "benchmarks" / f"{LOGIC_BENCHMARK}.jsonl", logic_test_set(logic))
+    write_jsonl(out_dir / "data" / "logic" / TEACHER_ROWS, teacher_rows(N_TEACHER, seed))
     write_summary(out_dir / "data" / "math.summary.json",
                   {"domain": "math", "source": "embedded synthetic chain-of-thought rows", "kept": len(train),
                    "counts": {"kept": len(train)}})
@@ -95,10 +123,27 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
 
 # ---- the tiny code and logic domains: raw files in the sources' own layouts, prepared by the same rules as the paper's
 
+CORPUS_SEPARATOR = "\n\n"     # between two pre-training documents (a program spans lines)
 CODE_ROWS = "am_code.jsonl"  # AM rows (the hub's row layout) under data/code/raw/
-N_CODE, N_LOGIC = 24, 160
+TEACHER_ROWS = "teacher_train.jsonl"  # the embedded logic teacher's training set, under data/logic/
+# Sizes with margin: the per-domain SFT (2 epochs, batches of 16) of the tiny model answers none of the held-out
+# logic items after 45 steps and all of them after 90 (measured); 1,200 candidates give 150 steps.
+N_CODE, N_LOGIC, N_TEACHER = 720, 1600, 480
 LOGIC_BENCHMARK = "synth-logic"  # the held-out logic items as a test set (benchmarks.BENCHMARKS)
 CODE_BENCHMARK = "synth-code"    # stdio problems of the code rows' form
+
+
+def code_question(k: int, shape: str, number: int) -> str:
+    """The number to add comes last, next to the answer: the tiny model copies a nearby number reliably."""
+    return f"Write a Python program ({shape} task {number}) that adds {k} to a number."
+
+
+def stdio_program(k: int) -> str:
+    return f"print(int(input()) + {k})"
+
+
+def function_program(k: int) -> str:
+    return f"def add_k(x): return x + {k}"
 
 
 def _am_row(source: str, question: str, program: str | None, test_case) -> dict:
@@ -112,7 +157,8 @@ def _am_row(source: str, question: str, program: str | None, test_case) -> dict:
 
 def code_rows(n: int, seed: int) -> list[dict]:
     """``n`` AM-layout code rows of the three test shapes; every fourth program is wrong (it fails its tests), every
-    sixth row has no code block, and one math row that the code filter skips."""
+    sixth row has no code block, and one math row that the code filter skips: ``n * 2 // 3`` rows pass (for ``n`` a
+    multiple of 12), a count fixed by construction, whatever model runs later."""
     rng = random.Random(seed)
     rows = [{"messages": [{"role": "user", "content": "What is 1 + 1?", "info": {"source": "embedded-math"}},
                           {"role": "assistant", "content": completion("1 + 1 = 2.", "2")}]}]
@@ -121,17 +167,16 @@ def code_rows(n: int, seed: int) -> list[dict]:
         off = k + (1 if i % 4 == 3 else 0)  # a wrong program: off by one
         shape = ("call", "asserts", "stdio")[i % 3]
         if shape == "call":
-            program = f"def add_k(x):\n    return x + {off}"
+            program = function_program(off)
             tests = json.dumps({"inputs": [{"x": v} for v in (1, 5)], "outputs": [{"output": v + k} for v in (1, 5)]})
         elif shape == "asserts":
-            program = f"def add_k(x):\n    return x + {off}"
+            program = function_program(off)
             tests = [f"assert add_k({v}) == {v + k}" for v in (2, 7)]
         else:
-            program = f"x = int(input())\nprint(x + {off})"
+            program = stdio_program(off)
             tests = {"ground_truth": json.dumps({"inputs": ["3\n", "8\n"], "outputs": [f"{3 + k}\n", f"{8 + k}\n"]})}
         rows.append(_am_row({"call": "codeio", "asserts": "OpenCoder", "stdio": "prime"}[shape],
-                            f"Write a Python program that adds {k} to a number ({shape} task {i}).",
-                            None if i % 6 == 5 else program, tests))
+                            code_question(k, shape, i), None if i % 6 == 5 else program, tests))
     return rows
 
 
@@ -144,26 +189,30 @@ def code_test_set(n: int, seed: int) -> list[dict]:
         k = rng.randint(1, 9)
         task_id = f"synth-code-{i}"
         tests = [{"input": f"{v}\n", "output": f"{v + k}\n", "testtype": "stdin"} for v in (3, 8)]
-        rows.append({"id": task_id, "question": f"Write a Python program that adds {k} to a number (stdio task "
-                                                f"{N_CODE + i}).", "gold": task_id,
+        rows.append({"id": task_id, "question": code_question(k, "stdio", N_CODE + i), "gold": task_id,
                      "task": pack_task({"judge": "livecodebench", "task_id": task_id, "func_name": None,
                                         "tests": tests})})
     return rows
 
 
 def logic_items(n: int, seed: int) -> dict[tuple[str, str], list[dict]]:
-    """Tiny multiple-choice items in the LogiQA 2.0 and ReClor release layouts, by (source, split): the synthetic
-    tasks' questions ("What number comes after 41?", "Write the number 17.") with four numeric options, one right.
-    Two held-out items (a LogiQA 2.0 test and a ReClor val item) are copied into training splits with other spacing
-    and case, for the content filter to find."""
+    """Tiny multiple-choice items in the LogiQA 2.0 and ReClor release layouts, by (source, split): the copy task's
+    question ("Write the number 417.") with four numeric options, one right, and no passage; no held-out item's
+    number is asked in a training split. Two held-out items (a LogiQA 2.0 test and a ReClor val item) are copied into
+    training splits with other spacing and case, for the content filter to find."""
     rng = random.Random(seed)
+    q = n // 8
+    pool = rng.sample(range(10, 1000), 990)
+    held, rest = pool[:2 * q], pool[2 * q:]
+    if not rest:
+        raise ValueError(f"{n} logic items hold {2 * q} held-out ones: more than the copy task's 990 numbers allow")
+    held_index = {i: k for k, i in enumerate([*range(4 * q, 5 * q), *range(7 * q, 8 * q)])}
 
     def item(i: int) -> tuple[str, str, list[str], int]:
-        n = rng.randint(10, 98)
-        question, right = (f"What number comes after {n}?", n + 1) if i % 2 else (f"Write the number {n}.", n)
-        values = [right, *rng.sample([v for v in range(10, 100) if v != right], 3)]
-        rng.shuffle(values)
-        return f"Item {i}.", question, [str(v) for v in values], values.index(right)
+        number = held[held_index[i]] if i in held_index else rng.choice(rest)
+        question = f"Write the number {number}."
+        _, options, answer = with_options(question, str(number), rng)
+        return "", question, options, answer
 
     def logiqa(i):
         text, question, options, answer = item(i)
@@ -175,18 +224,31 @@ def logic_items(n: int, seed: int) -> dict[tuple[str, str], list[dict]]:
         return {"context": text, "question": question, "answers": options, "label": answer,
                 "id_string": f"{split}_{i}"}
 
-    q = n // 8
     splits = {("logiqa2", "train"): [logiqa(i) for i in range(3 * q)],
               ("logiqa2", "dev"): [logiqa(i) for i in range(3 * q, 4 * q)],
               ("logiqa2", "test"): [logiqa(i) for i in range(4 * q, 5 * q)],
               ("reclor", "train"): [reclor(i, "train") for i in range(5 * q, 7 * q)],
               ("reclor", "val"): [reclor(i, "val") for i in range(7 * q, 8 * q)]}
-    leaked = dict(splits[("logiqa2", "test")][0], id=999, text="  " + splits[("logiqa2", "test")][0]["text"] + " ")
-    splits[("logiqa2", "train")].append(leaked)
+    test = splits[("logiqa2", "test")][0]
+    splits[("logiqa2", "train")].append(dict(test, id=999, question="  " + test["question"].upper() + " "))
     val = splits[("reclor", "val")][0]
-    splits[("logiqa2", "dev")].append({"id": 998, "answer": val["label"], "text": val["context"].upper(),
-                                       "question": val["question"], "options": val["answers"], "type": {}})
+    splits[("logiqa2", "dev")].append({"id": 998, "answer": val["label"], "text": val["context"],
+                                       "question": val["question"].lower(), "options": val["answers"], "type": {}})
     return splits
+
+
+def teacher_rows(n: int, seed: int) -> list[dict]:
+    """The embedded logic teacher's training set: ``n`` items of the logic items' form (a copy question with four
+    options, no passage) answered as a thinking model answers (Qwen3: the thinking block, then the final answer as
+    plain text); drawn apart from the logic items (another stream), so that the teacher answers the candidates from
+    the skill, not from memory."""
+    rng = random.Random(seed + 2)
+    rows = []
+    for i in range(n):
+        question, reasoning, answer = _problem("synth-copy", rng)
+        rows.append({"id": f"teacher-{i}", "question": with_options(question, answer, rng)[0],
+                     "completion": f"<think>{reasoning}</think>The answer is \\boxed{{{answer}}}.", "answer": answer})
+    return rows
 
 
 def logic_test_set(splits: dict[tuple[str, str], list[dict]]) -> list[dict]:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..benchmarks import multiple_choice
-from ..checks import file_sha256, read_json
+from ..checks import check_yield, file_sha256, read_json
 from ..device import job_device
 from ..eval.generation import Protocol, generate_transformers, generate_vllm
 from ..eval.grading import extract_choice
@@ -332,6 +332,8 @@ def merge_stage(stage, candidates: str, shard_files: list[str], out: str, summar
     items = read_candidates(candidates)
     records = [r for path in shard_files for r in read_generated(path)]
     rows, counts = distilled_rows(items, records, stage.logic.require_thinking)
+    check_yield("the logic set (teacher answers on the gold option)", counts["kept"], stage.logic.min_kept,
+                {reason: counts[reason] for reason in (*REASONS, "no thinking")}, "logic_data.min_kept")
     counts.update(read_json(f"{candidates}.summary.json")["counts"])
     check_counts(counts, stage.logic.expected)
     write_jsonl(out, rows)

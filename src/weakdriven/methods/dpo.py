@@ -17,6 +17,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..checks import check_yield
 from ..data.chat import write_jsonl
 from ..data.generated import read_rollouts, rollouts_by_prompt
 from ..data.subsample import read_subsample
@@ -38,6 +39,7 @@ class DPOSettings:
     beta: float = 0.1            # not in the paper: TRL's default
     learning_rate: float = 1e-6  # not in the paper: TRL's default
     loss_type: str = "sigmoid"   # DPO's (TRL's name)
+    min_pairs: int = 1           # fewer pairs fail the rollouts job, naming the skipped prompts' counts
 
 
 def rollout_pairs(examples: list, rollouts: list[dict], source: str) -> tuple[list[dict], dict]:
@@ -81,7 +83,7 @@ class DPO(Method):
 
     def data_options(self, exp, part: str) -> dict:
         o = self.options(exp)
-        return {k: o[k] for k in ("prompts", "rollouts", "temperature", "max_new_tokens")}
+        return {k: o[k] for k in ("prompts", "rollouts", "temperature", "max_new_tokens", "min_pairs")}
 
     def make_data(self, part: str, job) -> dict:
         """M1's rollouts, each graded by math-verify against the row's gold answer -> ``job.out``."""
@@ -90,9 +92,12 @@ class DPO(Method):
         o = job.stage.options
         protocol = Protocol("dpo-rollouts", temperature=o["temperature"], top_p=1.0, n=o["rollouts"])
         rows = graded_rollouts(job, protocol, o["max_new_tokens"])
+        _, counts = rollout_pairs(job.examples, rows, str(job.out))
+        check_yield(f"run {job.run.name}: DPO pairs (prompts with a correct and an incorrect rollout)",
+                    counts["pairs"], o["min_pairs"], counts, "methods.dpo.min_pairs")
         write_jsonl(job.out, rows)
-        summary = {"part": part, "prompts": len(job.examples), "rollouts": len(rows),
-                   "correct": sum(r["correct"] for r in rows), "model": str(job.model)}
+        summary = {"part": part, **counts, "rollouts": len(rows), "correct": sum(r["correct"] for r in rows),
+                   "model": str(job.model)}
         log.info("DPO rollouts: %s", json.dumps(summary))
         return summary
 
@@ -106,8 +111,8 @@ class DPO(Method):
         examples = read_subsample(job.parts[SUBSAMPLE], job.examples) if SUBSAMPLE in job.parts else job.examples
         pairs, counts = rollout_pairs(examples, read_rollouts(source), source)
         log.info("DPO pairs: %s", json.dumps(counts))
-        if not pairs:
-            raise ValueError(f"{source}: no prompt has both a correct and an incorrect rollout: nothing to train on")
+        check_yield(f"{source}: DPO pairs (prompts with a correct and an incorrect rollout)", counts["pairs"],
+                    max(o["min_pairs"], 1), counts, "methods.dpo.min_pairs")
         extra = {"method": self.name, "seed": s.seed, "start": str(job.strong), "rollouts": str(Path(source)),
                  **counts}
         return train_preference(job.strong, pairs, job.system_prompt, s, job.out, beta=o["beta"],

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..checks import check_yield
 from ..data.chat import prompt_text, write_jsonl
 from ..data.generated import read_rollouts, rollouts_by_prompt
 from ..data.topk import read_topk, write_topk
@@ -87,6 +88,8 @@ class SSBSettings:
     wrong_answer: str = "most_frequent"  # most_frequent | first
     hint_template: str | None = None  # None: HINT_TEMPLATE; else a text with {question}, {correct}, {incorrect}
     shard_rows: int = 1000          # replies per top-k shard
+    min_questions: int = 1          # fewer questions with a correct and an incorrect rollout fail the rollouts job
+    min_replies: int = 1            # fewer hint-prompted answers still correct fail the teacher job
 
 
 def hint_prompt(question: str, correct: str, incorrect: str, template: str | None = None, *,
@@ -203,9 +206,10 @@ class SSB(Method):
     def data_options(self, exp, part: str) -> dict:
         """Each part's own knobs: a teacher setting (T, top-k, the hint) leaves the rollouts alone."""
         o = self.options(exp)
-        keys = (("prompts", "rollouts", "rollout_temperature", "rollout_top_k", "max_new_tokens") if part == ROLLOUTS
+        keys = (("prompts", "rollouts", "rollout_temperature", "rollout_top_k", "max_new_tokens", "wrong_answer",
+                 "min_questions") if part == ROLLOUTS
                 else ("prompts", "teacher_temperature", "max_new_tokens", "max_hint_tokens", "top_k", "kd_temperature",
-                      "wrong_answer", "hint_template", "shard_rows"))
+                      "wrong_answer", "hint_template", "shard_rows", "min_replies"))
         return {k: o[k] for k in keys}
 
     def cost_factor(self, exp, domain: str) -> float:
@@ -219,9 +223,12 @@ class SSB(Method):
             protocol = Protocol("ssb-rollouts", temperature=o["rollout_temperature"], top_p=1.0, n=o["rollouts"],
                                 top_k=o["rollout_top_k"])
             rows = graded_rollouts(job, protocol, o["max_new_tokens"])
+            _, counts = hint_pairs(job.examples, rows, str(job.out), o["wrong_answer"], job.stage.domain)
+            check_yield(f"run {job.run.name}: SSB questions with a correct and an incorrect rollout",
+                        counts["questions_with_both"], o["min_questions"], counts, "methods.ssb.min_questions")
             write_jsonl(job.out, rows)
-            summary = {"part": part, "prompts": len(job.examples), "rollouts": len(rows),
-                       "correct": sum(r["correct"] for r in rows), "model": str(job.model)}
+            summary = {"part": part, **counts, "rollouts": len(rows), "correct": sum(r["correct"] for r in rows),
+                       "model": str(job.model)}
         elif part == TEACHER:
             summary = self._teacher(job, o)
         else:
@@ -237,8 +244,8 @@ class SSB(Method):
                              f"--parts {ROLLOUTS}=<file>")
         source = job.parts[ROLLOUTS]
         pairs, counts = hint_pairs(job.examples, read_rollouts(source), source, o["wrong_answer"], job.stage.domain)
-        if not pairs:
-            raise ValueError(f"{source}: no question has both a correct and an incorrect rollout: no teacher data")
+        check_yield(f"{source}: SSB questions with a correct and an incorrect rollout", counts["questions_with_both"],
+                    1, counts, "methods.ssb.min_questions")
         tokenizer = AutoTokenizer.from_pretrained(job.model)
         hints = {}
         for p in pairs:  # a hint prompt (the question and two whole attempts) over the limit is skipped and counted
@@ -263,8 +270,12 @@ class SSB(Method):
             kept.append({"id": r["prompt_id"], "question": by_id[r["prompt_id"]]["question"],
                          "hint": hints[r["prompt_id"]], "reply": r["text"], "reply_ids": reply_ids,
                          "kd_temperature": o["kd_temperature"], "checkpoint_sha256": r["checkpoint_sha256"]})
-        if not kept:
-            raise ValueError(f"run {job.run.name}: no hint-prompted answer was still correct: no teacher data")
+        check_yield(f"run {job.run.name}: SSB teacher replies (hint-prompted answers still correct)", len(kept),
+                    max(o["min_replies"], 1), {**counts, "teacher_answers": len(records),
+                                               "teacher_incorrect": sum(not ok for ok in verdicts),
+                                               "teacher_truncated": sum(r["finish_reason"] == "length"
+                                                                        for r in records)},
+                    "methods.ssb.min_replies")
         targets = teacher_topk(job.model, kept, job.stage.prompt.system_prompt, o["top_k"], o["kd_temperature"],
                                device=job_device(job.stage.gpus), bf16=job.stage.bf16)
         written = write_topk(job.out, kept, targets, o["shard_rows"])

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import paths
 from ..benchmarks import BENCHMARKS
 from ..checks import write_atomic
-from ..provenance import cite
+from ..provenance import table_provenance, write_sidecar
 from . import (
     figure3,
     figure4,
@@ -85,7 +85,10 @@ def table_stage(stage, files: dict[str, list[str]], out: str) -> None:
     data = load_inputs(table, Needs.from_dict(stage.needs), files)
     wide = table.build(data, stage.spec)
     cells = table.cells(data, stage.spec)
+    # every input's provenance is read before anything is written: a damaged record fails the job with no output
+    provenance = table_provenance([*files.get("snapshots", []), *files.get("scores", []), *files.get("files", [])],
+                                  stage.to_json())
     write_atomic(paths.table_cells_of(out), (pd.DataFrame(columns=CELL_COLUMNS) if cells is None else cells)
                  .to_csv(index=False))
     write_atomic(out, wide.to_csv(index=False))
-    cite(out, [*files.get("snapshots", []), *files.get("scores", []), *files.get("files", [])], stage.to_json())
+    write_sidecar(out, provenance)
