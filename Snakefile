@@ -4,6 +4,8 @@
 #   snakemake --profile slurm results/paper/tables/table1.csv              one table on a SLURM cluster
 from snakemake.utils import min_version
 
+from weakdriven import jobserver
+
 min_version("9.0")
 
 
@@ -22,6 +24,21 @@ include: "workflow/rules/report.smk"
 
 
 report: "workflow/report/workflow.rst"
+
+
+# The jobs of a run on this machine start from one warm interpreter (src/weakdriven/jobserver.py: most of a tiny
+# job is importing torch); a cluster's jobs, and jobs in conda environments or containers, start their own.
+onstart:
+    if workflow.local_exec and not workflow.deployment_settings.deployment_method:
+        jobserver.start()
+
+
+onsuccess:
+    jobserver.stop()
+
+
+onerror:
+    jobserver.stop()
 
 
 rule all:

@@ -1,5 +1,6 @@
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,4 +118,7 @@ def embedded_local(tmp_path_factory):
     run = snakemake(work, "--profile", "profiles/local", "--configfile", "config/embedded.yaml", timeout=3000,
                     env=env)
     assert run.returncode == 0, run.stderr[-3000:]
+    # the jobs' commands ran in forks of the job server (src/weakdriven/jobserver.py), not in interpreters of their own
+    served = re.search(r"weakdriven job server: (\d+) commands started from one interpreter", run.stderr)
+    assert served and int(served[1]) >= 200, run.stderr[-3000:]
     return work
