@@ -97,6 +97,7 @@ if EXP.code_data:
             summary=paths.domain_data(NAME, "code", "candidates.jsonl.summary.json"),
         log:
             paths.log(NAME, "data/code_candidates"),
+        priority: 4  # a domain's training set unblocks its SFT and runs: first among ready jobs
         conda:
             CONDA_ENVS["eval"]
         container:
@@ -116,6 +117,7 @@ if EXP.code_data:
             summary=paths.domain_data(NAME, "code", "verified.shard{shard}-of-{shards}.jsonl.summary.json"),
         log:
             paths.log(NAME, "data/code_verify_{shard}-of-{shards}"),
+        priority: 4  # a domain's training set unblocks its SFT and runs: first among ready jobs
         conda:  # the sandbox of the code benchmarks' judges
             CONDA_ENVS["code"]
         container:
@@ -141,6 +143,7 @@ if EXP.code_data:
             summary=paths.data_summary(NAME, "code"),
         log:
             paths.log(NAME, "data/code_merge"),
+        priority: 4  # a domain's training set unblocks its SFT and runs: first among ready jobs
         conda:
             CONDA_ENVS["eval"]
         container:
@@ -164,6 +167,7 @@ if EXP.logic_data:
             summary=paths.domain_data(NAME, "logic", "candidates.jsonl.summary.json"),
         log:
             paths.log(NAME, "data/logic_candidates"),
+        priority: 4  # a domain's training set unblocks its SFT and runs: first among ready jobs
         conda:
             CONDA_ENVS["eval"]
         container:
@@ -187,6 +191,7 @@ if EXP.logic_data:
                 paths.log(NAME, "train/{backbone}/logic_teacher"),
             benchmark:
                 paths.timing(NAME, "{backbone}/logic_teacher")
+            priority: 4  # a domain's training set unblocks its SFT and runs: first among ready jobs
             conda:
                 CONDA_ENVS["train"]
             container:
@@ -207,6 +212,7 @@ if EXP.logic_data:
             paths.domain_data(NAME, "logic", "teacher.shard{shard}-of-{shards}.jsonl"),
         log:
             paths.log(NAME, "data/logic_distill_{shard}-of-{shards}"),
+        priority: 4  # a domain's training set unblocks its SFT and runs: first among ready jobs
         conda:
             CONDA_ENVS["eval"]
         container:
@@ -235,6 +241,7 @@ if EXP.logic_data:
             summary=paths.data_summary(NAME, "logic"),
         log:
             paths.log(NAME, "data/logic_merge"),
+        priority: 4  # a domain's training set unblocks its SFT and runs: first among ready jobs
         conda:
             CONDA_ENVS["eval"]
         container:
