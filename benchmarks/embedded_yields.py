@@ -47,7 +47,9 @@ def run(seed: int, threads: int) -> dict:
     runs = root / "runs" / "tiny-qwen3" / "math" / "seed42"
     targets = [root / "tables" / f"{t}.csv" for t in ("table4", "table5", "table12")]
     targets += [runs / "dpo" / "data" / "rollouts.jsonl", runs / "ssb" / "data" / "teacher.jsonl"]
-    command = [sys.executable, "-m", "snakemake", *map(str, targets), "--profile", "profiles/local", "--cores",
+    # targets relative to the workflow's directory: Snakemake matches a rule's output as written, not its absolute path
+    command = [sys.executable, "-m", "snakemake", *(str(t.relative_to(REPO)) for t in targets), "--profile",
+               "profiles/local", "--cores",
                str(max(2, threads)), "--keep-going", "--set-threads", *(f"{r}={threads}" for r in MODEL_RULES),
                "--configfile", str(config)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ})
