@@ -52,7 +52,9 @@ def run(seed: int, threads: int) -> dict:
                "profiles/local", "--cores",
                str(max(2, threads)), "--keep-going", "--set-threads", *(f"{r}={threads}" for r in MODEL_RULES),
                "--configfile", str(config)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ})
+    # the jobs call the environment's `weakdriven` script: its bin/ first on PATH, as an activated environment has it
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PATH": path})
     row = {"seed": seed, "threads": threads, "workflow": "ok" if done.returncode == 0 else "FAILED"}
     data = root / "data"
     for domain in ("logic", "code"):
