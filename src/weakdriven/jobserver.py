@@ -216,22 +216,19 @@ def _supervise(conn: socket.socket) -> None:
     os._exit(0)
 
 
-def preload(modules=PRELOAD) -> list[str]:
+def preload(modules=PRELOAD) -> None:
     """Import ``modules`` (the ones that import), and resolve the lazy model classes the jobs ask for."""
     from importlib import import_module
 
-    loaded = []
     for name in modules:
         try:
             import_module(name)
-            loaded.append(name)
         except Exception:  # noqa: BLE001 - a job that needs it reports the failure itself
             continue
     if "transformers" in sys.modules:
         transformers = sys.modules["transformers"]
         for name in ("AutoModelForCausalLM", "AutoTokenizer", "Trainer", "TrainingArguments", "Qwen3ForCausalLM"):
             getattr(transformers, name, None)
-    return loaded
 
 
 def serve(path: str, parent: int | None = None, modules=PRELOAD) -> None:
@@ -277,7 +274,7 @@ def serve(path: str, parent: int | None = None, modules=PRELOAD) -> None:
 
 # ---- started and stopped by the Snakefile ----
 
-_STARTED: list = []  # (process, socket path) of the servers this process started
+_STARTED: list = []  # (process, socket path) of the server this process started: one at a time (start())
 
 
 def start() -> str | None:
@@ -293,14 +290,13 @@ def start() -> str | None:
     process = subprocess.Popen([sys.executable, "-m", "weakdriven.jobserver", path, str(os.getpid())],
                                stdin=subprocess.DEVNULL)
     os.environ[ENV] = path
-    if not _STARTED:
-        atexit.register(stop)
     _STARTED.append((process, path))
+    atexit.register(stop)  # a run that ends without onsuccess/onerror; stop() twice is harmless
     return path
 
 
 def stop() -> None:
-    """End the servers :func:`start` started and remove their sockets; their jobs' clients have all returned."""
+    """End the server :func:`start` started and remove its socket; its jobs' clients have all returned."""
     while _STARTED:
         process, path = _STARTED.pop()
         process.terminate()
