@@ -62,3 +62,24 @@ def test_local_backbone_is_copied_and_loads(tmp_path):
     assert result.returncode == 0, result.stderr
     model, tok = load_causal_lm(tmp_path / "m0")
     assert tok.chat_template and model.config.model_type == "qwen3"
+
+
+def test_the_embedded_tokenizer_learns_the_training_rows_as_the_chat_template_renders_them(tmp_path):
+    """The embedded M0's tokenizer is trained on the corpus and on the math rows as prompted: the system prompt's
+    words become tokens (13 for the preset's prompt instead of 30), and ``chat_text`` is the chat template's text."""
+    from weakdriven.data.embedded import chat_text, training_texts
+
+    make_embedded_data(tmp_path, n_train=90, n_test=2, n_pretrain=60, seed=0)
+    corpus, train = tmp_path / "data" / "pretrain.txt", tmp_path / "data" / "math" / "train.jsonl"
+    system = "Think inside <think> tags, then answer inside <answer> tags."
+    plain = build_tokenizer([corpus, train])
+    tok = build_tokenizer([corpus], texts=training_texts(train, system))
+    assert len(plain.tokenize(system)) == 30
+    assert tok.tokenize(system) == ["Think", "Ġinside", "Ġ", "<think>", "Ġtags", ",", "Ġthen", "Ġanswer", "Ġinside",
+                                    "Ġ", "<answer>", "Ġtags", "."]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Write the number 417."},
+                {"role": "assistant", "content": "<think>The number is 417.</think><answer>417</answer>"}]
+    assert chat_text(messages) == tok.apply_chat_template(messages, tokenize=False)
+    first = next(training_texts(train, system))
+    assert first.startswith(f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n")
+    assert tok.tokenize("Write the number 417.") == ["Write", "Ġthe", "Ġnumber", "Ġ", "4", "1", "7", "."]

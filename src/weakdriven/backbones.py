@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .data.embedded import CORPUS_SEPARATOR, build_tiny_model, build_tokenizer
+from .data.embedded import CORPUS_SEPARATOR, build_tiny_model, build_tokenizer, training_texts
 from .data.gemma import text_only_checkpoint
 from .stages import BackboneStage
 
@@ -24,7 +24,7 @@ def copy_backbone(entry: dict, source: Path, out: Path) -> None:
 
 def init_backbone(stage: BackboneStage, out: str | Path, corpus: str | None = None, train: str | None = None) -> None:
     """Download the pinned hub snapshot, copy a local checkpoint, or build and pre-train the embedded model (its
-    tokenizer is trained on ``corpus`` and the training set ``train``)."""
+    tokenizer is trained on ``corpus`` and the training set ``train`` as the chat template renders it)."""
     b, out = stage.backbone, Path(out)
     if b["source"] == "hub":
         from huggingface_hub import snapshot_download
@@ -45,7 +45,7 @@ def init_backbone(stage: BackboneStage, out: str | Path, corpus: str | None = No
         if corpus is None or train is None:
             raise ValueError(f"backbone {b['name']!r} is built here: it needs the pre-training corpus and the "
                              "training set (--corpus, --train)")
-        tokenizer = build_tokenizer([corpus, train])
+        tokenizer = build_tokenizer([corpus], texts=training_texts(train, stage.prompt.system_prompt))
         model = build_tiny_model(tokenizer, b["architecture"], seed=b["pretrain"]["seed"])
         documents = [d.strip() for d in Path(corpus).read_text().split(CORPUS_SEPARATOR) if d.strip()]
         settings = stage.pretrain

@@ -140,6 +140,7 @@ PRETRAIN_KEYS = ("lr_scheduler", "warmup_ratio", "weight_decay", "max_grad_norm"
 class BackboneStage(Stage):
     backbone: dict[str, Any]            # the config's entry
     pretrain: TrainSettings | None = None  # the embedded model's pre-training; None for a hub or local checkpoint
+    prompt: Prompt | None = None        # the embedded tokenizer also learns the training rows as prompted
 
     @classmethod
     def build(cls, exp: Experiment, backbone: str) -> BackboneStage:
@@ -150,7 +151,8 @@ class BackboneStage(Stage):
         training = {k: exp.raw["training"][k] for k in PRETRAIN_KEYS}
         return cls(entry, TrainSettings.from_dict(
             training, epochs=p["epochs"], seed=p["seed"], learning_rate=p["learning_rate"],
-            per_device_batch_size=p["batch_size"], global_batch_size=p["batch_size"]))
+            per_device_batch_size=p["batch_size"], global_batch_size=p["batch_size"]),
+            Prompt.build(exp, backbone, "math"))
 
 
 @dataclass(frozen=True)
