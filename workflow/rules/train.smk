@@ -12,6 +12,7 @@ rule init_backbone:
         paths.log(NAME, "train/{backbone}/init_backbone"),
     benchmark:
         paths.timing(NAME, "{backbone}/init_backbone")
+    priority: 5  # before the code and logic sets' jobs (4): only the SFTs after M0 need them
     conda:
         CONDA_ENVS["train"]
     container:

@@ -127,9 +127,14 @@ def make_embedded_data(out_dir: str | Path, n_train: int, n_test: int, n_pretrai
 CORPUS_SEPARATOR = "\n\n"     # between two pre-training documents (a program spans lines)
 CODE_ROWS = "am_code.jsonl"  # AM rows (the hub's row layout) under data/code/raw/
 TEACHER_ROWS = "teacher_train.jsonl"  # the embedded logic teacher's training set, under data/logic/
-# Sizes with margin: the per-domain SFT (2 epochs, batches of 16) of the tiny model answers none of the held-out
-# logic items after 45 steps and all of them after 90 (measured); 1,200 candidates give 150 steps.
-N_CODE, N_LOGIC, N_TEACHER = 720, 1600, 480
+# Sizes with margin: the per-domain SFT (2 epochs) of the tiny model answers none of the held-out logic items after
+# 45 steps and all of them after 90 (measured with batches of 16); 600 candidates give 150 steps in batches of 8.
+N_CODE, N_LOGIC, N_TEACHER = 720, 800, 240
+# The code rows' test shapes, by row: stdio (the code benchmark's shape) for seven rows in nine, so that a model that
+# has not yet learned to tell the shapes apart writes a stdio program; one call-based and one assert-based row in nine
+# keep the code filter's three judges in use. With the three shapes in turn, the code M1 (60 steps of 8 rows) wrote a
+# function for every stdio question (0 of 30); with this mix, 30 of 30 (measured).
+CODE_SHAPES = ("stdio", "call", "asserts", "stdio", "stdio", "stdio", "stdio", "stdio", "stdio")
 LOGIC_BENCHMARK = "synth-logic"  # the held-out logic items as a test set (benchmarks.BENCHMARKS)
 CODE_BENCHMARK = "synth-code"    # stdio problems of the code rows' form
 
@@ -147,13 +152,18 @@ def function_program(k: int) -> str:
     return f"def add_k(x): return x + {k}"
 
 
-def _am_row(source: str, question: str, program: str | None, test_case) -> dict:
+def _am_row(source: str, question: str, k: int, program: str | None, test_case) -> dict:
+    """The thinking names the number to add (``Add 7.``), as the copy task's does: right after the question the tiny
+    model copies it reliably, and the program copies it from there. With a thinking that names no number the code SFT
+    collapsed on one seed to a constant (``+ 3`` for every question; 6 of 30 right) although M0 itself completes the
+    program from the plain question 30 of 30 times; naming the number gave 30 of 30 after one epoch (measured)."""
     answer = f"```python\n{program}\n```" if program is not None else "Add the numbers."
+    think = f"Add {k}."
     return {"messages": [
         {"role": "user", "content": question, "info": {"source": source, "reference_answer": None,
                                                         "test_case": test_case}},
-        {"role": "assistant", "content": f"<think>Write it.</think><answer>{answer}</answer>",
-         "info": {"source": "embedded", "think_content": "Write it.", "answer_content": answer}}]}
+        {"role": "assistant", "content": f"<think>{think}</think><answer>{answer}</answer>",
+         "info": {"source": "embedded", "think_content": think, "answer_content": answer}}]}
 
 
 def code_rows(n: int, seed: int) -> list[dict]:
@@ -166,7 +176,7 @@ def code_rows(n: int, seed: int) -> list[dict]:
     for i in range(n):
         k = rng.randint(1, 9)
         off = k + (1 if i % 4 == 3 else 0)  # a wrong program: off by one
-        shape = ("call", "asserts", "stdio")[i % 3]
+        shape = CODE_SHAPES[i % len(CODE_SHAPES)]
         if shape == "call":
             program = function_program(off)
             tests = json.dumps({"inputs": [{"x": v} for v in (1, 5)], "outputs": [{"output": v + k} for v in (1, 5)]})
@@ -177,7 +187,7 @@ def code_rows(n: int, seed: int) -> list[dict]:
             program = stdio_program(off)
             tests = {"ground_truth": json.dumps({"inputs": ["3\n", "8\n"], "outputs": [f"{3 + k}\n", f"{8 + k}\n"]})}
         rows.append(_am_row({"call": "codeio", "asserts": "OpenCoder", "stdio": "prime"}[shape],
-                            code_question(k, shape, i), None if i % 6 == 5 else program, tests))
+                            code_question(k, shape, i), k, None if i % 6 == 5 else program, tests))
     return rows
 
 
