@@ -65,6 +65,9 @@ def test_the_plotting_tables_draw_their_figure_with_the_papers_points(tmp_path):
     assert svg.tag.endswith("svg")
     text = out.read_text()
     assert "WMSS (paper)" in text and "SFT (measured)" in text and "DPO" not in text  # no DPO column measured
+    again = tmp_path / "again.svg"
+    table_plot(str(path), str(again))
+    assert again.read_bytes() == out.read_bytes() and "<dc:date>" not in text  # the same figure, the same bytes
     # Table 8's sweep: a panel per backbone and benchmark, a bar per configuration labelled with its shares
     t8 = pd.DataFrame({"group": ["", "Qwen3-4B-Base", "", "Qwen3-4B-Base"], "row": ["Config A"] * 2 + ["Default"] * 2,
                        "α": [0.2, None, 0.1, None], "β": [0.7, None, 0.8, None], "γ": [0.1, None, 0.1, None],

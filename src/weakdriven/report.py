@@ -11,6 +11,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a cluster node
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG: searchable in the report
+# The same figure gives the same bytes (two runs of a table, local or through SLURM, compare equal): fixed element ids
+# and no creation date in the file
+matplotlib.rcParams["svg.hashsalt"] = "weakdriven"
+NO_DATE = {"Date": None}
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -95,7 +99,7 @@ def table_plot(table_csv: str, out: str) -> None:
     if not table.plot(read_table(table_csv), reported, fig):
         raise ValueError(f"{name} draws no figure (its plug-in has no plot)")
     fig.suptitle(f"{name}: {table.title}")
-    fig.savefig(out, format=Path(out).suffix.lstrip("."))
+    fig.savefig(out, format=Path(out).suffix.lstrip("."), metadata=NO_DATE)
     plt.close(fig)
 
 
@@ -131,5 +135,5 @@ def scatter(diff_csv: str, out: str) -> None:
     for ax in list(axes.flat)[len(tables):]:
         ax.set_visible(False)
     fig.suptitle("Measured vs reported, per table (error bars: the measured 95 % interval)")
-    fig.savefig(out, format=Path(out).suffix.lstrip("."))
+    fig.savefig(out, format=Path(out).suffix.lstrip("."), metadata=NO_DATE)
     plt.close(fig)
