@@ -33,26 +33,41 @@ def cluster():
     return started.stdout
 
 
-EXP, BB, SEED = "embedded", "tiny-qwen3", 42
-# Outputs of the local run whose jobs the SLURM run is forced to redo, with everything downstream of them: together
-# with the roots and the training sets' own jobs (ROOTS, below) every rule of the embedded DAG runs as a SLURM job,
-# at a fraction of the whole run's time.
-SLICE = [
-    paths.final_model(EXP, BB, "math", SEED, "wdjt_only_lam0.5_weakck200"),  # train -> generate -> score -> Figure 5
-    # entropy_shard, merge, entropy_gap
-    paths.entropy_shard(EXP, BB, "math", paths.entropy_which(SEED, "sft@ck200"), 0, 1),
-    paths.wdds_active(EXP, BB, "math", SEED, "m1", "wmss_lam0.5"),  # wdds_select -> Figure 3's iteration 2
-    paths.snapshot_scores(EXP, BB, "math", SEED, "wdjt_frozen_lam0.5", "synth-copy"),  # eval_snapshots -> Table 3
-    paths.diagnostics(EXP, BB, "math", SEED, "logit_stats.json"),  # logit_stats -> Tables 6 and 7
-    paths.subsample(EXP, "math", 64, SEED),  # subsample -> method_data (SPIN's answers) -> SPIN -> Table 1
-    paths.scores(EXP, BB, "code", SEED, "sft", "synth-code", "paper-greedy"),  # score_code -> Table 4
-]
-# The roots (data, M0, SFT) and the code and logic sets' jobs, redone as targets: only these jobs, not every code
-# and logic run downstream of them (their outputs' bytes are compared with the local run's instead).
+EXP, BB, SEED, PROTOCOL = "embedded", "tiny-qwen3", 42, "paper-greedy"
+WHICH = paths.entropy_which(SEED, "sft@ck200")
+# One job of every rule but the roots, each made again under SLURM from the local run's inputs (a target and its
+# own output forced: nothing downstream of it is in the DAG): every output is the local run's bytes, so a table made
+# from SLURM-made inputs equals the local one by induction, at a small fraction of the whole preset's time. Chains
+# (train -> generate -> score_code, the entropies, the table -> its diff -> the report) also run one on another.
+ONE_JOB_EACH = {
+    "subsample": paths.subsample(EXP, "code", 64, SEED),
+    "method_data": paths.method_data(EXP, BB, "code", SEED, "spin", "generated"),  # SPIN's answers
+    "train": paths.final_model(EXP, BB, "code", SEED, "neftune"),
+    "generate": paths.generations_dir(EXP, BB, "code", SEED, "neftune", PROTOCOL),
+    "score_code": paths.scores(EXP, BB, "code", SEED, "neftune", "synth-code", PROTOCOL),
+    "score": paths.scores(EXP, BB, "math", SEED, "sft", "synth-copy", PROTOCOL),
+    "entropy_shard": paths.entropy_shard(EXP, BB, "math", WHICH, 0, 1),
+    "merge_entropy": paths.entropy(EXP, BB, "math", WHICH),
+    "entropy_gap": paths.diagnostics(EXP, BB, "math", SEED, "entropy_gap/ck200.json"),  # Figure 5's weak side
+    "wdds_select": paths.wdds_active(EXP, BB, "math", SEED, "m1", "wmss_lam0.5"),  # Figure 3's iteration 2
+    "eval_snapshots": paths.snapshot_scores(EXP, BB, "math", SEED, "wdjt_frozen_lam0.5", "synth-copy"),
+    "logit_stats": paths.diagnostics(EXP, BB, "math", SEED, "logit_stats.json"),
+    "table": paths.table(EXP, "table5"),
+    "table_diff": paths.table_diff(EXP, "table5"),
+    "report_table": paths.report_part(EXP, "table5.html"),
+    "report_plot": paths.report_part(EXP, "figure5.svg"),
+    "diff": paths.diff(EXP, "csv"),
+    "report_scatter": paths.report_part(EXP, "scatter.svg"),
+}
+# The roots (data, M0, an SFT) and the code and logic sets' jobs, made again last (a root made again is newer than
+# everything the local run made from it): only these jobs, not the runs downstream of them.
 ROOTS = {paths.train_data(EXP, "math"): ("make_embedded_data",), paths.base_model(EXP, BB): ("init_backbone",),
-         paths.final_model(EXP, BB, "math", SEED, "sft"): ("sft",),
+         paths.final_model(EXP, BB, "code", SEED, "sft"): ("sft",),
          paths.train_data(EXP, "code"): ("code_candidates", "code_verify", "code_merge"),
          paths.train_data(EXP, "logic"): ("logic_candidates", "logic_teacher", "logic_distill", "logic_merge")}
+# Files a job writes that are not a function of its inputs: a training summary's wall-clock seconds (Table 11's
+# minutes, which reach diff.csv: compared without them below), Snakemake's directory stamps
+NOT_COMPARED = {".snakemake_timestamp", "train_summary.json"}
 
 
 def ran_rules(log: str) -> set[str]:
@@ -63,66 +78,71 @@ def submitted_jobs(log: str) -> list[str]:
     return re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", log)
 
 
+def files(output) -> list:
+    return sorted(p for p in output.rglob("*") if p.is_file() and p.name not in NOT_COMPARED) \
+        if output.is_dir() else [output]
+
+
+def assert_same_bytes(local, slurm, rel: str) -> None:
+    """``rel`` (a file or a directory's files) made again under SLURM, with the local run's bytes (digests: pytest's
+    diff of two differing multi-MB byte strings would run for hours)."""
+    mine = files(local / rel)
+    assert mine, rel
+    for path in mine:
+        other = slurm / path.relative_to(local)
+        assert other.stat().st_mtime > path.stat().st_mtime, f"{other}: not made again"
+        if other.name == "diff.csv":  # the Table 11 rows hold the jobs' measured wall-clock minutes
+            time = "Total training time (min)"
+            mine_df, theirs = pd.read_csv(path), pd.read_csv(other)
+            pd.testing.assert_frame_equal(mine_df[mine_df.column != time].reset_index(drop=True),
+                                          theirs[theirs.column != time].reset_index(drop=True))
+            continue
+        assert sha256(other) == sha256(path), f"{other.relative_to(slurm)} differs from the local run's"
+
+
 @pytest.mark.e2e
 def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_local_run(cluster, embedded_local,
                                                                                        tmp_path, monkeypatch):
     """A copy of the local run (outputs and Snakemake's records): the SLURM run (the shipped workflow profile: its
-    resources fit a tiny model) is forced to redo a slice of its jobs and everything downstream, then the DAG's roots
-    (data, M0, SFT) and the code and logic sets' jobs; every rule of the local run ran as a SLURM job, and every
-    table, the code and logic sets, M0, M1, the SFT model and the logic teacher are the local run's bytes."""
+    resources fit a tiny model) makes one job of every rule again, then the DAG's roots (data, M0, an SFT) and the
+    code and logic sets' jobs; every rule of the local run ran as a SLURM job, and every output made again is the
+    local run's bytes (models, data sets, generations, scores, entropies, tables, the report's parts)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as in the local run: identical float reductions
     local = embedded_local
     slurm = tmp_path / "slurm"
     shutil.copytree(local, slurm, symlinks=True)  # copy2: the modification times Snakemake compares are kept
-    assert all((slurm / rel).exists() for rel in SLICE)
     config = ("--configfile", "config/embedded.yaml")
     untouched = snakemake(slurm, "-n", *config)
     assert "Nothing to be done" in untouched.stdout + untouched.stderr  # the copy is the finished local run
-    # (a deleted intermediate output would not do: Snakemake does not redo a job whose downstream outputs are there)
-    ran = snakemake(slurm, "--profile", "profiles/slurm-test", *config, "--forcerun", *SLICE, timeout=1800)
+    targets = list(ONE_JOB_EACH.values())  # targets first: options that take lists end last
+    ran = snakemake(slurm, *targets, "--profile", "profiles/slurm-test", *config, "--forcerun", *targets,
+                    timeout=1800)
     assert ran.returncode == 0, ran.stderr[-3000:]
     log = ran.stdout + ran.stderr
+    assert ran_rules(log) == set(ONE_JOB_EACH)
+    assert re.search(r"^total\s+(\d+)$", log, re.M)[1] == str(len(ONE_JOB_EACH))  # one job each, no more
     rules = [rule for names in ROOTS.values() for rule in names]
-    again = snakemake(slurm, *ROOTS, "--profile", "profiles/slurm-test", *config,  # targets first: options that
-                      "--forcerun", *rules, timeout=1800)  # take lists end last
+    again = snakemake(slurm, *ROOTS, "--profile", "profiles/slurm-test", *config, "--forcerun", *rules, timeout=1800)
     assert again.returncode == 0, again.stderr[-3000:]
     log_roots = again.stdout + again.stderr
     assert ran_rules(log_roots) == set(rules)
     local_log = "\n".join(p.read_text() for p in (local / ".snakemake" / "log").glob("*.log"))
-    assert ran_rules(log) | ran_rules(log_roots) == ran_rules(local_log)  # every rule: through SLURM below
+    assert ran_rules(log) | ran_rules(log_roots) == ran_rules(local_log) - {"all"}  # every rule, through SLURM:
     submitted = submitted_jobs(log) + submitted_jobs(log_roots)
     total = sum(int(re.search(r"^total\s+(\d+)$", text, re.M)[1]) for text in (log, log_roots))
-    assert len(submitted) == total - 1, log[-3000:]  # every job but the target rule `all` went through SLURM
+    assert len(submitted) == total, log[-3000:]
     for job_id in submitted[-10:]:  # SLURM itself knows them, and they completed (the last ones: slurmctld may
         shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)  # forget old jobs)
         assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
     slurm_logs = {p.stem for p in (slurm / ".snakemake" / "slurm_logs").rglob("*.log")}
     assert slurm_logs >= set(submitted)
-    tables = sorted((local / "results" / EXP / "tables").glob("*.csv"))
-    assert len(tables) >= 9
-    for table in tables:
-        other = slurm / "results" / EXP / "tables" / table.name
-        if table.name.startswith("table11") or table.name in ("diff.csv", "gains.csv"):
-            continue  # Table 11 holds the jobs' measured wall-clock times: compared below without them
-        assert other.read_bytes() == table.read_bytes(), table.name
-    time = "Total training time (min)"
-    for name in ("table11.csv", "diff.csv"):
-        mine, theirs = (pd.read_csv(root / "results" / EXP / "tables" / name) for root in (local, slurm))
-        if name == "diff.csv":
-            mine, theirs = mine[mine.column != time], theirs[theirs.column != time]
-        else:
-            mine, theirs = mine.drop(columns=time), theirs.drop(columns=time)
-        pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True))
-    assert (slurm / "results" / EXP / "tables" / "gains.csv").read_bytes() == (
-        local / "results" / EXP / "tables" / "gains.csv").read_bytes()
-    for data in (paths.train_data(EXP, "code"), paths.train_data(EXP, "logic")):
-        assert sha256(slurm / data) == sha256(local / data), data  # the sets made again under SLURM
-    for model in (paths.base_model(EXP, BB), paths.m1(EXP, BB, "math", SEED),
-                  paths.final_model(EXP, BB, "math", SEED, "sft"), paths.logic_teacher(EXP, BB)):
-        weights = f"{model}/model.safetensors"
-        assert (slurm / weights).stat().st_mtime > (local / weights).stat().st_mtime  # made again, under SLURM
-        # digests, not bytes: pytest's diff of two differing multi-MB byte strings would run for hours
-        assert sha256(slurm / weights) == sha256(local / weights), model
+    for rel in ONE_JOB_EACH.values():
+        assert_same_bytes(local, slurm, rel)
+    for model in (paths.base_model(EXP, BB), paths.m1(EXP, BB, "code", SEED),
+                  paths.final_model(EXP, BB, "code", SEED, "sft"), paths.logic_teacher(EXP, BB)):
+        assert_same_bytes(local, slurm, f"{model}/model.safetensors")
+    for data in (paths.train_data(EXP, "math"), paths.train_data(EXP, "code"), paths.train_data(EXP, "logic")):
+        assert_same_bytes(local, slurm, data)
 
 
 def test_srun_torchrun_launcher_trains_like_one_process_inside_a_slurm_job(cluster, tmp_path, tiny_training_inputs):
