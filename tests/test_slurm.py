@@ -35,10 +35,13 @@ def cluster():
 
 EXP, BB, SEED, PROTOCOL = "embedded", "tiny-qwen3", 42, "paper-greedy"
 WHICH = paths.entropy_which(SEED, "sft@ck200")
-# One job of every rule but the roots, each made again under SLURM from the local run's inputs (a target and its
-# own output forced: nothing downstream of it is in the DAG): every output is the local run's bytes, so a table made
-# from SLURM-made inputs equals the local one by induction, at a small fraction of the whole preset's time. Chains
-# (train -> generate -> score_code, the entropies, the table -> its diff -> the report) also run one on another.
+# One job of every rule made again under SLURM, each an output of the finished local run forced, in three runs ordered
+# so that a job made again is never upstream of a later run's job (Snakemake would redo everything in between): the
+# diff of all tables and its scatter; one job of every other rule but the roots; the roots (data, M0, an SFT, the
+# code and logic sets). A job whose input is made again in the same run follows it, on the SLURM-made file (train ->
+# generate -> score_code, the entropies, a table -> its diff -> its report part); every output equals the local run's
+# bytes, so a table made from SLURM-made inputs equals the local one by induction, at a fraction of the preset's time.
+LAST_OF_ALL = {"diff": paths.diff(EXP, "csv"), "report_scatter": paths.report_part(EXP, "scatter.svg")}
 ONE_JOB_EACH = {
     "subsample": paths.subsample(EXP, "code", 64, SEED),
     "method_data": paths.method_data(EXP, BB, "code", SEED, "spin", "generated"),  # SPIN's answers
@@ -49,18 +52,16 @@ ONE_JOB_EACH = {
     "entropy_shard": paths.entropy_shard(EXP, BB, "math", WHICH, 0, 1),
     "merge_entropy": paths.entropy(EXP, BB, "math", WHICH),
     "entropy_gap": paths.diagnostics(EXP, BB, "math", SEED, "entropy_gap/ck200.json"),  # Figure 5's weak side
-    "wdds_select": paths.wdds_active(EXP, BB, "math", SEED, "m1", "wmss_lam0.5"),  # Figure 3's iteration 2
+    "wdds_select": paths.wdds_active(EXP, BB, "code", SEED),  # the code WMSS run's selection
     "eval_snapshots": paths.snapshot_scores(EXP, BB, "math", SEED, "wdjt_frozen_lam0.5", "synth-copy"),
     "logit_stats": paths.diagnostics(EXP, BB, "math", SEED, "logit_stats.json"),
     "table": paths.table(EXP, "table5"),
     "table_diff": paths.table_diff(EXP, "table5"),
     "report_table": paths.report_part(EXP, "table5.html"),
-    "report_plot": paths.report_part(EXP, "figure5.svg"),
-    "diff": paths.diff(EXP, "csv"),
-    "report_scatter": paths.report_part(EXP, "scatter.svg"),
+    "report_plot": paths.report_part(EXP, "table10.svg"),
 }
-# The roots (data, M0, an SFT) and the code and logic sets' jobs, made again last (a root made again is newer than
-# everything the local run made from it): only these jobs, not the runs downstream of them.
+# The roots and the code and logic sets' jobs, as targets with their rules forced: only these jobs, not the runs
+# downstream of them (a root made again is newer than everything the local run made from it: last)
 ROOTS = {paths.train_data(EXP, "math"): ("make_embedded_data",), paths.base_model(EXP, BB): ("init_backbone",),
          paths.final_model(EXP, BB, "code", SEED, "sft"): ("sft",),
          paths.train_data(EXP, "code"): ("code_candidates", "code_verify", "code_merge"),
@@ -104,9 +105,9 @@ def assert_same_bytes(local, slurm, rel: str) -> None:
 def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_local_run(cluster, embedded_local,
                                                                                        tmp_path, monkeypatch):
     """A copy of the local run (outputs and Snakemake's records): the SLURM run (the shipped workflow profile: its
-    resources fit a tiny model) makes one job of every rule again, then the DAG's roots (data, M0, an SFT) and the
-    code and logic sets' jobs; every rule of the local run ran as a SLURM job, and every output made again is the
-    local run's bytes (models, data sets, generations, scores, entropies, tables, the report's parts)."""
+    resources fit a tiny model) makes one job of every rule again; every rule of the local run ran as a SLURM job, and
+    every output made again is the local run's bytes (data sets, M0 and the models, generations, scores, entropies,
+    tables, the report's parts)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as in the local run: identical float reductions
     local = embedded_local
     slurm = tmp_path / "slurm"
@@ -114,30 +115,29 @@ def test_every_rule_of_the_embedded_preset_runs_through_slurm_and_equals_the_loc
     config = ("--configfile", "config/embedded.yaml")
     untouched = snakemake(slurm, "-n", *config)
     assert "Nothing to be done" in untouched.stdout + untouched.stderr  # the copy is the finished local run
-    targets = list(ONE_JOB_EACH.values())  # targets first: options that take lists end last
-    ran = snakemake(slurm, *targets, "--profile", "profiles/slurm-test", *config, "--forcerun", *targets,
-                    timeout=1800)
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    log = ran.stdout + ran.stderr
-    assert ran_rules(log) == set(ONE_JOB_EACH)
-    assert re.search(r"^total\s+(\d+)$", log, re.M)[1] == str(len(ONE_JOB_EACH))  # one job each, no more
+    logs = []
+    for targets in (LAST_OF_ALL.values(), ONE_JOB_EACH.values()):  # targets first: options that take lists end last
+        ran = snakemake(slurm, *targets, "--profile", "profiles/slurm-test", *config, "--forcerun", *targets,
+                        timeout=1800)
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        logs.append(ran.stdout + ran.stderr)
+        assert re.search(r"^total\s+(\d+)$", logs[-1], re.M)[1] == str(len(targets))  # these jobs, no other
     rules = [rule for names in ROOTS.values() for rule in names]
     again = snakemake(slurm, *ROOTS, "--profile", "profiles/slurm-test", *config, "--forcerun", *rules, timeout=1800)
     assert again.returncode == 0, again.stderr[-3000:]
-    log_roots = again.stdout + again.stderr
-    assert ran_rules(log_roots) == set(rules)
+    logs.append(again.stdout + again.stderr)
+    assert ran_rules(logs[-1]) == set(rules)
     local_log = "\n".join(p.read_text() for p in (local / ".snakemake" / "log").glob("*.log"))
-    assert ran_rules(log) | ran_rules(log_roots) == ran_rules(local_log) - {"all"}  # every rule, through SLURM:
-    submitted = submitted_jobs(log) + submitted_jobs(log_roots)
-    total = sum(int(re.search(r"^total\s+(\d+)$", text, re.M)[1]) for text in (log, log_roots))
-    assert len(submitted) == total, log[-3000:]
+    assert set().union(*map(ran_rules, logs)) == ran_rules(local_log) - {"all"}  # every rule, through SLURM:
+    submitted = [job for log in logs for job in submitted_jobs(log)]
+    assert len(submitted) == sum(int(re.search(r"^total\s+(\d+)$", log, re.M)[1]) for log in logs), logs[-1][-3000:]
     for job_id in submitted[-10:]:  # SLURM itself knows them, and they completed (the last ones: slurmctld may
         shown = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)  # forget old jobs)
         assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
     slurm_logs = {p.stem for p in (slurm / ".snakemake" / "slurm_logs").rglob("*.log")}
     assert slurm_logs >= set(submitted)
-    for rel in ONE_JOB_EACH.values():
-        assert_same_bytes(local, slurm, rel)
+    for target in (*LAST_OF_ALL.values(), *ONE_JOB_EACH.values()):
+        assert_same_bytes(local, slurm, target)
     for model in (paths.base_model(EXP, BB), paths.m1(EXP, BB, "code", SEED),
                   paths.final_model(EXP, BB, "code", SEED, "sft"), paths.logic_teacher(EXP, BB)):
         assert_same_bytes(local, slurm, f"{model}/model.safetensors")
