@@ -54,7 +54,9 @@ def test_training_stages_carry_the_methods_budget_and_arguments(exp):
     frozen = stages.TrainStage.build(exp, "tiny-qwen3", "math", "42", "wdjt_frozen_lam0.5")
     assert frozen.snapshots == ("ck50", "ck100", "ck150", "ck200")  # Table 3 follows it
     pretrain = stages.BackboneStage.build(exp, "tiny-qwen3").pretrain
-    assert (pretrain.learning_rate, pretrain.global_batch_size, pretrain.epochs) == (3e-3, 32, 4)
+    assert (pretrain.learning_rate, pretrain.global_batch_size, pretrain.epochs) == (3e-3, 32, 2)
+    backbone = stages.BackboneStage.build(exp, "tiny-qwen3")  # the tokenizer learns the rows as they are prompted
+    assert backbone.prompt == stages.Prompt.build(exp, "tiny-qwen3", "math")
 
 
 def test_a_change_reaches_only_the_stages_that_use_it(embedded_raw, exp):
