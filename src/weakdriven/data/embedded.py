@@ -23,7 +23,7 @@ from pathlib import Path
 from ..benchmarks import multiple_choice
 from ..eval.code import pack_task
 from ..provenance import write_summary
-from .chat import write_jsonl
+from .chat import load_examples, prompt_messages, write_jsonl
 from .logic import raw_files
 
 TASKS = ("synth-copy", "synth-next", "synth-add")
@@ -281,17 +281,20 @@ def write_logic_raw(root: str | Path, splits: dict[tuple[str, str], list[dict]])
 
 
 def chat_text(messages: list[dict]) -> str:
-    """``messages`` as ``CHAT_TEMPLATE`` renders them (no generation prompt): the text the model reads in training."""
-    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    """``messages`` as ``CHAT_TEMPLATE`` renders them (no generation prompt; jinja2 as transformers configures it):
+    the text the model reads in training, before a tokenizer exists."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(CHAT_TEMPLATE).render(messages=messages, add_generation_prompt=False)
 
 
 def training_texts(train: str | Path, system_prompt: str) -> Iterator[str]:
     """The training set's rows as the chat template renders them, system prompt included: the words the model
     reads after pre-training, which the tokenizer learns too (as a real tokenizer's corpus holds them)."""
-    for line in Path(train).read_text().splitlines():
-        row = json.loads(line)
-        yield chat_text([{"role": "system", "content": system_prompt}, {"role": "user", "content": row["question"]},
-                         {"role": "assistant", "content": row["completion"]}])
+    for example in load_examples(train):
+        yield chat_text([*prompt_messages(example.question, system_prompt),
+                         {"role": "assistant", "content": example.completion}])
 
 
 def build_tokenizer(corpus_files: list[str | Path], vocab_size: int = 512, texts: Iterable[str] = ()):
